@@ -1,0 +1,32 @@
+# make run  : set up, make the default data set if missing, serve the app on 127.0.0.1
+# make test : set up, then the whole test suite
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+DATA := data/toy
+PORT ?= 8501
+
+.PHONY: setup run test data check-data clean-venv
+
+setup: $(STAMP)
+
+# Reinstalls only when requirements.txt changes (the stamp is newer otherwise).
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (or run make PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+data: setup
+	$(PY) -m asdcore data toy --out $(DATA) --preset default --seed 0
+
+run: data
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+test: setup
+	$(PY) -m pytest tests
+
+clean-venv:
+	rm -rf $(VENV)

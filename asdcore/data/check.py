@@ -1,0 +1,58 @@
+"""`python -m asdcore data check PATH...`: what a folder holds and what is wrong with it."""
+from __future__ import annotations
+
+from collections import Counter
+
+import soundfile as sf
+
+from .dataset import Dataset, scan_dataset
+
+
+def durations(ds: Dataset, max_files_per_class: int = 50) -> Counter:
+    """Clip durations in seconds (rounded to 0.1 s) from a sample of headers per class."""
+    seen: Counter = Counter()
+    out: Counter = Counter()
+    for r in ds.records:
+        if seen[r.class_key] >= max_files_per_class:
+            continue
+        seen[r.class_key] += 1
+        info = sf.info(r.path)
+        out[(round(info.frames / info.samplerate, 1), info.samplerate, info.channels)] += 1
+    return out
+
+
+def check_report(ds: Dataset) -> str:
+    """A human-readable report: layout, counts per type / ID / split / label, problems."""
+    lines = [f"roots: {', '.join(ds.roots)}"]
+    if ds.records:
+        lines.append(f"layout found: {', '.join(ds.layouts)}")
+        lines.append(f"{len(ds.records)} usable clips, {len(ds.classes)} classes "
+                     f"(machine type x machine ID), machine types: {', '.join(ds.machine_types)}")
+        table = ds.summary_table()
+        lines.append("")
+        lines.append(table.to_string(index=False))
+        lines.append("")
+        fmt = ", ".join(f"{n} x {d:g} s @ {sr} Hz, {ch} ch" for (d, sr, ch), n in
+                        sorted(durations(ds).items()))
+        lines.append(f"clip formats (sampled): {fmt}")
+    else:
+        lines.append("no usable clips found: expected <root>/<machine_type>/{train,test}/"
+                     "{normal,anomaly}_id_XX_NNNNNNNN.wav (DCASE 2020) or the DCASE 2021-2023 names")
+    if ds.problems:
+        lines.append("")
+        lines.append(f"{len(ds.problems)} problem file(s):")
+        lines += [f"  {p}" for p in ds.problems]
+    else:
+        lines.append("no problem files")
+    return "\n".join(lines)
+
+
+def run_check(paths) -> int:
+    """Print the report; the exit status is non-zero when nothing usable was found."""
+    try:
+        ds = scan_dataset(paths)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        print(f"error: {exc}")
+        return 2
+    print(check_report(ds))
+    return 0 if ds.records else 1

@@ -1,0 +1,161 @@
+"""Finding the clips of one or more DCASE-style folders.
+
+A root is a folder holding machine-type folders (`<root>/fan/train/...`), or one
+machine-type folder itself (`<root>/train/...`).  Several roots combine into one
+data set: the papers train on the DCASE 2020 development set together with the
+additional training set (41 machine IDs).
+
+    ds = scan_dataset(["~/dcase2020/dev_data", "~/dcase2020/add_train"])
+    ds.records, ds.classes, ds.problems, ds.counts()
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import soundfile as sf
+
+from .layouts import SPLIT_FOLDERS, NameNotUnderstood, parse_name
+from .records import ClipRecord, class_list
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file found in a clip folder that cannot be used, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class Dataset:
+    roots: list[str]
+    records: list[ClipRecord]
+    classes: list[tuple[str, str]]
+    problems: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def machine_types(self) -> list[str]:
+        return list(dict.fromkeys(t for t, _ in self.classes))
+
+    @property
+    def layouts(self) -> list[str]:
+        return sorted({r.layout for r in self.records})
+
+    def select(self, split: str | None = None, machine_type: str | None = None,
+               machine_id: str | None = None, label: str | None = None) -> list[ClipRecord]:
+        return [r for r in self.records
+                if (split is None or r.split == split)
+                and (machine_type is None or r.machine_type == machine_type)
+                and (machine_id is None or r.machine_id == machine_id)
+                and (label is None or r.label == label)]
+
+    def counts(self):
+        """Clips per machine type, machine ID, split and label (a pandas DataFrame)."""
+        import pandas as pd
+
+        c = Counter((r.machine_type, r.machine_id, r.class_index, r.split, r.label or "unlabelled")
+                    for r in self.records)
+        rows = [dict(machine_type=t, machine_id=i, class_index=k, split=s, label=lab, clips=n)
+                for (t, i, k, s, lab), n in c.items()]
+        df = pd.DataFrame(rows, columns=["machine_type", "machine_id", "class_index", "split",
+                                         "label", "clips"])
+        return df.sort_values(["class_index", "split", "label"]).reset_index(drop=True)
+
+    def summary_table(self):
+        """One row per (machine_type, machine_id): train normals, test normals, test anomalies."""
+        df = self.counts()
+        if df.empty:
+            return df
+        df["column"] = df["split"] + " " + df["label"]
+        wide = df.pivot_table(index=["class_index", "machine_type", "machine_id"], columns="column",
+                              values="clips", aggfunc="sum", fill_value=0)
+        return wide.reset_index().drop(columns="class_index")
+
+
+def _machine_type_dirs(root: Path) -> list[Path]:
+    """The machine-type folders under a root (or the root itself when it is one)."""
+    if any((root / name).is_dir() for name in SPLIT_FOLDERS):
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_audio(path: Path) -> str | None:
+    """Why this file cannot be used as audio, or None when it can (reads the header only)."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        info = sf.info(str(path))
+    except Exception as exc:
+        return f"not audio / unreadable ({str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__})"
+    if info.frames == 0:
+        return "empty (no samples)"
+    return None
+
+
+def scan_root(root: str | os.PathLike, check_audio: bool = True) -> tuple[list[ClipRecord], list[Problem]]:
+    """Records and problems of one root; class indices are not yet assigned."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    records, problems = [], []
+    for type_dir in _machine_type_dirs(root):
+        machine_type = type_dir.name
+        for split_dir in sorted(p for p in type_dir.iterdir() if p.is_dir()):
+            split = SPLIT_FOLDERS.get(split_dir.name)
+            if split is None:
+                continue
+            for path in sorted(split_dir.iterdir()):
+                if path.name.startswith(".") or path.is_dir():
+                    continue
+                if path.suffix.lower() not in AUDIO_SUFFIXES:
+                    problems.append(Problem(str(path), f"not audio (suffix {path.suffix or 'none'!r})"))
+                    continue
+                try:
+                    parsed = parse_name(path.name)
+                except NameNotUnderstood as exc:
+                    problems.append(Problem(str(path), str(exc)))
+                    continue
+                if parsed.split is not None and parsed.split != split:
+                    problems.append(Problem(str(path), f"name says split {parsed.split!r} but the "
+                                                       f"file is in folder {split_dir.name!r}"))
+                    continue
+                if check_audio:
+                    why = _check_audio(path)
+                    if why:
+                        problems.append(Problem(str(path), why))
+                        continue
+                records.append(ClipRecord(
+                    path=str(path), root=str(root), relpath=path.relative_to(root).as_posix(),
+                    machine_type=machine_type, machine_id=parsed.machine_id, split=split,
+                    label=parsed.label, clip_index=parsed.clip_index, layout=parsed.layout,
+                    section=parsed.section, domain=parsed.domain, attributes=parsed.attributes))
+    return records, problems
+
+
+def scan_dataset(roots, check_audio: bool = True) -> Dataset:
+    """Scan one or several roots into one data set with class indices assigned."""
+    if isinstance(roots, (str, os.PathLike)):
+        roots = [roots]
+    all_records, all_problems = [], []
+    for root in roots:
+        recs, probs = scan_root(root, check_audio=check_audio)
+        all_records += recs
+        all_problems += probs
+    classes = class_list(all_records)
+    index = {k: i for i, k in enumerate(classes)}
+    all_records = [replace(r, class_index=index[r.class_key]) for r in all_records]
+    return Dataset(roots=[str(Path(r).expanduser()) for r in roots], records=all_records,
+                   classes=classes, problems=all_problems)

@@ -1,0 +1,87 @@
+"""File-name schemes of the DCASE anomalous-sound-detection data sets.
+
+    DCASE 2020:       <type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav
+                      (evaluation set: id_XX_NNNNNNNN.wav, no label)
+    DCASE 2021:       <type>/train/section_XX_{source,target}_train_normal_NNNN[_attr...].wav
+                      <type>/{source_test,target_test}/section_XX_{source,target}_test_{normal,anomaly}_NNNN.wav
+    DCASE 2022/2023:  <type>/{train,test}/section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN_<key>_<value>...wav
+                      (evaluation set: section_XX_NNNN.wav, no label)
+
+`parse_name` turns one file name into the fields of a ClipRecord, or says why it
+cannot.  Full DCASE 2021-2023 support (domain-wise metrics) is built on these
+fields later; the parser already reads them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DCASE2020 = re.compile(r"^(?:(?P<label>normal|anomaly)_)?id_(?P<id>\d+)_(?P<index>\d+)$")
+_DCASE2021PLUS = re.compile(
+    r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>train|test)_"
+    r"(?P<label>normal|anomaly)_(?P<index>\d+)(?:_(?P<attrs>.+))?$")
+_UNLABELLED_SECTION = re.compile(r"^section_(?P<section>\d+)_(?P<index>\d+)$")
+
+# Folder names that hold clips, and the split they mean.
+SPLIT_FOLDERS = {
+    "train": "train",
+    "test": "test",
+    "source_test": "test",
+    "target_test": "test",
+    "supplemental": "train",
+}
+
+
+@dataclass(frozen=True)
+class ParsedName:
+    machine_id: str
+    label: str | None
+    clip_index: str
+    layout: str
+    split: str | None = None  # only when the name itself says it (2021+)
+    section: str | None = None
+    domain: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+class NameNotUnderstood(ValueError):
+    pass
+
+
+def parse_attributes(text: str | None) -> tuple[tuple[str, str], ...]:
+    """`vel_8_loc_A` -> (("vel", "8"), ("loc", "A")).  A trailing lone token (as in
+    `noAttribute`) becomes a key with an empty value."""
+    if not text:
+        return ()
+    tokens = text.split("_")
+    pairs = [(tokens[i], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
+    if len(tokens) % 2:
+        pairs.append((tokens[-1], ""))
+    return tuple(pairs)
+
+
+def parse_name(filename: str) -> ParsedName:
+    """Parse a clip's file name (with or without directories and `.wav`)."""
+    stem = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if stem.lower().endswith(".wav"):
+        stem = stem[:-4]
+    m = _DCASE2020.match(stem)
+    if m:
+        return ParsedName(machine_id=f"id_{m['id']}", label=m["label"], clip_index=m["index"],
+                          layout="dcase2020")
+    m = _DCASE2021PLUS.match(stem)
+    if m:
+        attrs = parse_attributes(m["attrs"])
+        # 2021 names end at the index (train names may carry free-form suffixes);
+        # 2022/2023 names carry key_value pairs.  Both share the record fields.
+        layout = "dcase2022" if attrs else "dcase2021"
+        return ParsedName(machine_id=f"section_{m['section']}", label=m["label"],
+                          clip_index=m["index"], layout=layout, split=m["split"],
+                          section=m["section"], domain=m["domain"], attributes=attrs)
+    m = _UNLABELLED_SECTION.match(stem)
+    if m:
+        return ParsedName(machine_id=f"section_{m['section']}", label=None, clip_index=m["index"],
+                          layout="dcase2022", section=m["section"])
+    raise NameNotUnderstood(
+        f"name not understood: {stem!r} matches no DCASE 2020-2023 scheme "
+        "(expected e.g. normal_id_00_00000000.wav or section_00_source_train_normal_0000.wav)")

@@ -1,0 +1,251 @@
+"""The toy factory: a synthetic data set in the DCASE 2020 Task 2 layout.
+
+    python -m asdcore data toy --out data/toy --preset default --seed 0
+
+writes `<out>/<machine_type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav`
+(16 kHz, mono, 16-bit), `<out>/metadata.csv` (one row per clip: type, ID, split,
+label, fault kind, fault onset/offset in seconds, severity, SNR) and
+`<out>/toy_manifest.json` (how it was made).
+
+Deterministic for a seed: every clip draws from its own random stream, seeded by
+(seed, type, ID, split, label, index), so the output does not depend on the order
+or the number of worker processes.  Files are written to a temporary name and
+renamed, so an interrupted run leaves only complete clips and resumes where it
+stopped when run again with the same preset and seed.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..records import DCASE2020_MACHINE_TYPES
+from . import dsp
+from .machines import MACHINES, Fault
+
+SAMPLE_RATE = 16000
+GENERATOR_VERSION = 1  # bump when the sound models change: old data sets are then not resumed
+
+# Machine IDs of the real DCASE 2020 sets: the development set's, and the
+# additional training set's (train clips only).
+DEV_IDS = {"fan": ("00", "02", "04", "06"), "pump": ("00", "02", "04", "06"),
+           "slider": ("00", "02", "04", "06"), "valve": ("00", "02", "04", "06"),
+           "ToyCar": ("01", "02", "03", "04"), "ToyConveyor": ("01", "02", "03")}
+ADDITIONAL_IDS = {"fan": ("01", "03", "05"), "pump": ("01", "03", "05"),
+                  "slider": ("01", "03", "05"), "valve": ("01", "03", "05"),
+                  "ToyCar": ("05", "06", "07"), "ToyConveyor": ("04", "05", "06")}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    clip_seconds: float
+    ids: dict  # machine_type -> IDs with train and test clips
+    train_per_id: int
+    test_normal_per_id: int
+    test_anomaly_per_id: int
+    train_only_ids: dict = field(default_factory=dict)  # the additional training set's IDs
+    snr_db: tuple = (6.0, 15.0)  # machine-to-background ratio, uniform per clip
+    severity: tuple = (0.25, 1.0)  # fault severity, uniform per anomalous clip
+    fault_fraction: tuple = (0.3, 1.0)  # fault span as a fraction of the clip
+
+
+PRESETS = {
+    # seconds to make: for the test suite
+    "tiny": Preset("tiny", 2.0, {t: ids[:2] for t, ids in DEV_IDS.items()}, 8, 4, 4),
+    # sized for 2-core CPUs: 23 machine IDs, 44 training clips each (1 012 in all), 2 s clips
+    "default": Preset("default", 2.0, DEV_IDS, 44, 16, 16),
+    # the real set's size: 10 s clips, ~900 training clips per ID, plus the
+    # additional training set's 18 IDs (41 classes, as the papers train on)
+    "dcase-scale": Preset("dcase-scale", 10.0, DEV_IDS, 900, 100, 150, train_only_ids=ADDITIONAL_IDS),
+}
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    machine_type: str
+    machine_id: str  # "00"
+    split: str
+    label: str
+    index: int
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.machine_type}/{self.split}/{self.label}_id_{self.machine_id}_{self.index:08d}.wav"
+
+
+class ToyDataError(RuntimeError):
+    pass
+
+
+def _stream(*parts) -> np.random.Generator:
+    """A random stream named by its parts (ints or strings), independent of call order."""
+    words = [p if isinstance(p, int) else zlib.crc32(str(p).encode()) for p in parts]
+    return np.random.default_rng(np.random.SeedSequence(words))
+
+
+def plan_clips(preset: Preset) -> list[ClipPlan]:
+    plans = []
+    for machine_type in DCASE2020_MACHINE_TYPES:
+        for machine_id in preset.ids.get(machine_type, ()):
+            plans += [ClipPlan(machine_type, machine_id, "train", "normal", i) for i in range(preset.train_per_id)]
+            plans += [ClipPlan(machine_type, machine_id, "test", "normal", i)
+                      for i in range(preset.test_normal_per_id)]
+            plans += [ClipPlan(machine_type, machine_id, "test", "anomaly", i)
+                      for i in range(preset.test_anomaly_per_id)]
+        for machine_id in preset.train_only_ids.get(machine_type, ()):
+            plans += [ClipPlan(machine_type, machine_id, "train", "normal", i) for i in range(preset.train_per_id)]
+    return plans
+
+
+def id_params(seed: int, machine_type: str, machine_id: str) -> dict:
+    """The build of one machine: its sound model's parameters and its recording level."""
+    model = MACHINES[machine_type]
+    rng = _stream(seed, "id", machine_type, machine_id)
+    type_rng = _stream(seed, "type", machine_type)
+    params = model.id_params(rng, type_rng, int(machine_id))
+    params["level_db"] = model.level_db(rng, type_rng)
+    return params
+
+
+def factory_background(n: int, sr: int, rng: np.random.Generator, mains_hz: float = 50.0) -> np.ndarray:
+    """Background of a factory hall: rumble (brown-ish noise), air handling (pink
+    noise), distant mains-driven machinery (hum harmonics) and far-off clanks."""
+    t = np.arange(n) / sr
+    rumble = dsp.lowpass(dsp.coloured_noise(n, rng, -6), sr, 400)
+    air = dsp.coloured_noise(n, rng, rng.uniform(-3.5, -2.0))
+    hum = sum(rng.uniform(0, 1) / k * np.sin(2 * np.pi * mains_hz * k * t + rng.uniform(0, 6.3))
+              for k in (1, 2, 3, 4, 6))
+    clanks = dsp.resonate(dsp.impulses(n, (dsp.poisson_times(0.7, n / sr, rng) * sr).astype(int), 1.0), sr,
+                          rng.uniform(200, 1200, 2), [0.08, 0.05], [1.0, 0.5])
+    x = (rng.uniform(0.5, 1.0) * dsp.normalise(rumble) + rng.uniform(0.3, 0.8) * air
+         + 0.3 * dsp.normalise(hum) + (0.5 * dsp.normalise(clanks) if clanks.any() else 0))
+    return dsp.normalise(x)
+
+
+def render_clip(plan: ClipPlan, preset: Preset, seed: int, params: dict) -> tuple[np.ndarray, dict]:
+    """One clip's waveform (float32) and its metadata row."""
+    sr = SAMPLE_RATE
+    n = int(round(preset.clip_seconds * sr))
+    rng = _stream(seed, "clip", plan.machine_type, plan.machine_id, plan.split, plan.label, plan.index)
+    model = MACHINES[plan.machine_type]
+    fault = None
+    if plan.label == "anomaly":
+        kind = str(rng.choice(model.fault_kinds))
+        span = preset.clip_seconds * rng.uniform(*preset.fault_fraction)
+        onset = rng.uniform(0, preset.clip_seconds - span)
+        fault = Fault(kind, float(onset), float(onset + span), float(rng.uniform(*preset.severity)))
+    machine, fault_sound = model.render(params, rng, n, sr, fault)
+    snr_db = float(rng.uniform(*preset.snr_db))
+    background = factory_background(n, sr, rng) * dsp.rms(machine) * 10 ** (-snr_db / 20)
+    x = machine + fault_sound + background
+    # the unit's recording level, +-0.5 dB from clip to clip; anomalies are not
+    # normalised, so a louder fault stays louder
+    gain = 10 ** ((params["level_db"] + rng.uniform(-0.5, 0.5)) / 20) / dsp.rms(machine + background)
+    x = x * gain
+    peak = np.max(np.abs(x))
+    if peak > 0.99:  # a soft limit rather than clipping
+        x = x * 0.99 / peak
+    row = dict(path=plan.relpath, machine_type=plan.machine_type, machine_id=f"id_{plan.machine_id}",
+               split=plan.split, label=plan.label, fault_kind=fault.kind if fault else "",
+               fault_onset_s=round(fault.onset, 4) if fault else "",
+               fault_offset_s=round(fault.offset, 4) if fault else "",
+               severity=round(fault.severity, 4) if fault else "", snr_db=round(snr_db, 2))
+    return x.astype(np.float32), row
+
+
+def _write_clip(job) -> dict:
+    plan, preset, seed, params, out = job
+    x, row = render_clip(plan, preset, seed, params)
+    path = Path(out) / plan.relpath
+    if not path.exists():
+        tmp = path.with_name(path.name + ".part")
+        sf.write(str(tmp), x, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    return row
+
+
+METADATA_COLUMNS = ["path", "machine_type", "machine_id", "split", "label", "fault_kind",
+                    "fault_onset_s", "fault_offset_s", "severity", "snr_db"]
+
+
+def _manifest(preset: Preset, seed: int, n_clips: int, complete: bool) -> dict:
+    return dict(kind="asdcore toy factory", generator_version=GENERATOR_VERSION, preset=preset.name,
+                seed=seed, sample_rate=SAMPLE_RATE, clip_seconds=preset.clip_seconds, clips=n_clips,
+                complete=complete, preset_settings=asdict(preset))
+
+
+def read_manifest(out: str | os.PathLike) -> dict | None:
+    path = Path(out) / "toy_manifest.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def generate(out: str | os.PathLike, preset: str = "default", seed: int = 0, workers: int | None = None,
+             progress: bool = True) -> Path:
+    """Write the toy data set; resume an interrupted one; refuse to touch anything else."""
+    if preset not in PRESETS:
+        raise ToyDataError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    out = Path(out).expanduser()
+    manifest = read_manifest(out)
+    if manifest is not None:
+        same = (manifest.get("preset") == preset and manifest.get("seed") == seed
+                and manifest.get("generator_version") == GENERATOR_VERSION)
+        if not same:
+            raise ToyDataError(
+                f"{out} already holds a toy data set made with preset {manifest.get('preset')!r}, seed "
+                f"{manifest.get('seed')}, generator version {manifest.get('generator_version')}; "
+                f"not overwriting it: choose another --out, or remove that folder first")
+        if manifest.get("complete"):
+            if progress:
+                print(f"{out}: toy data set (preset {preset}, seed {seed}) already complete")
+            return out
+    elif out.exists() and any(out.iterdir()):
+        raise ToyDataError(f"{out} exists and is not empty (and is not a toy data set): not writing "
+                           "into it; choose another --out")
+    plans = plan_clips(p)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "toy_manifest.json").write_text(json.dumps(_manifest(p, seed, len(plans), False), indent=2))
+    for d in {Path(pl.relpath).parent for pl in plans}:
+        (out / d).mkdir(parents=True, exist_ok=True)
+    params = {(pl.machine_type, pl.machine_id): None for pl in plans}
+    params = {k: id_params(seed, *k) for k in params}
+    jobs = [(pl, p, seed, params[(pl.machine_type, pl.machine_id)], str(out)) for pl in plans]
+    workers = workers or min(4, os.cpu_count() or 1)
+    if progress:
+        print(f"making the toy factory's {preset!r} data set ({len(plans)} clips of {p.clip_seconds:g} s, "
+              f"seed {seed}) in {out} with {workers} process(es)")
+    rows = _run_jobs(jobs, workers, progress)
+    with open(out / "metadata.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, METADATA_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    (out / "toy_manifest.json").write_text(json.dumps(_manifest(p, seed, len(plans), True), indent=2))
+    return out
+
+
+def _run_jobs(jobs, workers: int, progress: bool) -> list[dict]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), unit="clip", disable=not progress)
+    rows = []
+    if workers <= 1:
+        for job in jobs:
+            rows.append(_write_clip(job))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for row in pool.map(_write_clip, jobs, chunksize=16):
+                rows.append(row)
+                bar.update()
+    bar.close()
+    return rows

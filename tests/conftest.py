@@ -1,0 +1,36 @@
+"""Shared fixtures: the real DCASE clips beside the checkout and toy data sets made once per session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REAL_AUDIO = Path(os.environ.get("ASD_REAL_AUDIO",
+                                 PROJECT_ROOT.parent / "shared" / "real-audio" / "dcase2020-sample"))
+
+
+@pytest.fixture(scope="session")
+def real_audio_root() -> Path:
+    if not REAL_AUDIO.is_dir():
+        pytest.skip(f"real DCASE clips not found at {REAL_AUDIO} (they live in ../shared/real-audio beside "
+                    "the checkout; set ASD_REAL_AUDIO to point elsewhere)")
+    return REAL_AUDIO
+
+
+@pytest.fixture(scope="session")
+def tiny_toy_root(tmp_path_factory) -> Path:
+    """The toy factory's tiny preset (seconds to make)."""
+    from asdcore.data.toy import generate
+
+    return generate(tmp_path_factory.mktemp("toy") / "tiny", preset="tiny", seed=0, workers=2, progress=False)
+
+
+@pytest.fixture(scope="session")
+def default_toy_root(tmp_path_factory) -> Path:
+    """The default preset, as `make data` makes it."""
+    from asdcore.data.toy import generate
+
+    return generate(tmp_path_factory.mktemp("toy") / "default", preset="default", seed=0, workers=2,
+                    progress=False)
