@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 DATA := data/toy
 PORT ?= 8501
 
-.PHONY: setup run test data check-data clean-venv
+.PHONY: setup run test data checkpoints clean-venv
 
 setup: $(STAMP)
 
@@ -25,7 +25,12 @@ run: data
 	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
-test: setup
+# Retrain every recipe's quick preset on the default data and re-bundle checkpoints/ (~1 h on 2 cores).
+checkpoints: data
+	$(PY) scripts/make_checkpoints.py
+
+# The bundled runs refer to clips under data/toy, so the suite makes the default data set first.
+test: setup data
 	$(PY) -m pytest tests
 
 clean-venv:

@@ -4,6 +4,11 @@
     python -m asdcore data toy --out DIR [--preset tiny|default|dcase-scale] [--seed N]
     python -m asdcore data baseline PATH [PATH ...]  AUC of a Gaussian on mean log-mel, per type
     python -m asdcore models [--n-mels 128 --n-frames 313]
+    python -m asdcore recipes
+    python -m asdcore train --recipe NAME [--data PATH ...] [--preset tiny|quick|paper] [--set key=value ...]
+                            [--device auto|cpu|cuda] [--run-dir DIR] [--resume] [--queue] [--no-eval]
+    python -m asdcore evaluate RUN_DIR [--json] [--recompute]
+    python -m asdcore runs
 """
 from __future__ import annotations
 
@@ -56,6 +61,137 @@ def _models(args) -> int:
     return 0
 
 
+def _recipes(args) -> int:
+    from .recipes import recipes_table
+
+    print(recipes_table())
+    return 0
+
+
+def _parse_sets(pairs) -> dict:
+    from .recipes import parse_value
+
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--set takes key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from .paths import runs_root
+    from .recipes import resolve
+    from .runs import mark_queued, new_run_id, portable_root, wait_turn
+    from .train import Cancelled, train_run
+
+    if args.resume:
+        if not args.run_dir:
+            print("error: --resume needs --run-dir (the run to continue)", file=sys.stderr)
+            return 2
+        try:
+            train_run(None, args.run_dir, resume=True, progress=not args.quiet, evaluate=not args.no_eval)
+        except Cancelled:
+            return 130
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if not args.recipe:
+        print("error: --recipe is required (see `python -m asdcore recipes`)", file=sys.stderr)
+        return 2
+    try:
+        overrides = _parse_sets(args.set)
+        if args.data:
+            overrides["data.roots"] = [portable_root(p) for p in args.data]
+        if args.device:
+            overrides["device"] = args.device
+        config = resolve(args.recipe, args.preset, overrides)
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    run_dir = Path(args.run_dir) if args.run_dir else runs_root() / new_run_id(args.recipe, args.preset)
+    if args.queue:
+        if not (run_dir / "status.json").exists():
+            mark_queued(run_dir, config)
+        wait_turn(run_dir)
+    print(f"run folder: {run_dir}", flush=True)
+    try:
+        train_run(config, run_dir, progress=not args.quiet, evaluate=not args.no_eval)
+    except Cancelled:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _print_metrics(run_dir)
+    return 0
+
+
+def _print_metrics(run_dir) -> None:
+    from .metrics import metrics_table
+    from .runs import Run
+
+    run = Run(run_dir)
+    m = run.eval_metrics()
+    if not m:
+        return
+    table = metrics_table({"per_type": m["per_type"], "average": m["average"]}, percent=True)
+    print(f"\n{run.label}: back-end {m['backend']}, DCASE protocol (per machine ID, then averaged), %")
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    print(m["pauc_note"])
+
+
+def _evaluate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .analysis import evaluate_run
+    from .runs import Run
+
+    run = Run(args.run_dir)
+    if not (run.path / "config.json").exists():
+        print(f"error: {run.path} is not a run folder (no config.json)", file=sys.stderr)
+        return 2
+    if args.recompute or not run.has_eval:
+        if run.bundled and run.has_eval:
+            print(f"error: {run.path} is a bundled run (read-only); copy it to runs/ to re-evaluate it",
+                  file=sys.stderr)
+            return 2
+        try:
+            evaluate_run(Path(args.run_dir), progress=not args.json)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(run.eval_metrics(), indent=2))
+    else:
+        _print_metrics(run.path)
+    return 0
+
+
+def _runs(args) -> int:
+    from .runs import list_runs
+
+    runs = list_runs()
+    if not runs:
+        print("no runs yet: start one with `python -m asdcore train --recipe tastgram-noisy-arcmix --preset quick`")
+        return 0
+    print(f"{'run':48s} {'state':10s} {'recipe':24s} {'preset':7s} {'epoch':>7s} {'AUC':>6s} {'pAUC':>6s}")
+    for run in runs:
+        st, m = run.status, run.eval_metrics()
+        avg = m.get("average", {}) if m else {}
+        auc = f"{100 * avg['auc']:.2f}" if avg.get("auc") is not None else "-"
+        pauc = f"{100 * avg['pauc']:.2f}" if avg.get("pauc") is not None else "-"
+        name = run.id + (" (bundled)" if run.bundled else "")
+        print(f"{name:48s} {st.get('state', '?'):10s} {run.recipe:24s} {str(run.config.get('preset')):7s} "
+              f"{st.get('epoch', 0)!s:>3}/{st.get('epochs', '?')!s:<3} {auc:>6s} {pauc:>6s}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m asdcore",
                                      description="margin-loss anomalous sound detection toolkit")
@@ -83,6 +219,32 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--n-mels", type=int, default=128)
     models.add_argument("--n-frames", type=int, default=313)
     models.set_defaults(func=_models)
+
+    recipes = sub.add_parser("recipes", help="list the recipes (the papers' methods) and presets")
+    recipes.set_defaults(func=_recipes)
+
+    train = sub.add_parser("train", help="train (and evaluate) a recipe")
+    train.add_argument("--recipe", help="a recipe name (python -m asdcore recipes)")
+    train.add_argument("--data", action="append", help="data set root (repeat for several; default data/toy)")
+    train.add_argument("--preset", default="quick", choices=["tiny", "quick", "paper"])
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a setting, e.g. --set m=0.5 --set train.epochs=3")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    train.add_argument("--run-dir", help="run folder (default runs/<time>-<recipe>-<preset>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    train.add_argument("--queue", action="store_true", help="wait until earlier runs in the folder finish")
+    train.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+    evaluate = sub.add_parser("evaluate", help="score a run's test clips and print AUC / pAUC / mAUC")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--json", action="store_true", help="print metrics.json")
+    evaluate.add_argument("--recompute", action="store_true", help="evaluate again even if eval/ exists")
+    evaluate.set_defaults(func=_evaluate)
+
+    runs = sub.add_parser("runs", help="list the runs (yours under runs/, then the bundled ones)")
+    runs.set_defaults(func=_runs)
     return parser
 
 

@@ -20,4 +20,5 @@ def runs_root() -> Path:
 
 
 def bundled_runs_root() -> Path:
-    return PROJECT_ROOT / "checkpoints"
+    """The read-only runs that ship with the project (`ASD_BUNDLED` overrides, for development)."""
+    return Path(os.environ.get("ASD_BUNDLED", PROJECT_ROOT / "checkpoints")).expanduser()

@@ -87,8 +87,9 @@ def test_default_preset_difficulty_is_calibrated_on_every_machine_type(default_t
 
 def test_toyconveyor_ids_are_the_confusable_ones(default_toy_root):
     """A linear machine-ID classifier (shrunk LDA on time-averaged log-mel) tells the IDs of
-    every type apart on the test normals, except ToyConveyor's, whose units are nominally
-    identical: the confusion behind the false alarms OS-SCL addresses."""
+    every type apart on the test normals (units differ by 5-8 %), and does worst on
+    ToyConveyor's, whose units differ by about 1 %: the confusion behind the false alarms
+    OS-SCL addresses."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     ds = scan_dataset(default_toy_root)
@@ -99,8 +100,8 @@ def test_toyconveyor_ids_are_the_confusable_ones(default_toy_root):
         lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(
             mean_logmel([r.path for r in train], 2.0), [r.machine_id for r in train])
         accuracy[machine_type] = lda.score(mean_logmel([r.path for r in test], 2.0), [r.machine_id for r in test])
-    assert accuracy["ToyConveyor"] < 0.95, accuracy
-    assert all(acc >= 0.95 for t, acc in accuracy.items() if t != "ToyConveyor"), accuracy
+    assert min(accuracy, key=accuracy.get) == "ToyConveyor" and accuracy["ToyConveyor"] < 0.95, accuracy
+    assert all(acc >= 0.9 for t, acc in accuracy.items() if t != "ToyConveyor"), accuracy
 
 
 def test_sounds_have_the_structure_of_their_machines(tiny_toy_root):

@@ -31,7 +31,7 @@ from . import dsp
 from .machines import MACHINES, Fault
 
 SAMPLE_RATE = 16000
-GENERATOR_VERSION = 1  # bump when the sound models change: old data sets are then not resumed
+GENERATOR_VERSION = 2  # bump when the sound models change: old data sets are then not resumed
 
 # Machine IDs of the real DCASE 2020 sets: the development set's, and the
 # additional training set's (train clips only).
@@ -110,7 +110,7 @@ def id_params(seed: int, machine_type: str, machine_id: str) -> dict:
     model = MACHINES[machine_type]
     rng = _stream(seed, "id", machine_type, machine_id)
     type_rng = _stream(seed, "type", machine_type)
-    params = model.id_params(rng, type_rng, int(machine_id))
+    params = model.id_params(rng, type_rng)
     params["level_db"] = model.level_db(rng, type_rng)
     return params
 

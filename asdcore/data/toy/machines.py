@@ -85,6 +85,16 @@ def _gated_noise(n, sr, rng, fault, lo, hi, ref_rms, envelope=None):
     return dsp.normalise(x) * _gate(n, sr, fault) * ref_rms
 
 
+def _perturb(value, rng: np.random.Generator, spread: float):
+    """Scale floats (and lists of floats) by 1 + spread * U(-1, 1); integers (counts of blades,
+    vanes, teeth) stay as they are."""
+    if isinstance(value, (float, np.floating)):
+        return float(value * (1 + spread * rng.uniform(-1, 1)))
+    if isinstance(value, list):
+        return [_perturb(v, rng, spread) for v in value]
+    return value
+
+
 class MachineModel:
     machine_type = ""
     fault_kinds: tuple[str, ...] = ()
@@ -97,12 +107,25 @@ class MachineModel:
         """Loudness of the added fault sound relative to the machine's RMS."""
         return self.fault_gains.get(fault.kind, self.fault_gain) * fault.severity
 
-    def id_params(self, rng: np.random.Generator, type_rng: np.random.Generator, id_number: int) -> dict:
+    # how far the units (machine IDs) of a type differ from the type's common build: each
+    # continuous parameter is scaled by 1 + id_spread * U(-1, 1).  Small on purpose: like the
+    # real DCASE IDs, units of one product line sound alike, so telling them apart makes a
+    # classifier learn fine detail of the normal sound (which faults then disturb).
+    id_spread = 0.06
+    level_spread_db = 1.0
+
+    def build(self, rng: np.random.Generator) -> dict:
+        """A random build of this machine type: its sound model's parameters."""
         raise NotImplementedError
 
+    def id_params(self, rng: np.random.Generator, type_rng: np.random.Generator) -> dict:
+        """One unit: the type's common build (from type_rng) with its own small deviations."""
+        base = self.build(type_rng)
+        return {k: _perturb(v, rng, self.id_spread) for k, v in base.items()}
+
     def level_db(self, rng: np.random.Generator, type_rng: np.random.Generator) -> float:
-        """RMS level in dBFS of this unit's recordings (microphone distance and gain)."""
-        return float(rng.uniform(-30, -22))
+        """RMS level in dBFS of this unit's recordings: the type's microphone set-up, +- a little."""
+        return float(type_rng.uniform(-30, -22) + rng.uniform(-self.level_spread_db, self.level_spread_db))
 
     def render(self, p: dict, rng: np.random.Generator, n: int, sr: int,
                fault: Fault | None) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +138,7 @@ class Fan(MachineModel):
     fault_gain = 0.5
     fault_gains = {"bearing": 0.08, "rubbing": 0.15}
 
-    def id_params(self, rng, type_rng, id_number):
+    def build(self, rng):
         return dict(f_rot=rng.uniform(16, 28), blades=int(rng.choice([5, 6, 7, 9, 11])),
                     bpf_decay=rng.uniform(0.35, 0.7), tone_level=rng.uniform(0.4, 1.0),
                     air_cutoff=rng.uniform(1500, 4500), air_slope=rng.uniform(-4.5, -1.5),
@@ -151,10 +174,10 @@ class Fan(MachineModel):
 class Pump(MachineModel):
     machine_type = "pump"
     fault_kinds = ("cavitation", "leak", "bearing")
-    fault_gain = 0.2
-    fault_gains = {"leak": 0.12, "bearing": 0.15}
+    fault_gain = 0.16
+    fault_gains = {"leak": 0.11, "bearing": 0.1}
 
-    def id_params(self, rng, type_rng, id_number):
+    def build(self, rng):
         return dict(f_rot=rng.uniform(24, 48), vanes=int(rng.choice([5, 6, 7])),
                     motor_amps=list(rng.uniform(0.2, 1.0, 4)), vane_level=rng.uniform(0.3, 0.9),
                     flow_lo=rng.uniform(80, 250), flow_hi=rng.uniform(700, 2200),
@@ -192,11 +215,12 @@ class Pump(MachineModel):
 
 class Slider(MachineModel):
     machine_type = "slider"
+    id_spread = 0.08
     fault_kinds = ("rail_damage", "no_grease", "speed_drift")
     fault_gain = 0.6
     fault_gains = {"no_grease": 0.25}
 
-    def id_params(self, rng, type_rng, id_number):
+    def build(self, rng):
         return dict(period=rng.uniform(0.45, 0.9), duty=rng.uniform(0.55, 0.85),
                     roll_lo=rng.uniform(400, 1200), roll_hi=rng.uniform(2000, 4500),
                     servo_hz=rng.uniform(300, 900), servo_level=rng.uniform(0.2, 0.6),
@@ -257,10 +281,11 @@ class Slider(MachineModel):
 
 class Valve(MachineModel):
     machine_type = "valve"
+    id_spread = 0.08
     fault_kinds = ("missing_click", "extra_click", "leak", "contamination")
     fault_gain = 0.6
 
-    def id_params(self, rng, type_rng, id_number):
+    def build(self, rng):
         return dict(period=rng.uniform(0.5, 1.2), open_frac=rng.uniform(0.25, 0.6),
                     click_freqs=list(rng.uniform(1000, 6000, 3)),
                     click_decays=list(rng.uniform(0.003, 0.015, 3)),
@@ -321,11 +346,12 @@ class Valve(MachineModel):
 
 class ToyCar(MachineModel):
     machine_type = "ToyCar"
+    id_spread = 0.05
     fault_kinds = ("bearing", "gear_damage", "shaft_wobble", "speed_drift")
     fault_gain = 0.4
     fault_gains = {"bearing": 0.12, "gear_damage": 0.25}
 
-    def id_params(self, rng, type_rng, id_number):
+    def build(self, rng):
         return dict(f_motor=rng.uniform(150, 320), motor_amps=list(rng.uniform(0.1, 1.0, 8)),
                     ripple_hz=rng.uniform(2, 6), ripple_depth=rng.uniform(0.01, 0.03),
                     pinion_teeth=int(rng.integers(8, 13)), gear_ratio=rng.uniform(10, 20),
@@ -362,28 +388,20 @@ class ToyCar(MachineModel):
 
 
 class ToyConveyor(MachineModel):
-    """Its IDs share one build and differ by about 1-3 %: the confusable type."""
+    """Its units differ by about 1 % (the others' by 5-8 %): the confusable type."""
 
     machine_type = "ToyConveyor"
+    id_spread = 0.01
+    level_spread_db = 0.3
     fault_kinds = ("belt_damage", "roller_bearing", "rubbing", "speed_drift")
     fault_gain = 0.5
     fault_gains = {"belt_damage": 0.5, "roller_bearing": 0.05, "rubbing": 0.2}
 
-    def id_params(self, rng, type_rng, id_number):
-        base = dict(f_motor=type_rng.uniform(45, 60), roller_hz=list(type_rng.uniform(9, 16, 3)),
-                    roller_order=int(type_rng.integers(18, 30)), belt_period=type_rng.uniform(0.6, 1.0),
-                    slap_freqs=list(type_rng.uniform(300, 1500, 2)), belt_cutoff=type_rng.uniform(900, 2000),
-                    hum_amps=list(type_rng.uniform(0.2, 1.0, 5)))
-        # the small differences of nominally identical units
-        scale = lambda v, s: (np.asarray(v) * (1 + rng.uniform(-s, s))).tolist()  # noqa: E731
-        return dict(f_motor=scale(base["f_motor"], 0.005), roller_hz=scale(base["roller_hz"], 0.007),
-                    roller_order=base["roller_order"], belt_period=scale(base["belt_period"], 0.015),
-                    slap_freqs=scale(base["slap_freqs"], 0.01), belt_cutoff=scale(base["belt_cutoff"], 0.01),
-                    hum_amps=scale(base["hum_amps"], 0.03), slap_level=0.75 * (1 + rng.uniform(-0.03, 0.03)))
-
-    def level_db(self, rng, type_rng):
-        # the same microphone set-up for every unit, to within 0.3 dB
-        return float(type_rng.uniform(-30, -22) + rng.uniform(-0.3, 0.3))
+    def build(self, rng):
+        return dict(f_motor=rng.uniform(45, 60), roller_hz=list(rng.uniform(9, 16, 3)),
+                    roller_order=int(rng.integers(18, 30)), belt_period=rng.uniform(0.6, 1.0),
+                    slap_freqs=list(rng.uniform(300, 1500, 2)), belt_cutoff=rng.uniform(900, 2000),
+                    hum_amps=list(rng.uniform(0.2, 1.0, 5)), slap_level=0.75)
 
     def render(self, p, rng, n, sr, fault):
         rate = _speed_profile(n, sr, rng, p, fault, drift_max=0.08)

@@ -1,0 +1,275 @@
+"""Evaluating a run: every artefact the app reads, written once, so pages only read.
+
+    evaluate_run(run_dir)
+
+loads the selected weights (model.pt), embeds the labelled test clips and the training normals,
+scores them with every back-end (asdcore.scoring), computes AUC / pAUC / mAUC under both
+protocols (asdcore.metrics), the angles to the class centres (Fig. 1 of the Noisy-ArcMix
+paper), 2-D UMAP and PCA projections, and TAgram's attention weights, and writes them under
+<run>/eval/ (the layout is in asdcore/runs.py).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import metrics as metrics_mod
+from . import scoring
+from .features import LogMel
+from .runs import Run, write_json_atomic
+from .train import (SELECTED, Splits, Waveforms, _autocast, _float_output, build_model, feature_config,
+                    group_names, load_checkpoint, pick_device, prepare_splits)
+from .registry import create_loss
+
+
+# --- inference ----------------------------------------------------------------------------------
+
+@torch.no_grad()
+def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, config: dict,
+          device: torch.device, index: np.ndarray | None = None) -> dict:
+    """Run the model over clips (eval mode, no mixup).  Returns numpy arrays: embedding,
+    cosine, subcentre_cosine, logits (margin at the own class, as the papers score), attention,
+    reconstruction_error (whichever the model has)."""
+    model.eval()
+    loss.eval()
+    index = np.arange(len(waves)) if index is None else index
+    bs = config["eval"]["batch_size"]
+    parts: dict[str, list] = {}
+    for i in range(0, len(index), bs):
+        batch = index[i:i + bs]
+        wave = waves.batch(torch.from_numpy(batch)).to(device)
+        y = torch.from_numpy(labels[batch]).to(device)
+        with _autocast(device, config):
+            out = model(wave, front(wave))
+        out = _float_output(out)
+        fields = {"embedding": out.embedding, "cosine": out.cosine, "subcentre_cosine": out.subcentre_cosine,
+                  "attention": out.attention, "reconstruction_error": out.reconstruction_error}
+        if out.cosine is not None and hasattr(loss, "logits"):
+            cos = out.subcentre_cosine if out.subcentre_cosine is not None else out.cosine
+            try:
+                fields["logits"] = loss.logits(cos, y)
+            except NotImplementedError:
+                pass
+        for name, value in fields.items():
+            if value is not None:
+                parts.setdefault(name, []).append(value.float().cpu().numpy())
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def load_selected(run_dir: Path, config: dict, splits: Splits, device: torch.device) -> tuple[dict, int]:
+    """({group name: (model, loss)} with the selected weights, the epoch they are from)."""
+    state = load_checkpoint(run_dir / SELECTED)
+    out = {}
+    for name in group_names(config, splits):
+        model = build_model(config, len(splits.classes)).to(device)
+        loss = create_loss(config["loss"]).to(device)
+        model.load_state_dict(state["groups"][name]["model"])
+        loss.load_state_dict(state["groups"][name]["loss"])
+        out[name] = (model, loss)
+    return out, state["epoch"]
+
+
+def _infer_all(models: dict, records, config, device, front, progress_note) -> dict:
+    """Embed records with their group's model; rows stay in the records' order."""
+    waves = Waveforms(records, config["data"]["clip_seconds"], config["data"]["pad_mode"],
+                      config["train"]["cache_gb"])
+    labels = np.array([r.class_index for r in records], dtype=np.int64)
+    result: dict[str, np.ndarray] = {}
+    for name, (model, loss) in models.items():
+        index = np.array([i for i, r in enumerate(records) if name == "all" or r.machine_type == name], dtype=np.int64)
+        if len(index) == 0:
+            continue
+        progress_note(f"embedding {len(index)} clips" + (f" ({name})" if name != "all" else ""))
+        part = embed(model, loss, waves, labels, front, config, device, index)
+        for key, value in part.items():
+            if key not in result:
+                result[key] = np.full((len(records),) + value.shape[1:], np.nan, dtype=np.float32)
+            result[key][index] = value
+    return result
+
+
+# --- angles and projections ---------------------------------------------------------------------
+
+def angles(cosine: np.ndarray, class_index: np.ndarray, classes: list[tuple[str, str]]) -> pd.DataFrame:
+    """Angle to the own class centre and to the nearest other centre, in degrees."""
+    cos = np.clip(cosine, -1.0, 1.0)
+    rows = np.arange(len(cos))
+    own = cos[rows, class_index]
+    others = cos.copy()
+    others[rows, class_index] = -np.inf
+    nearest = others.argmax(1)
+    predicted = cos.argmax(1)
+    return pd.DataFrame({
+        "predicted_class": predicted,
+        "predicted_machine_type": [classes[k][0] for k in predicted],
+        "predicted_machine_id": [classes[k][1] for k in predicted],
+        "angle_to_centre_deg": np.degrees(np.arccos(own)),
+        "angle_to_nearest_other_deg": np.degrees(np.arccos(cos[rows, nearest])),
+        "nearest_other_class": nearest,
+        "nearest_other_machine_type": [classes[k][0] for k in nearest],
+        "nearest_other_machine_id": [classes[k][1] for k in nearest],
+    })
+
+
+def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neighbors: int = 15) -> pd.DataFrame:
+    """2-D PCA and UMAP (cosine metric) of L2-normalised embeddings, fitted on all rows together."""
+    from sklearn.decomposition import PCA
+
+    x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    out = pd.DataFrame(PCA(n_components=2, random_state=seed).fit_transform(x), columns=["pca_x", "pca_y"])
+    if use_umap and len(x) > n_neighbors + 1:
+        import umap
+
+        import warnings
+
+        reducer = umap.UMAP(n_neighbors=n_neighbors, n_components=2, metric="cosine", random_state=seed)
+        with warnings.catch_warnings():  # "n_jobs overridden by random_state": we want it seeded
+            warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+            out[["umap_x", "umap_y"]] = reducer.fit_transform(x)
+    else:
+        out["umap_x"], out["umap_y"] = out["pca_x"], out["pca_y"]
+    return out
+
+
+def fault_metadata(roots: list[str]) -> pd.DataFrame | None:
+    """The toy factory's metadata.csv of each root (fault kind, span, severity), keyed by root and path."""
+    frames = []
+    for i, root in enumerate(roots):
+        path = Path(root) / "metadata.csv"
+        if path.exists():
+            meta = pd.read_csv(path)
+            meta["root_index"] = i
+            frames.append(meta[["root_index", "path", "fault_kind", "fault_onset_s", "fault_offset_s", "severity"]])
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _clip_table(records, roots: list[str], role) -> pd.DataFrame:
+    root_index = {r: i for i, r in enumerate(roots)}
+    return pd.DataFrame({
+        "path": [r.relpath for r in records],
+        "root_index": [root_index[r.root] for r in records],
+        "machine_type": [r.machine_type for r in records],
+        "machine_id": [r.machine_id for r in records],
+        "class_index": [r.class_index for r in records],
+        "label": [r.is_anomaly for r in records],
+        "role": role,
+    })
+
+
+# --- the whole evaluation -----------------------------------------------------------------------
+
+def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dict:
+    """Write <run>/eval/ and return the metrics dict."""
+    run_dir = Path(run_dir)
+    t0 = time.time()
+
+    def note(message: str) -> None:
+        if status is not None:
+            status.update(phase="evaluating", message=message)
+        if progress:
+            print(f"[evaluate] {message}", flush=True)
+
+    config = Run(run_dir).config
+    if not (run_dir / SELECTED).exists():
+        raise FileNotFoundError(f"{run_dir}: no {SELECTED} (the run has not finished an epoch)")
+    device = pick_device(config["device"])
+    splits = prepare_splits(config)
+    models, selected_epoch = load_selected(run_dir, config, splits, device)
+    front = LogMel(feature_config(config)).to(device)
+    reference = splits.train + splits.val
+    test_out = _infer_all(models, splits.test, config, device, front, note)
+    train_out = _infer_all(models, reference, config, device, front, note)
+
+    test = _clip_table(splits.test, splits.roots, "test")
+    train = _clip_table(reference, splits.roots, ["train"] * len(splits.train) + ["val"] * len(splits.val))
+
+    note("scoring with every back-end")
+    backend_scores = _score(config, test, train, test_out, train_out, models)
+    for name, scores in backend_scores.items():
+        test[f"score_{name}"] = scores.test
+        train[f"score_{name}"] = scores.train
+    default = config["eval"]["backend"]
+    test["score"] = test[f"score_{default}"]
+    train["score"] = train[f"score_{default}"]
+
+    if "cosine" in test_out:
+        test = pd.concat([test, angles(test_out["cosine"], test["class_index"].to_numpy(), splits.classes)], axis=1)
+        train = pd.concat([train, angles(train_out["cosine"], train["class_index"].to_numpy(), splits.classes)],
+                          axis=1)
+    note("projecting the embeddings (UMAP, PCA)")
+    proj = projections(np.concatenate([train_out["embedding"], test_out["embedding"]]), int(config["seed"]),
+                       config["eval"]["umap"], config["eval"]["umap_neighbors"])
+    train = pd.concat([train, proj.iloc[:len(train)].reset_index(drop=True)], axis=1)
+    test = pd.concat([test, proj.iloc[len(train):].reset_index(drop=True)], axis=1)
+
+    meta = fault_metadata(splits.roots)
+    if meta is not None:
+        test = test.merge(meta, on=["root_index", "path"], how="left")
+        train = train.merge(meta, on=["root_index", "path"], how="left")
+
+    note("computing AUC / pAUC / mAUC")
+    columns = {name: f"score_{name}" for name in backend_scores}
+    result = metrics_mod.evaluate_all(test, columns)
+    history = Run(run_dir).metrics_history()
+    summary = {
+        "run_id": run_dir.name, "recipe": config["recipe"], "label": config.get("label"),
+        "preset": config.get("preset"), "backend": default, "protocol": "dcase",
+        **{k: result["by_backend"][default]["dcase"][k] for k in ("per_type", "average")},
+        "pauc_note": metrics_mod.PAUC_NOTE, "by_backend": result["by_backend"],
+        "selected_epoch": selected_epoch, "epochs": len(history),
+        "train_seconds": round(sum(row.get("seconds", 0) for row in history), 1),
+        "n_test_clips": len(test), "n_train_clips": len(train),
+        "device": _device_name(device),
+    }
+
+    out_dir = run_dir / "eval"
+    out_dir.mkdir(exist_ok=True)
+    test.to_parquet(out_dir / "clips.parquet", index=False)
+    train.to_parquet(out_dir / "train_clips.parquet", index=False)
+    np.save(out_dir / "embeddings.npy", test_out["embedding"].astype(np.float32))
+    np.save(out_dir / "train_embeddings.npy", train_out["embedding"].astype(np.float32))
+    if "attention" in test_out:
+        np.save(out_dir / "attention.npy", test_out["attention"].astype(np.float16))
+    centres = _centres(models)
+    if centres is not None:
+        np.save(out_dir / "centres.npy", centres)
+    summary["eval_seconds"] = round(time.time() - t0, 1)
+    write_json_atomic(out_dir / "metrics.json", summary)
+    note(f"done in {summary['eval_seconds']:.0f} s")
+    return summary
+
+
+def _device_name(device: torch.device) -> str:
+    from .train import device_description
+
+    return device_description(device)
+
+
+def _centres(models: dict) -> np.ndarray | None:
+    model, _ = next(iter(models.values()))
+    head = getattr(model, "head", None)
+    if head is None:
+        return None
+    w = head.weight.detach().float().cpu().numpy()
+    w = w / np.linalg.norm(w, axis=1, keepdims=True)
+    return w.reshape(head.num_classes, head.num_subcentres, -1)[:, 0, :] if head.num_subcentres == 1 else \
+        w.reshape(head.num_classes, head.num_subcentres, -1)
+
+
+def _score(config, test, train, test_out, train_out, models) -> dict:
+    if "reconstruction_error" in test_out:
+        return {"reconstruction": scoring.BackendScores(test=test_out["reconstruction_error"],
+                                                        train=train_out["reconstruction_error"])}
+    model, _ = next(iter(models.values()))
+    head = model.head
+    sub = head.weight.detach().float().cpu().numpy().reshape(head.num_classes, head.num_subcentres, -1)
+    test_set = scoring.EmbeddingSet(embedding=test_out["embedding"], class_index=test["class_index"].to_numpy(),
+                                    cosine=test_out.get("cosine"), logits=test_out.get("logits"), subcentres=sub)
+    train_set = scoring.EmbeddingSet(embedding=train_out["embedding"], class_index=train["class_index"].to_numpy(),
+                                     cosine=train_out.get("cosine"), logits=train_out.get("logits"), subcentres=sub)
+    wanted = [b for b in config["eval"]["backends"] if b != "reconstruction"]
+    return scoring.score_all(test_set, train_set, backends=wanted, k=config["eval"]["knn_k"])

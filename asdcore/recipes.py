@@ -1,0 +1,182 @@
+"""Recipes: the seed papers' methods as plain data, each with tiny / quick / paper presets.
+
+A recipe names the model, the loss, the mixup, the log-mel variant and the default scoring
+back-end; a preset sets the training budget.  `resolve(recipe, preset, overrides)` merges
+them into the run's configuration (saved as config.json and inside every checkpoint).
+
+    tiny   seconds on a CPU: tests and demos (2 s clips, 2 epochs, at most 8 clips per class)
+    quick  sized for the default toy data on a 2-core CPU (2 s clips, a few minutes a run)
+    paper  the papers' settings: 10 s clips, batch 64, AdamW lr 1e-4, cosine schedule,
+           300 epochs, s 30, m 0.7 (0.4 for OS-SCL TFSTgram), alpha 0.5, EMA 0.9999 for OS-SCL
+
+Overrides are dotted keys (`loss.m=0.5`, `train.epochs=3`); the short names m, s, alpha,
+epochs, batch_size, lr, clip_seconds and seed are accepted too.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+
+from .features import LogMelConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    label: str  # for tables and legends, in the papers' words
+    description: str
+    model: dict
+    loss: dict
+    mixup: str | None = None  # None, "waveform" or "waveform_and_logmel" (the reference codes' way)
+    features: str = "stgram"  # "stgram" (HTK, n_fft 1024) or "noisy_arcmix" (slaney, n_fft 2048)
+    backend: str = "softmax"  # default anomaly-score back-end
+    ema: bool = False  # evaluate an exponential moving average of the weights (OS-SCL)
+    per_preset: dict = field(default_factory=dict)  # preset -> overrides specific to this recipe
+
+
+def _margin(name, s=30.0, m=0.7):
+    return {"name": name, "s": s, "m": m}
+
+
+_RECIPES = [
+    Recipe("stgram-ce", "STgram-MFN (CE)", "STgram-MFN trained with cross-entropy on scaled cosines, no margin",
+           {"name": "stgram_mfn"}, {"name": "ce", "s": 30.0}),
+    Recipe("stgram-arcface", "STgram-MFN (ArcFace)", "STgram-MFN with ArcFace (Liu et al., ICASSP 2022)",
+           {"name": "stgram_mfn"}, _margin("arcface")),
+    Recipe("stgram-arcmix", "STgram-MFN (ArcMix)", "STgram-MFN with ArcMix: margins on both mixup partners",
+           {"name": "stgram_mfn"}, _margin("arcmix"), mixup="waveform"),
+    Recipe("stgram-noisy-arcmix", "STgram-MFN (Noisy-ArcMix)", "STgram-MFN with Noisy-ArcMix (margin at y_a only)",
+           {"name": "stgram_mfn"}, _margin("noisy_arcmix"), mixup="waveform"),
+    Recipe("tastgram-ce", "TASTgram-MFN (CE)", "TASTgram-MFN trained with cross-entropy, no margin",
+           {"name": "tastgram_mfn"}, {"name": "ce", "s": 30.0}),
+    Recipe("tastgram-arcface", "TASTgram-MFN (ArcFace)", "TASTgram-MFN with ArcFace",
+           {"name": "tastgram_mfn"}, _margin("arcface")),
+    Recipe("tastgram-arcmix", "TASTgram-MFN (ArcMix)", "TASTgram-MFN with ArcMix (Noisy-ArcMix paper, Table 1)",
+           {"name": "tastgram_mfn"}, _margin("arcmix"), mixup="waveform"),
+    Recipe("tastgram-noisy-arcmix", "TASTgram-MFN (Noisy-ArcMix)",
+           "TASTgram-MFN with Noisy-ArcMix, the Noisy-ArcMix paper's method",
+           {"name": "tastgram_mfn"}, _margin("noisy_arcmix"), mixup="waveform"),
+    Recipe("logmel-osscl", "Log-Mel (OS-SCL)", "OS-SCL on one log-mel channel with a LeakyReLU FPH",
+           {"name": "logmel_mfn"}, _margin("osscl"), mixup="waveform", features="noisy_arcmix", ema=True),
+    Recipe("tfstgram-osscl", "TFSTgram (OS-SCL)", "OS-SCL's TFSTgram-MFN with FPH, SupCon + Noisy-ArcMix, m 0.4",
+           {"name": "tfstgram_mfn"}, _margin("osscl", m=0.4), mixup="waveform", features="noisy_arcmix", ema=True),
+    Recipe("dcase-ae", "DCASE 2020 AE baseline",
+           "The DCASE 2020 official autoencoder baseline: one dense AE per machine type, reconstruction error",
+           {"name": "dcase_autoencoder"}, {"name": "mse"}, backend="reconstruction",
+           per_preset={"quick": {"train.epochs": 30, "train.batch_size": 64, "train.lr": 1e-3},
+                       "paper": {"train.epochs": 100, "train.batch_size": 512, "train.lr": 1e-3,
+                                 "train.optimizer": "adam", "train.schedule": "constant",
+                                 "train.weight_decay": 0.0}}),
+]
+RECIPES: dict[str, Recipe] = {r.name: r for r in _RECIPES}
+
+# Training budgets.  `max_train_clips_per_class` caps the data (tiny only); `select` picks the
+# weights that are evaluated: "val_loss" (lowest loss on the held-out training normals) or "last".
+PRESETS: dict[str, dict] = {
+    "tiny": {"data.clip_seconds": 2.0, "data.max_train_clips_per_class": 8,
+             "train.epochs": 2, "train.batch_size": 16, "train.lr": 1e-3, "train.ema_decay": 0.9},
+    "quick": {"data.clip_seconds": 2.0, "train.epochs": 8, "train.batch_size": 32, "train.lr": 1e-3,
+              "train.ema_decay": 0.99},
+    "paper": {"data.clip_seconds": 10.0, "train.epochs": 300, "train.batch_size": 64, "train.lr": 1e-4,
+              "train.ema_decay": 0.9999},
+}
+
+SHORT_KEYS = {"m": "loss.m", "s": "loss.s", "alpha": "mixup.alpha", "epochs": "train.epochs",
+              "batch_size": "train.batch_size", "lr": "train.lr", "clip_seconds": "data.clip_seconds",
+              "seed": "seed", "device": "device"}
+
+
+def base_config(recipe: Recipe) -> dict:
+    """Every setting a run has, at the recipe's values before any preset."""
+    features = LogMelConfig.stgram() if recipe.features == "stgram" else LogMelConfig.noisy_arcmix()
+    backends = ["reconstruction"] if recipe.backend == "reconstruction" else ["softmax", "cosine", "gmm",
+                                                                                 "knn", "lof"]
+    return {
+        "recipe": recipe.name, "label": recipe.label, "description": recipe.description,
+        "preset": None, "seed": 0, "device": "auto",
+        "data": {"roots": ["data/toy"], "clip_seconds": 2.0, "val_fraction": 0.1,
+                 "max_train_clips_per_class": None, "pad_mode": "constant"},
+        "features": {"variant": recipe.features, **features.to_dict()},
+        "model": copy.deepcopy(recipe.model),
+        "loss": copy.deepcopy(recipe.loss),
+        "mixup": {"mode": recipe.mixup, "alpha": 0.5, "per_sample": False},
+        "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "optimizer": "adamw",
+                  "schedule": "cosine", "ema_decay": 0.9999 if recipe.ema else None, "select": "val_loss",
+                  "amp": "bf16", "num_workers": 0, "cache_gb": 3.0},
+        "eval": {"backend": recipe.backend, "backends": backends, "knn_k": 1, "umap": True,
+                 "umap_neighbors": 15, "batch_size": 64},
+    }
+
+
+def parse_value(text: str):
+    """`--set` values: JSON where it parses (numbers, true/false/null, lists), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def set_dotted(config: dict, key: str, value) -> None:
+    """config["a"]["b"] = value for key "a.b"; unknown keys are an error (typos must not pass)."""
+    key = SHORT_KEYS.get(key, key)
+    parts = key.split(".")
+    node = config
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise KeyError(f"unknown setting {key!r}")
+        node = node[part]
+    if parts[-1] not in node and not (parts[0] in ("model", "loss") and len(parts) == 2):
+        raise KeyError(f"unknown setting {key!r}; known in {'.'.join(parts[:-1]) or 'top level'}: "
+                       f"{', '.join(sorted(node))}")
+    node[parts[-1]] = value
+
+
+def resolve(recipe_name: str, preset: str = "quick", overrides: dict | None = None) -> dict:
+    """The run configuration: recipe, then preset, then the recipe's own preset tweaks, then overrides."""
+    if recipe_name not in RECIPES:
+        raise KeyError(f"unknown recipe {recipe_name!r}; known: {', '.join(RECIPES)}")
+    if preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    recipe = RECIPES[recipe_name]
+    config = base_config(recipe)
+    config["preset"] = preset
+    # a preset's EMA decay applies only to recipes that use an EMA
+    preset_settings = {k: v for k, v in PRESETS[preset].items() if recipe.ema or k != "train.ema_decay"}
+    for key, value in {**preset_settings, **recipe.per_preset.get(preset, {})}.items():
+        set_dotted(config, key, value)
+    for key, value in (overrides or {}).items():
+        set_dotted(config, key, value)
+    validate(config)
+    return config
+
+
+def validate(config: dict) -> None:
+    """Clear errors for values that cannot work."""
+    t = config["train"]
+    if int(t["epochs"]) < 1:
+        raise ValueError(f"train.epochs must be >= 1, got {t['epochs']}")
+    if int(t["batch_size"]) < 2:
+        raise ValueError(f"train.batch_size must be >= 2 (mixup and SupCon need pairs), got {t['batch_size']}")
+    if float(t["lr"]) <= 0:
+        raise ValueError(f"train.lr must be > 0, got {t['lr']}")
+    if float(config["data"]["clip_seconds"]) <= 0.1:
+        raise ValueError(f"data.clip_seconds must be > 0.1 s, got {config['data']['clip_seconds']}")
+    if config["mixup"]["mode"] not in (None, "waveform", "waveform_and_logmel"):
+        raise ValueError(f"mixup.mode must be null, 'waveform' or 'waveform_and_logmel', "
+                         f"got {config['mixup']['mode']!r}")
+    if config["train"]["select"] not in ("val_loss", "last"):
+        raise ValueError(f"train.select must be 'val_loss' or 'last', got {config['train']['select']!r}")
+    if "m" in config["loss"] and not 0 <= float(config["loss"]["m"]) < 3.1416:
+        raise ValueError(f"loss.m must be an angle in radians in [0, pi), got {config['loss']['m']}")
+
+
+def recipes_table() -> str:
+    rows = [(r.name, r.model["name"], r.loss["name"], r.mixup or "-", r.features, r.backend, r.description)
+            for r in RECIPES.values()]
+    header = ("recipe", "model", "loss", "mixup", "log-mel", "score", "description")
+    widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    presets = "presets: " + "; ".join(
+        f"{name}: " + ", ".join(f"{k.split('.')[-1]}={v}" for k, v in p.items()) for name, p in PRESETS.items())
+    return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows] + ["", presets])

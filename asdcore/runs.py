@@ -1,0 +1,267 @@
+"""The run folder: the one contract between the engine and the app.
+
+    runs/<run_id>/                     (bundled runs: checkpoints/<run_id>/, same layout, read-only)
+      config.json        the resolved configuration (recipe + preset + overrides), see recipes.py
+      status.json        {"state": queued|running|finished|failed|cancelled, "pid", "epoch",
+                          "epochs", "progress" (0..1), "phase" (waiting|loading|training|evaluating|done),
+                          "message", "error" (text, when failed), "created", "updated" (unix s)}
+      metrics.jsonl      one JSON object per finished epoch: {"epoch", "lr", "train_loss", "train_acc",
+                          "val_loss", "val_acc", "val_score_mean", "seconds", "selected"}
+      train.log          the training process's output (the app shows its tail)
+      checkpoint.pt      the last epoch, for --resume: model, ema, optimizer, scheduler, epoch, config
+                         (loadable with torch.load(weights_only=True))
+      model.pt           the selected weights only ({"model", "config", "epoch"}), what evaluation uses
+      eval/
+        metrics.json       AUC / pAUC / mAUC per machine type and average, every back-end, both protocols
+        clips.parquet      one row per labelled test clip (columns below)
+        train_clips.parquet one row per training normal (same columns where they apply; `role` is
+                           "train" or "val"), the reference set for nearest neighbours and thresholds
+        embeddings.npy     (N_test, D) float32 test embeddings, row i = clips.parquet row i
+        train_embeddings.npy (N_train, D) float32, row i = train_clips.parquet row i
+        centres.npy        (C, D) float32 L2-normalised class centres (classifiers only)
+        attention.npy      (N_test, T) float16 TAgram per-frame weights (TAgram models only)
+
+clips.parquet / train_clips.parquet columns:
+    path                  clip path relative to its data-set root (posix)
+    root_index            which of config["data"]["roots"] it is under
+    machine_type, machine_id, class_index
+    label                 0 normal, 1 anomaly
+    score                 the recipe's default back-end's anomaly score (higher = more anomalous)
+    score_<backend>       one column per back-end (softmax, cosine, gmm, knn, lof; reconstruction for
+                          the autoencoder)
+    predicted_class, predicted_machine_type, predicted_machine_id   argmax of the cosine head
+    angle_to_centre_deg   angle between the embedding and its own class centre, degrees
+    angle_to_nearest_other_deg, nearest_other_class, nearest_other_machine_type,
+    nearest_other_machine_id   the closest other centre (IDs repeat across types: use the class or type)
+    umap_x, umap_y, pca_x, pca_y   2-D projections (fitted on train + test embeddings together)
+    fault_kind, fault_onset_s, fault_offset_s, severity   from the toy factory's metadata (else null)
+    role                  "test", or "train"/"val" in train_clips.parquet
+
+Clips are referred to by paths relative to the data set's root, and the roots in config.json
+are relative to the project folder when they lie inside it (data/toy), so bundled runs resolve
+on any machine once `make data` has run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from .paths import PROJECT_ROOT, bundled_runs_root, runs_root
+
+STATES = ("queued", "running", "finished", "failed", "cancelled")
+ACTIVE_STATES = ("queued", "running")
+
+
+def write_json_atomic(path: str | os.PathLike, data) -> None:
+    """Write JSON to a temporary file beside `path`, then rename: no reader sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_json(path: str | os.PathLike, default=None):
+    path = Path(path)
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return default
+
+
+def resolve_root(root: str) -> Path:
+    """A data root from config.json: relative paths are relative to the project folder."""
+    p = Path(root).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def portable_root(root: str | os.PathLike) -> str:
+    """The form stored in config.json: relative to the project folder when inside it."""
+    p = Path(root).expanduser().resolve()
+    try:
+        return p.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def pid_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Run:
+    """Read access to one run folder (the app and notebooks use only this)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.id = self.path.name
+        self.bundled = self.path.parent.resolve() == bundled_runs_root().resolve()
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, state={self.state!r})"
+
+    @property
+    def config(self) -> dict:
+        return read_json(self.path / "config.json", {})
+
+    @property
+    def status(self) -> dict:
+        status = read_json(self.path / "status.json", {}) or {}
+        # a process that died without saying so (killed, machine restarted) is not running
+        if status.get("state") in ACTIVE_STATES and status.get("pid") and not pid_alive(status["pid"]):
+            status = dict(status, state="failed", error=status.get("error") or
+                          "the training process ended without finishing (killed?); resume it with --resume")
+        return status
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "unknown")
+
+    @property
+    def recipe(self) -> str:
+        return self.config.get("recipe", "?")
+
+    @property
+    def label(self) -> str:
+        """A short name for tables and legends."""
+        return self.config.get("label") or self.id
+
+    def metrics_history(self) -> list[dict]:
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass  # a line being written right now
+        return rows
+
+    def log_tail(self, lines: int = 40) -> str:
+        path = self.path / "train.log"
+        if not path.exists():
+            return ""
+        text = path.read_text(errors="replace")
+        # tqdm redraws with carriage returns: keep the last state of each line
+        return "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines()[-lines:])
+
+    @property
+    def has_eval(self) -> bool:
+        return (self.path / "eval" / "metrics.json").exists()
+
+    def eval_metrics(self) -> dict:
+        return read_json(self.path / "eval" / "metrics.json", {})
+
+    def clips(self):
+        import pandas as pd
+
+        return pd.read_parquet(self.path / "eval" / "clips.parquet")
+
+    def train_clips(self):
+        import pandas as pd
+
+        return pd.read_parquet(self.path / "eval" / "train_clips.parquet")
+
+    def _array(self, name: str):
+        import numpy as np
+
+        path = self.path / "eval" / name
+        return np.load(path) if path.exists() else None
+
+    def embeddings(self):
+        return self._array("embeddings.npy")
+
+    def train_embeddings(self):
+        return self._array("train_embeddings.npy")
+
+    def centres(self):
+        return self._array("centres.npy")
+
+    def attention(self):
+        return self._array("attention.npy")
+
+    def data_roots(self) -> list[Path]:
+        return [resolve_root(r) for r in self.config.get("data", {}).get("roots", [])]
+
+    def clip_path(self, row) -> Path:
+        """Absolute path of a clip from a clips.parquet row (needs `path` and `root_index`)."""
+        return self.data_roots()[int(row["root_index"])] / row["path"]
+
+
+def list_runs(include_bundled: bool = True, roots=None) -> list[Run]:
+    """Runs under runs/ (newest first), then the bundled ones under checkpoints/."""
+    folders = list(roots) if roots is not None else [runs_root()] + ([bundled_runs_root()] if include_bundled else [])
+    out = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        runs = [Run(p) for p in folder.iterdir() if (p / "config.json").exists()]
+        runs.sort(key=lambda r: r.status.get("created", 0), reverse=True)
+        out += runs
+    return out
+
+
+def new_run_id(recipe: str, preset: str, parent: str | os.PathLike | None = None) -> str:
+    """A readable, unique id: time, recipe, preset (and a counter if that folder exists)."""
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe}-{preset}"
+    parent = Path(parent) if parent is not None else runs_root()
+    run_id, n = base, 2
+    while (parent / run_id).exists():
+        run_id, n = f"{base}-{n}", n + 1
+    return run_id
+
+
+def mark_queued(run_dir: str | os.PathLike, config: dict) -> None:
+    """A new run folder waiting for its turn: config.json and status.json (queued)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=False)
+    write_json_atomic(run_dir / "config.json", config)
+    now = time.time()
+    write_json_atomic(run_dir / "status.json", {"state": "queued", "pid": os.getpid(), "phase": "waiting",
+                                                "epoch": 0, "epochs": config["train"]["epochs"], "progress": 0.0,
+                                                "message": "queued: waiting for earlier runs to finish",
+                                                "created": now, "updated": now, "error": None})
+
+
+def wait_turn(run_dir: str | os.PathLike, poll_seconds: float = 1.0, cancelled=lambda: False) -> None:
+    """Block until no run in the same folder is running or queued ahead of this one
+    (first come, first served: one training at a time per runs folder)."""
+    me = Run(run_dir)
+    status = me.status
+    status["pid"] = os.getpid()
+    write_json_atomic(me.path / "status.json", status)
+    created = status.get("created", time.time())
+    while True:
+        ahead = [r for r in list_runs(roots=[me.path.parent]) if r.id != me.id and (
+            r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created))]
+        if not ahead or cancelled():
+            return
+        time.sleep(poll_seconds)

@@ -1,0 +1,323 @@
+"""Anomaly-score back-ends: numpy in, numpy out, higher score = more anomalous.
+
+A trained model gives, per clip, an embedding, the cosines to the class centres and the
+margin head's logits.  A back-end turns these into one anomaly score per clip:
+
+    softmax   -log softmax(logits)[y]        the papers' score (Noisy-ArcMix, OS-SCL, STgram)
+    cosine    1 - cos(theta_y)               cosine distance to the clip's own class centre
+    gmm       -max_k log N(x; mu_k, Sigma_k) a Gaussian mixture per class (sub-cluster AdaCos)
+    knn       mean cosine distance to the k nearest training normals of the clip's class
+    lof       local outlier factor among the training normals of the clip's class
+
+y is the clip's own machine-ID class (class_index).  softmax and cosine read only the head's
+output; gmm, knn and lof are *class-conditional*: they are fitted, per class, on the L2-normalised
+embeddings of that class's training normals.
+
+Every back-end also scores the training normals themselves, the reference set for decision
+thresholds (the 90th percentile of training-normal scores, DCASE 2021-2023):
+  * knn and lof score them leave-one-out (a training clip is never its own neighbour);
+  * softmax, cosine and gmm score them in-sample: the head and the mixtures were fitted on these
+    very clips, so their training scores are optimistic (lower than a fresh normal's would be),
+    and a threshold taken from them flags somewhat more clips than its nominal 10 %.
+
+`score_all(test, train)` runs every back-end whose inputs are present and skips the others
+(no logits -> no softmax); nothing is faked.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The back-ends computed here, in the order the app lists them.
+BACKENDS = ("softmax", "cosine", "gmm", "knn", "lof")
+
+# One line per back-end for the app; "reconstruction" is the autoencoder's own score (no code here).
+BACKEND_DESCRIPTIONS = {
+    "softmax": "-log softmax of the margin head's logits at the clip's own machine ID (the papers' score)",
+    "cosine": "1 - cos(angle) between the embedding and its own class centre (cosine distance)",
+    "gmm": "-max component log-likelihood of a Gaussian mixture fitted per class on training "
+           "normals (sub-cluster AdaCos back-end)",
+    "knn": "cosine distance to the nearest training normal(s) of the clip's own class",
+    "lof": "local outlier factor among the training normals of the clip's own class",
+    "reconstruction": "mean squared reconstruction error over the clip's frame windows (autoencoder)",
+}
+
+# Which EmbeddingSet field each back-end reads.
+REQUIRED_INPUT = {"softmax": "logits", "cosine": "cosine", "gmm": "embedding", "knn": "embedding",
+                  "lof": "embedding"}
+
+# Back-ends fitted per class on training normals: NaN for a class that has none.
+CLASS_CONDITIONAL = ("gmm", "knn", "lof")
+
+GMM_REG_COVAR = 1e-3  # sub-cluster AdaCos: makes a full covariance from few clips in 128-d invertible
+LOF_MAX_NEIGHBORS = 20  # sklearn's default n_neighbors
+
+
+@dataclass
+class EmbeddingSet:
+    """The model's output for one set of clips (the test clips, or the training normals).
+
+    embedding   (N, D) embeddings (L2-normalised here before use), or None
+    class_index (N,)   each clip's own machine-ID class
+    cosine      (N, C) cos(theta) to each class centre, or (N, C, S) to each sub-centre; optional
+    logits      (N, C) the margin head's scaled logits (margin at the label, as the reference code
+                scores), or (N, C, S) per sub-cluster; optional
+    subcentres  (C, S, D) or (C, D) class (sub-)centres, to initialise the GMM means; optional
+    """
+
+    embedding: np.ndarray | None
+    class_index: np.ndarray
+    cosine: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    subcentres: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.class_index = np.asarray(self.class_index, dtype=np.int64).reshape(-1)
+        n = len(self.class_index)
+        for name in ("embedding", "cosine", "logits"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=np.float64)
+            if value.ndim < 2 or value.shape[0] != n:
+                raise ValueError(f"{name} must have one row per clip ({n}), got shape {value.shape}")
+            setattr(self, name, value)
+        if self.subcentres is not None:
+            self.subcentres = np.asarray(self.subcentres, dtype=np.float64)
+            if self.subcentres.ndim == 2:  # (C, D): one centre per class
+                self.subcentres = self.subcentres[:, None, :]
+
+    def __len__(self) -> int:
+        return len(self.class_index)
+
+
+@dataclass
+class BackendScores:
+    """One back-end's scores: test (N_test,) and training normals (N_train,); NaN = no score."""
+
+    test: np.ndarray
+    train: np.ndarray
+
+
+# --- small helpers ---------------------------------------------------------------------------
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log softmax, stable: subtract the max first so exp never overflows."""
+    z = z - z.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def _logsumexp(z: np.ndarray, axis: int) -> np.ndarray:
+    top = z.max(axis=axis, keepdims=True)
+    return (top + np.log(np.exp(z - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def _own_class(matrix: np.ndarray, class_index: np.ndarray) -> np.ndarray:
+    """matrix[i, y_i] per row; NaN where y_i is not a column of the matrix."""
+    out = np.full(len(class_index), np.nan)
+    valid = (class_index >= 0) & (class_index < matrix.shape[1])
+    rows = np.flatnonzero(valid)
+    out[rows] = matrix[rows, class_index[rows]]
+    return out
+
+
+# --- back-ends on the head's output ----------------------------------------------------------
+def softmax_score(logits: np.ndarray, class_index: np.ndarray) -> np.ndarray:
+    """-log softmax(logits)[i, y_i]: the cross-entropy of the clip's own machine ID.
+
+    With (N, C, S) sub-cluster logits the softmax runs over all C*S sub-clusters and a class's
+    probability is the sum over its sub-clusters (sub-cluster AdaCos):
+    log p(c) = logsumexp_s log_softmax(z)[c, s].
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 3:
+        n, c, s = logits.shape
+        log_p = _logsumexp(log_softmax(logits.reshape(n, c * s)).reshape(n, c, s), axis=2)
+    else:
+        log_p = log_softmax(logits)
+    return -_own_class(log_p, np.asarray(class_index))
+
+
+def cosine_score(cosine: np.ndarray, class_index: np.ndarray) -> np.ndarray:
+    """1 - cos(theta_{i, y_i}): cosine distance to the clip's own class centre.
+
+    With (N, C, S) sub-centre cosines the nearest sub-centre counts (max over S), like the head.
+    """
+    cosine = np.asarray(cosine, dtype=np.float64)
+    if cosine.ndim == 3:
+        cosine = cosine.max(axis=2)
+    return 1.0 - _own_class(cosine, np.asarray(class_index))
+
+
+# --- class-conditional back-ends (fitted on training normals) ---------------------------------
+def _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls) -> BackendScores:
+    """Run fit_and_score(c, train_x, test_x) -> (test_scores, train_scores) for each class with
+    training normals, on L2-normalised embeddings.  Clips of other classes keep NaN."""
+    test_x, train_x = l2_normalise(test_emb), l2_normalise(train_emb)
+    test_scores, train_scores = np.full(len(test_x), np.nan), np.full(len(train_x), np.nan)
+    for c in np.unique(train_cls):
+        in_train, in_test = train_cls == c, test_cls == c
+        t, r = fit_and_score(int(c), train_x[in_train], test_x[in_test])
+        test_scores[in_test], train_scores[in_train] = t, r
+    return BackendScores(test_scores, train_scores)
+
+
+def _initial_means(centres: np.ndarray, train_x: np.ndarray, n_components: int) -> np.ndarray:
+    """The normalised sub-centres to start the GMM from; when the class has fewer clips than
+    sub-centres, keep the n_components sub-centres nearest to the most clips."""
+    centres = l2_normalise(centres)
+    if n_components == len(centres):
+        return centres
+    nearest = np.argmax(train_x @ centres.T, axis=1)
+    popularity = np.bincount(nearest, minlength=len(centres))
+    keep = np.argsort(-popularity, kind="stable")[:n_components]
+    return centres[np.sort(keep)]
+
+
+def component_log_likelihood(gmm, x: np.ndarray) -> np.ndarray:
+    """(N, K) log N(x; mu_k, Sigma_k) of a fitted full-covariance GaussianMixture, without the
+    log mixture weights.  With the precision's Cholesky factor L_k (Sigma_k^-1 = L_k L_k^T):
+    log N = -D/2 log(2 pi) + sum log diag(L_k) - 1/2 ||(x - mu_k) L_k||^2."""
+    d = x.shape[1]
+    out = np.empty((len(x), len(gmm.means_)))
+    for k, (mu, chol) in enumerate(zip(gmm.means_, gmm.precisions_cholesky_)):
+        y = (x - mu) @ chol
+        out[:, k] = -0.5 * (d * np.log(2 * np.pi) + (y ** 2).sum(axis=1)) + np.log(np.diag(chol)).sum()
+    return out
+
+
+def gmm_scores(test_emb, test_cls, train_emb, train_cls, subcentres: np.ndarray | None = None,
+               reg_covar: float = GMM_REG_COVAR, seed: int = 0) -> BackendScores:
+    """Sub-cluster AdaCos back-end: per class, a GaussianMixture (full covariance, reg_covar
+    1e-3) on the normalised embeddings of the class's training normals, one component per
+    sub-centre (1 without sub-centres), means initialised from the normalised sub-centres.
+
+    score = -max_k log N(x; mu_k, Sigma_k), the best component's log-density.  As in the
+    sub-cluster AdaCos code, the log mixture weight is NOT added: a clip near a rarely used
+    sub-cluster is as normal as one near a busy one.  A class with fewer clips than sub-centres
+    gets as many components as clips; a class with a single clip gets NaN.  Training normals
+    are scored in-sample (optimistic).
+    """
+    from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
+
+    def fit_and_score(c, train_x, test_x):
+        if len(train_x) < 2:  # sklearn fits a mixture to 2 clips or more
+            return np.nan, np.nan
+        n_sub = subcentres.shape[1] if subcentres is not None and c < len(subcentres) else 1
+        n_components = min(n_sub, len(train_x))
+        means_init = (_initial_means(subcentres[c], train_x, n_components)
+                      if subcentres is not None and c < len(subcentres) else None)
+        gmm = GaussianMixture(n_components=n_components, covariance_type="full", reg_covar=reg_covar,
+                              means_init=means_init, random_state=seed).fit(train_x)
+        score = lambda x: -component_log_likelihood(gmm, x).max(axis=1)  # noqa: E731
+        return score(test_x), score(train_x)
+
+    # One BLAS thread: EM on D x D (128 x 128) covariances is many tiny Choleskys, which threaded
+    # BLAS makes slower, not faster (measured 40x slower on a busy 2-core machine).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls)
+
+
+def _mean_of_k_smallest(distances: np.ndarray, k: int) -> np.ndarray:
+    """Mean over each row's k smallest entries (k >= 1); NaN rows where k < 1."""
+    if k < 1:
+        return np.full(len(distances), np.nan)
+    return np.partition(distances, k - 1, axis=1)[:, :k].mean(axis=1)
+
+
+def knn_scores(test_emb, test_cls, train_emb, train_cls, k: int = 1) -> BackendScores:
+    """Cosine distance 1 - <x, x_j> (normalised embeddings) to the nearest training normal of the
+    clip's class, averaged over the k nearest (k = 1: the nearest; fewer when the class has
+    fewer clips).  Training normals are scored leave-one-out: the nearest OTHER training clip,
+    so a duplicated clip scores 0 only because of its twin; a class with one clip gives NaN."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+
+    def fit_and_score(c, train_x, test_x):
+        # clip at 0: rounding can make 1 - <x, x> slightly negative for identical unit vectors
+        test_d = np.clip(1.0 - test_x @ train_x.T, 0.0, 2.0)
+        train_d = np.clip(1.0 - train_x @ train_x.T, 0.0, 2.0)
+        np.fill_diagonal(train_d, np.inf)  # leave one out: a clip is not its own neighbour
+        return (_mean_of_k_smallest(test_d, min(k, len(train_x))),
+                _mean_of_k_smallest(train_d, min(k, len(train_x) - 1)))
+
+    return _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls)
+
+
+def lof_scores(test_emb, test_cls, train_emb, train_cls,
+               n_neighbors: int = LOF_MAX_NEIGHBORS) -> BackendScores:
+    """Local outlier factor per class: sklearn LocalOutlierFactor(novelty=True, n_neighbors =
+    min(20, n_train - 1)) on the normalised embeddings, Euclidean metric (on unit vectors
+    ||a - b||^2 = 2 (1 - cos), so the neighbours are the cosine-nearest ones).
+
+    test score = -score_samples (the LOF, ~1 for an inlier); training normals: the fit's own
+    -negative_outlier_factor_, which sklearn computes leaving each clip out of its own
+    neighbourhood.  A class with fewer than 2 training clips gives NaN.
+    """
+    from sklearn.neighbors import LocalOutlierFactor
+
+    def fit_and_score(c, train_x, test_x):
+        if len(train_x) < 2:
+            return np.nan, np.nan
+        lof = LocalOutlierFactor(n_neighbors=min(n_neighbors, len(train_x) - 1), novelty=True,
+                                 metric="euclidean").fit(train_x)
+        test = -lof.score_samples(test_x) if len(test_x) else np.empty(0)
+        return test, -lof.negative_outlier_factor_
+
+    return _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls)
+
+
+# --- everything at once -----------------------------------------------------------------------
+def missing_input(backend: str, test: EmbeddingSet, train: EmbeddingSet) -> str | None:
+    """Why `backend` cannot run on these clip sets, or None when it can."""
+    field = REQUIRED_INPUT[backend]
+    if getattr(test, field) is None:
+        return f"{backend}: the test clips have no {field}"
+    if backend in CLASS_CONDITIONAL and train.embedding is None:
+        return f"{backend}: the training normals have no embedding"
+    return None
+
+
+def score_all(test: EmbeddingSet, train: EmbeddingSet, backends=BACKENDS, k: int = 1) -> dict[str, BackendScores]:
+    """Scores of every requested back-end whose inputs are present, {name: BackendScores}.
+
+    Skipped (absent from the result), never faked: softmax without test logits, cosine without
+    test cosines, gmm/knn/lof without embeddings (see `missing_input`).  softmax and cosine give
+    NaN training scores when only the test set carries logits/cosines.  Test clips whose class
+    has no training normals get NaN from gmm, knn and lof; a class index outside the head's
+    columns gets NaN from softmax and cosine.  Sub-centres for the GMM come from `train`, else
+    `test`.  k: neighbours averaged by knn.
+    """
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise ValueError(f"unknown back-end(s) {unknown}; known: {BACKENDS} "
+                         "(reconstruction is the autoencoder's own score)")
+    results: dict[str, BackendScores] = {}
+    for backend in backends:
+        if missing_input(backend, test, train):
+            continue
+        if backend in ("softmax", "cosine"):
+            head_score = softmax_score if backend == "softmax" else cosine_score
+            field = REQUIRED_INPUT[backend]
+            train_matrix = getattr(train, field)
+            train_scores = (head_score(train_matrix, train.class_index) if train_matrix is not None
+                            else np.full(len(train), np.nan))
+            results[backend] = BackendScores(head_score(getattr(test, field), test.class_index), train_scores)
+            continue
+        args = (test.embedding, test.class_index, train.embedding, train.class_index)
+        if backend == "gmm":
+            subcentres = train.subcentres if train.subcentres is not None else test.subcentres
+            results[backend] = gmm_scores(*args, subcentres=subcentres)
+        elif backend == "knn":
+            results[backend] = knn_scores(*args, k=k)
+        else:
+            results[backend] = lof_scores(*args)
+    return results

@@ -1,0 +1,543 @@
+"""The training loop: one run folder in, a trained (and evaluated) model out.
+
+    train_run(config, run_dir)          start a run (writes config.json, status.json, metrics.jsonl)
+    train_run(None, run_dir, resume=True)   continue a killed run from its last checkpoint
+
+- Device: "auto" takes CUDA when present, else the CPU.  On CUDA the forward pass runs under
+  bf16 autocast; features and losses stay in float32.
+- Features are computed in batches on the device from the waveforms (asdcore.features).
+- Mixup in the waveform domain (or the reference codes' separate waveform / log-mel mixing).
+- AdamW (or Adam), cosine schedule stepped per batch, optional EMA of the weights
+  (torch.optim.swa_utils.AveragedModel, as OS-SCL uses); the EMA weights are what is
+  validated and evaluated when it is on.
+- Seeded: the weights from `seed`; each epoch's shuffling and mixup from (seed, epoch), so a
+  resumed run draws the same batches as an uninterrupted one.
+- Validation: a held-out fraction of the training normals (per class); the selected weights
+  (model.pt) are those of the epoch with the lowest validation loss, or the last.  Model
+  selection never looks at a test clip.
+- checkpoint.pt holds weights, optimiser, scheduler, EMA, epoch and the resolved config; it is
+  written to a temporary file and renamed, and loads with torch.load(weights_only=True).
+- The autoencoder recipe trains one model per machine type (as the DCASE baseline does): each
+  is a "group" with its own optimiser; classifiers have a single group over all classes.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from .data import load_clip, scan_dataset
+from .data.records import ClipRecord
+from .features import LogMel, LogMelConfig
+from .mixup import mixup_waveform, mixup_waveform_and_logmel
+from .registry import create_loss, create_model
+from .runs import read_json, resolve_root, write_json_atomic
+
+CHECKPOINT = "checkpoint.pt"
+SELECTED = "model.pt"
+
+
+class Cancelled(Exception):
+    pass
+
+
+# --- devices ------------------------------------------------------------------------------------
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA device here")
+    return torch.device(name)
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+@dataclass
+class Splits:
+    train: list[ClipRecord]  # training normals used for gradient steps
+    val: list[ClipRecord]  # held-out training normals (model selection)
+    test: list[ClipRecord]  # labelled test clips
+    classes: list[tuple[str, str]]
+    roots: list[str]
+
+
+def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
+                    max_per_class: int | None = None) -> tuple[list[ClipRecord], list[ClipRecord]]:
+    """Per class: a seeded random `fraction` of its training normals (at least one when the
+    class has 2+) is held out for validation; `max_per_class` caps what is used at all."""
+    rng = random.Random(seed)
+    by_class: dict[int, list[ClipRecord]] = {}
+    for r in sorted(records, key=lambda r: r.relpath):
+        by_class.setdefault(r.class_index, []).append(r)
+    train, val = [], []
+    for k in sorted(by_class):
+        clips = by_class[k][:]
+        rng.shuffle(clips)
+        if max_per_class:
+            clips = clips[:max_per_class]
+        n_val = max(1, round(fraction * len(clips))) if len(clips) >= 2 and fraction > 0 else 0
+        val += clips[:n_val]
+        train += clips[n_val:]
+    return train, val
+
+
+def prepare_splits(config: dict) -> Splits:
+    roots = [str(resolve_root(r)) for r in config["data"]["roots"]]
+    for root in roots:
+        if not Path(root).is_dir():
+            hint = " (run `make data` to make the default toy data set)" if root.endswith("data/toy") else ""
+            raise FileNotFoundError(f"data root {root} does not exist{hint}")
+    ds = scan_dataset(roots, check_audio=False)
+    normals = ds.select(split="train", label="normal")
+    if not normals:
+        raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
+                         f"(run `python -m asdcore data check {' '.join(roots)}`)")
+    train, val = split_train_val(normals, config["data"]["val_fraction"], config["seed"],
+                                 config["data"]["max_train_clips_per_class"])
+    test = [r for r in ds.select(split="test") if r.label is not None]
+    if config["data"]["max_train_clips_per_class"]:  # tiny runs evaluate on a matching subset
+        test = _cap_test(test, config["data"]["max_train_clips_per_class"], config["seed"])
+    return Splits(train=train, val=val, test=test, classes=ds.classes, roots=roots)
+
+
+def _cap_test(test: list[ClipRecord], per_class: int, seed: int) -> list[ClipRecord]:
+    rng = random.Random(seed)
+    out = []
+    for key in sorted({(r.class_index, r.label) for r in test}):
+        group = sorted((r for r in test if (r.class_index, r.label) == key), key=lambda r: r.relpath)
+        rng.shuffle(group)
+        out += group[:per_class]
+    return out
+
+
+class Waveforms:
+    """Clips as a float32 tensor (N, samples), loaded once; the default toy set is ~130 MB."""
+
+    def __init__(self, records: list[ClipRecord], clip_seconds: float, pad_mode: str = "constant",
+                 cache_gb: float = 3.0):
+        self.records = records
+        self.clip_seconds = clip_seconds
+        self.pad_mode = pad_mode
+        n_samples = int(round(clip_seconds * 16000))
+        size_gb = len(records) * n_samples * 4 / 1e9
+        self.cached = size_gb <= cache_gb
+        self._data = None
+        if self.cached and records:
+            self._data = torch.from_numpy(np.stack([load_clip(r.path, clip_seconds, pad_mode=pad_mode)
+                                                    for r in records]))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def batch(self, index) -> torch.Tensor:
+        if self._data is not None:
+            return self._data[index]
+        # larger sets (dcase-scale) are read from disk batch by batch
+        return torch.from_numpy(np.stack([load_clip(self.records[i].path, self.clip_seconds,
+                                                    pad_mode=self.pad_mode) for i in index.tolist()]))
+
+
+# --- model groups -------------------------------------------------------------------------------
+
+@dataclass
+class Group:
+    """One model with its optimiser: all classes (classifiers) or one machine type (autoencoder)."""
+    name: str
+    model: torch.nn.Module
+    loss: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    ema: AveragedModel | None
+    train_index: np.ndarray  # positions in the Waveforms of the training clips
+    val_index: np.ndarray
+
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+
+def n_frames_for(config: dict) -> int:
+    cfg = feature_config(config)
+    return cfg.n_frames(int(round(config["data"]["clip_seconds"] * cfg.sample_rate)))
+
+
+def feature_config(config: dict) -> LogMelConfig:
+    return LogMelConfig.from_dict({k: v for k, v in config["features"].items() if k != "variant"})
+
+
+def build_model(config: dict, num_classes: int) -> torch.nn.Module:
+    cfg = feature_config(config)
+    return create_model({**config["model"], "num_classes": num_classes, "n_mels": cfg.n_mels,
+                         "n_frames": n_frames_for(config)})
+
+
+def group_names(config: dict, splits: Splits) -> list[str]:
+    if config["model"]["name"] == "dcase_autoencoder":
+        return list(dict.fromkeys(t for t, _ in splits.classes if any(r.machine_type == t for r in splits.train)))
+    return ["all"]
+
+
+def build_groups(config: dict, splits: Splits, device: torch.device, steps_per_epoch: dict) -> list[Group]:
+    t = config["train"]
+    groups = []
+    for name in group_names(config, splits):
+        model = build_model(config, len(splits.classes)).to(device)
+        loss = create_loss(config["loss"]).to(device)
+        params = list(model.parameters()) + list(loss.parameters())
+        if t["optimizer"] == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=t["lr"], weight_decay=t["weight_decay"])
+        elif t["optimizer"] == "adam":
+            optimizer = torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
+        else:
+            raise ValueError(f"train.optimizer must be 'adamw' or 'adam', got {t['optimizer']!r}")
+        total_steps = max(1, t["epochs"] * steps_per_epoch[name])
+        if t["schedule"] == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        elif t["schedule"] == "constant":
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        else:
+            raise ValueError(f"train.schedule must be 'cosine' or 'constant', got {t['schedule']!r}")
+        ema = None
+        if t.get("ema_decay"):
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t["ema_decay"]), use_buffers=True)
+        in_group = (lambda r: True) if name == "all" else (lambda r, n=name: r.machine_type == n)
+        train_index = np.array([i for i, r in enumerate(splits.train) if in_group(r)], dtype=np.int64)
+        val_index = np.array([i for i, r in enumerate(splits.val) if in_group(r)], dtype=np.int64)
+        groups.append(Group(name, model, loss, optimizer, scheduler, ema, train_index, val_index))
+    return groups
+
+
+# --- status -------------------------------------------------------------------------------------
+
+class StatusWriter:
+    """status.json, rewritten atomically, at most every `interval` seconds unless forced."""
+
+    def __init__(self, run_dir: Path, interval: float = 1.0):
+        self.path = run_dir / "status.json"
+        self.interval = interval
+        self.last = 0.0
+        self.state = read_json(self.path, {}) or {}
+
+    def update(self, force: bool = False, **fields) -> None:
+        self.state.update(fields)
+        now = time.time()
+        if force or now - self.last >= self.interval:
+            self.state["updated"] = now
+            write_json_atomic(self.path, self.state)
+            self.last = now
+
+
+def append_log(run_dir: Path, text: str) -> None:
+    with open(run_dir / "train.log", "a") as fh:
+        fh.write(text.rstrip("\n") + "\n")
+
+
+# --- one epoch ----------------------------------------------------------------------------------
+
+def _autocast(device: torch.device, config: dict):
+    if device.type == "cuda" and config["train"].get("amp") == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _float_output(out):
+    """Loss maths in float32 even when the forward ran in bf16."""
+    for name in ("embedding", "cosine", "subcentre_cosine", "reconstruction_error"):
+        value = getattr(out, name)
+        if value is not None and value.dtype != torch.float32:
+            setattr(out, name, value.float())
+    return out
+
+
+def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: dict,
+                device: torch.device, generator: torch.Generator, on_batch) -> dict:
+    """One pass over the group's training clips; returns mean loss and accuracy."""
+    group.model.train()
+    group.loss.train()
+    bs = config["train"]["batch_size"]
+    mix = config["mixup"]
+    order = group.train_index[torch.randperm(len(group.train_index), generator=generator).numpy()]
+    # drop a last batch of one: BatchNorm cannot train on a single clip
+    batches = [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) > 1]
+    total_loss, total_correct, total_seen = 0.0, 0, 0
+    for b, index in enumerate(batches):
+        wave = waves.batch(torch.from_numpy(index)).to(device, non_blocking=True)
+        y = labels[index].to(device)
+        y_b, lam = None, None
+        with torch.no_grad():
+            if mix["mode"] == "waveform":
+                wave, y, y_b, lam = mixup_waveform(wave, y, generator, mix["alpha"],
+                                                   mix["per_sample"])
+                mel = front(wave)
+            elif mix["mode"] == "waveform_and_logmel":
+                mel = front(wave)
+                wave, mel, y, y_b, lam = mixup_waveform_and_logmel(wave, mel, y, generator,
+                                                                   mix["alpha"], mix["per_sample"])
+            else:
+                mel = front(wave)
+        with _autocast(device, config):
+            out = group.model(wave, mel)
+        out = _float_output(out)
+        loss = group.loss.from_output(out, y, y_b, lam)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} at batch {b} (try a lower train.lr)")
+        group.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        group.optimizer.step()
+        group.scheduler.step()
+        if group.ema is not None:
+            group.ema.update_parameters(group.model)
+        n = len(index)
+        total_loss += loss.item() * n
+        total_seen += n
+        if out.cosine is not None:
+            total_correct += int((out.cosine.argmax(1) == y).sum())
+        on_batch(b + 1, len(batches))
+    return {"train_loss": total_loss / max(total_seen, 1),
+            "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
+
+
+@torch.no_grad()
+def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: dict,
+             device: torch.device) -> dict:
+    """Loss and accuracy on the held-out training normals, without mixup, in eval mode."""
+    if len(group.val_index) == 0:
+        return {"val_loss": None, "val_acc": None}
+    model = group.eval_model()
+    model.eval()
+    group.loss.eval()
+    bs = config["eval"]["batch_size"]
+    total, correct, n = 0.0, 0, 0
+    for i in range(0, len(group.val_index), bs):
+        index = group.val_index[i:i + bs]
+        wave = waves.batch(torch.from_numpy(index)).to(device)
+        y = labels[index].to(device)
+        with _autocast(device, config):
+            out = model(wave, front(wave))
+        out = _float_output(out)
+        if out.cosine is not None and hasattr(group.loss, "logits"):
+            try:
+                logits = group.loss.logits(out.subcentre_cosine if out.subcentre_cosine is not None
+                                           else out.cosine, y)
+                # the papers' score on validation normals: -log softmax at the own class, margin included
+                per_clip = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+            except NotImplementedError:
+                per_clip = group.loss.from_output(out, y).expand(len(y))
+            correct += int((out.cosine.argmax(1) == y).sum())
+        else:
+            per_clip = out.reconstruction_error
+        total += float(per_clip.sum())
+        n += len(index)
+    return {"val_loss": total / n, "val_acc": correct / n if group.model.kind == "classifier" else None}
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def checkpoint_state(groups: list[Group], epoch: int, config: dict, best: dict) -> dict:
+    return {
+        "config": config, "epoch": epoch, "best": best,
+        "groups": {g.name: {"model": g.model.state_dict(), "loss": g.loss.state_dict(),
+                            "optimizer": g.optimizer.state_dict(), "scheduler": g.scheduler.state_dict(),
+                            "ema": g.ema.state_dict() if g.ema is not None else None} for g in groups},
+    }
+
+
+def selected_state(groups: list[Group], epoch: int, config: dict) -> dict:
+    """What evaluation loads: the weights to score with (the EMA's when there is one)."""
+    return {"config": config, "epoch": epoch,
+            "groups": {g.name: {"model": g.eval_model().state_dict(), "loss": g.loss.state_dict()}
+                       for g in groups}}
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def train_run(config: dict | None, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
+              evaluate: bool = True) -> Path:
+    """Train (and evaluate) one run in `run_dir`.  With resume=True, continue from checkpoint.pt."""
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir / CHECKPOINT).exists():
+            if not (run_dir / "config.json").exists():
+                raise FileNotFoundError(f"{run_dir}: no run to resume (no config.json)")
+            config = read_json(run_dir / "config.json")  # killed before the first checkpoint: start over
+            ckpt = None
+        else:
+            ckpt = load_checkpoint(run_dir / CHECKPOINT)
+            config = ckpt["config"]
+    else:
+        if run_dir.exists() and any(p.name != "status.json" for p in run_dir.iterdir()):
+            raise FileExistsError(f"{run_dir} already holds a run: not overwriting it (use --resume to "
+                                  "continue it, or choose another --run-dir)")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "config.json", config)
+        ckpt = None
+    status = StatusWriter(run_dir)
+    status.update(force=True, state="running", pid=os.getpid(), phase="loading", error=None,
+                  created=status.state.get("created", time.time()), epochs=config["train"]["epochs"],
+                  message="loading the data set")
+    cancelled = {"flag": False}
+
+    def on_term(signum, frame):
+        cancelled["flag"] = True
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        _train(config, run_dir, ckpt, status, cancelled, progress)
+        if evaluate:
+            from .analysis import evaluate_run
+
+            status.update(force=True, phase="evaluating", message="scoring the test clips", progress=1.0)
+            evaluate_run(run_dir, progress=progress, status=status)
+        status.update(force=True, state="finished", phase="done", message="finished", progress=1.0)
+        append_log(run_dir, "finished")
+    except Cancelled:
+        status.update(force=True, state="cancelled", phase="done", message="cancelled by the user")
+        append_log(run_dir, "cancelled")
+        raise
+    except BaseException as exc:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        status.update(force=True, state="failed", phase="done", error=text, message="failed")
+        append_log(run_dir, "failed:\n" + traceback.format_exc())
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return run_dir
+
+
+def _train(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: dict,
+           progress: bool) -> None:
+    from tqdm import tqdm
+
+    seed = int(config["seed"])
+    device = pick_device(config["device"])
+    torch.manual_seed(seed)
+    splits = prepare_splits(config)
+    t0 = time.time()
+    clip_s, pad = config["data"]["clip_seconds"], config["data"]["pad_mode"]
+    train_waves = Waveforms(splits.train, clip_s, pad, config["train"]["cache_gb"])
+    val_waves = Waveforms(splits.val, clip_s, pad, config["train"]["cache_gb"])
+    train_labels = torch.tensor([r.class_index for r in splits.train])
+    val_labels = torch.tensor([r.class_index for r in splits.val])
+    bs = config["train"]["batch_size"]
+    names = group_names(config, splits)
+    steps = {n: max(1, sum(1 for r in splits.train if n == "all" or r.machine_type == n) // bs) for n in names}
+    groups = build_groups(config, splits, device, steps)
+    front = LogMel(feature_config(config)).to(device)
+    start_epoch, best = 1, {"epoch": None, "val_loss": math.inf}
+    if ckpt is not None:
+        for g in groups:
+            state = ckpt["groups"][g.name]
+            g.model.load_state_dict(state["model"])
+            g.loss.load_state_dict(state["loss"])
+            g.optimizer.load_state_dict(state["optimizer"])
+            g.scheduler.load_state_dict(state["scheduler"])
+            if g.ema is not None and state["ema"] is not None:
+                g.ema.load_state_dict(state["ema"])
+        start_epoch, best = ckpt["epoch"] + 1, ckpt["best"]
+        _truncate_metrics(run_dir, ckpt["epoch"])
+        append_log(run_dir, f"resumed after epoch {ckpt['epoch']}")
+    else:
+        append_log(run_dir, f"{config['recipe']} ({config['preset']}): {len(splits.train)} training clips, "
+                            f"{len(splits.val)} validation, {len(splits.test)} test, {len(splits.classes)} classes, "
+                            f"{len(groups)} model(s), device {device_description(device)}; "
+                            f"data loaded in {time.time() - t0:.1f} s")
+    epochs = config["train"]["epochs"]
+    total_batches = sum(max(1, len(g.train_index) // bs) for g in groups)
+    bar = tqdm(total=epochs * total_batches, initial=(start_epoch - 1) * total_batches, unit="batch",
+               disable=not progress, desc=config["recipe"], file=sys.stderr)
+    for epoch in range(start_epoch, epochs + 1):
+        t_epoch = time.time()
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        done_before = 0
+        results = []
+        for g in groups:
+            def on_batch(b, n, done_before=done_before):
+                if cancelled["flag"]:
+                    raise Cancelled()
+                bar.update(1)
+                frac = ((epoch - 1) * total_batches + done_before + b) / (epochs * total_batches)
+                status.update(phase="training", epoch=epoch, progress=round(frac, 4),
+                              message=f"epoch {epoch}/{epochs}" + (f", {g.name}" if len(groups) > 1 else ""))
+
+            train_stats = train_epoch(g, train_waves, train_labels, front, config, device, generator, on_batch)
+            done_before += max(1, len(g.train_index) // bs)
+            results.append((g, train_stats, validate(g, val_waves, val_labels, front, config, device)))
+        row = _epoch_row(epoch, groups, results, time.time() - t_epoch)
+        is_best = row["val_loss"] is not None and row["val_loss"] < best["val_loss"]
+        select_this = config["train"]["select"] == "last" or is_best or row["val_loss"] is None
+        if select_this:
+            best = {"epoch": epoch, "val_loss": row["val_loss"] if row["val_loss"] is not None else math.inf}
+            save_atomic(selected_state(groups, epoch, config), run_dir / SELECTED)
+        row["selected"] = select_this
+        # checkpoint before the metrics line: a resumed run never has a metrics row without weights
+        save_atomic(checkpoint_state(groups, epoch, config, best), run_dir / CHECKPOINT)
+        with open(run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        append_log(run_dir, _epoch_line(row, epochs))
+        status.update(force=True, epoch=epoch, progress=round(epoch / epochs, 4))
+    bar.close()
+
+
+def _epoch_row(epoch: int, groups, results, seconds: float) -> dict:
+    def mean(key, source):
+        values = [stats[key] for stats in source if stats.get(key) is not None]
+        return float(np.mean(values)) if values else None
+
+    trains = [r[1] for r in results]
+    vals = [r[2] for r in results]
+    return {"epoch": epoch, "lr": groups[0].optimizer.param_groups[0]["lr"],
+            "train_loss": mean("train_loss", trains), "train_acc": mean("train_acc", trains),
+            "val_loss": mean("val_loss", vals), "val_acc": mean("val_acc", vals), "seconds": round(seconds, 2)}
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    parts = [f"epoch {row['epoch']}/{epochs}"]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        if row.get(key) is not None:
+            parts.append(f"{key} {row[key]:.4f}")
+    parts.append(f"{row['seconds']:.1f} s")
+    if row.get("selected"):
+        parts.append("(selected)")
+    return "  ".join(parts)
+
+
+def _truncate_metrics(run_dir: Path, last_epoch: int) -> None:
+    """Drop metric rows past the checkpoint (a kill between the two writes)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["epoch"] <= last_epoch:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError):
+            pass
+    path.write_text("".join(line + "\n" for line in keep))

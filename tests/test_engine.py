@@ -1,0 +1,261 @@
+"""The engine: recipes, the training loop, run folders, resume, evaluation artefacts, the CLI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from asdcore.cli import main
+from asdcore.recipes import PRESETS, RECIPES, resolve
+from asdcore.runs import Run, list_runs, mark_queued, wait_turn, write_json_atomic
+from asdcore.train import split_train_val, train_run
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = ["stgram-ce", "stgram-arcface", "stgram-arcmix", "stgram-noisy-arcmix", "tastgram-ce", "tastgram-arcface",
+            "tastgram-arcmix", "tastgram-noisy-arcmix", "logmel-osscl", "tfstgram-osscl", "dcase-ae"]
+
+
+# --- recipes ------------------------------------------------------------------------------------
+
+def test_every_seed_method_has_a_recipe_with_all_presets():
+    assert set(REQUIRED) <= set(RECIPES)
+    for name in RECIPES:
+        for preset in PRESETS:
+            config = resolve(name, preset)
+            json.dumps(config)  # plain data
+            assert config["recipe"] == name and config["preset"] == preset
+
+
+def test_paper_preset_has_the_papers_settings():
+    for name in REQUIRED:
+        c = resolve(name, "paper")
+        assert c["data"]["clip_seconds"] == 10.0
+        if name == "dcase-ae":
+            assert (c["train"]["epochs"], c["train"]["batch_size"], c["train"]["optimizer"]) == (100, 512, "adam")
+            continue
+        assert (c["train"]["epochs"], c["train"]["batch_size"], c["train"]["lr"]) == (300, 64, 1e-4)
+        assert (c["train"]["optimizer"], c["train"]["schedule"]) == ("adamw", "cosine")
+        assert c["loss"].get("s", 30.0) == 30.0
+        if "m" in c["loss"]:
+            assert c["loss"]["m"] == (0.4 if name == "tfstgram-osscl" else 0.7)
+        if c["mixup"]["mode"]:
+            assert c["mixup"]["alpha"] == 0.5
+        assert (c["train"]["ema_decay"] == 0.9999) == name.endswith("osscl")
+    assert resolve("tfstgram-osscl", "paper")["features"]["variant"] == "noisy_arcmix"
+    assert resolve("tastgram-noisy-arcmix", "paper")["features"]["variant"] == "stgram"
+
+
+def test_overrides_and_their_errors():
+    c = resolve("tastgram-arcmix", "quick", {"m": 0.5, "train.epochs": 3, "alpha": 1.0})
+    assert (c["loss"]["m"], c["train"]["epochs"], c["mixup"]["alpha"]) == (0.5, 3, 1.0)
+    with pytest.raises(KeyError, match="train.epoch"):
+        resolve("tastgram-arcmix", "quick", {"train.epoch": 3})
+    with pytest.raises(ValueError, match="batch_size"):
+        resolve("tastgram-arcmix", "quick", {"batch_size": 1})
+    with pytest.raises(KeyError, match="unknown recipe"):
+        resolve("nope", "quick")
+
+
+def test_validation_split_is_per_class_seeded_and_disjoint(tiny_toy_root):
+    from asdcore.data import scan_dataset
+
+    normals = scan_dataset(tiny_toy_root).select(split="train")
+    train, val = split_train_val(normals, 0.25, seed=0)
+    assert not {r.relpath for r in train} & {r.relpath for r in val}
+    assert len(train) + len(val) == len(normals)
+    assert {r.class_index for r in val} == {r.class_index for r in normals}  # every class validated
+    again, _ = split_train_val(list(reversed(normals)), 0.25, seed=0)
+    assert [r.relpath for r in again] == [r.relpath for r in train]
+
+
+# --- a whole run --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_toy_root, tmp_path_factory):
+    """tastgram-noisy-arcmix, tiny preset, trained and evaluated through the CLI."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tast"
+    code = main(["train", "--recipe", "tastgram-noisy-arcmix", "--preset", "tiny", "--data", str(tiny_toy_root),
+                 "--run-dir", str(run_dir), "--quiet"])
+    assert code == 0
+    return Run(run_dir)
+
+
+def test_run_folder_has_the_contract(tiny_run):
+    p = tiny_run.path
+    for name in ["config.json", "status.json", "metrics.jsonl", "train.log", "checkpoint.pt", "model.pt",
+                 "eval/metrics.json", "eval/clips.parquet", "eval/train_clips.parquet", "eval/embeddings.npy",
+                 "eval/train_embeddings.npy", "eval/centres.npy", "eval/attention.npy"]:
+        assert (p / name).exists(), name
+    assert tiny_run.state == "finished" and tiny_run.status["progress"] == 1.0
+    history = tiny_run.metrics_history()
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(np.isfinite(row["train_loss"]) and row["val_loss"] is not None for row in history)
+    assert sum(row["selected"] for row in history) >= 1
+
+
+def test_checkpoint_loads_with_weights_only_and_describes_itself(tiny_run):
+    ckpt = torch.load(tiny_run.path / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["config"]["recipe"] == "tastgram-noisy-arcmix"
+    state = ckpt["groups"]["all"]
+    assert {"model", "optimizer", "scheduler", "loss", "ema"} <= set(state)
+    selected = torch.load(tiny_run.path / "model.pt", weights_only=True)
+    assert selected["config"] == ckpt["config"]
+
+
+def test_clips_table_has_scores_angles_projections_and_faults(tiny_run):
+    clips = tiny_run.clips()
+    for column in ["path", "root_index", "machine_type", "machine_id", "label", "score", "score_softmax",
+                   "score_cosine", "score_gmm", "score_knn", "score_lof", "predicted_class", "angle_to_centre_deg",
+                   "angle_to_nearest_other_deg", "umap_x", "umap_y", "pca_x", "pca_y", "fault_kind",
+                   "fault_onset_s"]:
+        assert column in clips, column
+    assert set(clips["label"]) == {0, 1}
+    assert np.allclose(clips["score"], clips["score_softmax"])  # the recipe's default back-end
+    assert ((clips["angle_to_centre_deg"] >= 0) & (clips["angle_to_centre_deg"] <= 180)).all()
+    assert clips.loc[clips.label == 1, "fault_kind"].notna().all()
+    assert len(tiny_run.embeddings()) == len(clips)
+    assert tiny_run.attention().shape[0] == len(clips)
+    # the angle is the one between the stored embedding and the stored centre
+    e, c = tiny_run.embeddings(), tiny_run.centres()
+    cos = (e / np.linalg.norm(e, axis=1, keepdims=True)) @ c.T
+    own = cos[np.arange(len(e)), clips["class_index"]]
+    np.testing.assert_allclose(np.degrees(np.arccos(np.clip(own, -1, 1))), clips["angle_to_centre_deg"], atol=1e-2)
+    # bundled runs resolve clips relative to the data root
+    assert tiny_run.clip_path(clips.iloc[0]).exists()
+
+
+def test_metrics_json_agrees_with_a_recomputation_from_clips(tiny_run):
+    m = tiny_run.eval_metrics()
+    clips = tiny_run.clips()
+    aucs = {}
+    for machine_type, by_type in clips.groupby("machine_type"):
+        per_id = [(roc_auc_score(g.label, g.score), roc_auc_score(g.label, g.score, max_fpr=0.1))
+                  for _, g in by_type.groupby("machine_id") if g.label.nunique() == 2]
+        aucs[machine_type] = per_id
+        assert m["per_type"][machine_type]["auc"] == pytest.approx(np.mean([a for a, _ in per_id]))
+        assert m["per_type"][machine_type]["pauc"] == pytest.approx(np.mean([p for _, p in per_id]))
+        assert m["per_type"][machine_type]["mauc"] == pytest.approx(min(a for a, _ in per_id))
+    assert m["average"]["auc"] == pytest.approx(np.mean([np.mean([a for a, _ in v]) for v in aucs.values()]))
+    assert "McClish" in m["pauc_note"]
+
+
+def test_evaluate_json_cli_prints_the_dcase_protocol_metrics(tiny_run, capsys):
+    assert main(["evaluate", str(tiny_run.path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for machine_type in ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"]:
+        assert set(out["per_type"][machine_type]) >= {"auc", "pauc", "mauc"}
+    assert set(out["average"]) >= {"auc", "pauc", "mauc"}
+    assert out["protocol"] == "dcase"
+    assert set(out["by_backend"]) == {"softmax", "cosine", "gmm", "knn", "lof"}
+    assert set(out["by_backend"]["softmax"]) == {"dcase", "pooled"}
+
+
+def test_a_run_folder_is_never_overwritten(tiny_run, tiny_toy_root):
+    config = resolve("tastgram-ce", "tiny", {"data.roots": [str(tiny_toy_root)]})
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train_run(config, tiny_run.path, progress=False)
+    assert tiny_run.config["recipe"] == "tastgram-noisy-arcmix"
+
+
+@pytest.mark.parametrize("recipe", sorted(set(RECIPES) - {"tastgram-noisy-arcmix"}))
+def test_every_recipe_trains_and_evaluates_on_tiny_data(recipe, tiny_toy_root, tmp_path):
+    config = resolve(recipe, "tiny", {"data.roots": [str(tiny_toy_root)], "eval.umap": False,
+                                      "train.epochs": 1})
+    run = Run(train_run(config, tmp_path / recipe, progress=False))
+    assert run.state == "finished"
+    m = run.eval_metrics()
+    assert 0.0 <= m["average"]["auc"] <= 1.0 and np.isfinite(m["average"]["pauc"])
+    clips = run.clips()
+    assert clips["score"].notna().all()
+    if recipe == "dcase-ae":
+        assert m["backend"] == "reconstruction" and "angle_to_centre_deg" not in clips
+        assert set(run.status) and torch.load(run.path / "model.pt", weights_only=True)["groups"].keys() == {
+            "fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"}
+
+
+# --- resume after a kill ------------------------------------------------------------------------
+
+def _train_cmd(data_root, run_dir, *extra):
+    return [sys.executable, "-m", "asdcore", "train", "--recipe", "stgram-arcmix", "--preset", "tiny",
+            "--data", str(data_root), "--run-dir", str(run_dir), "--set", "train.epochs=4", "--no-eval", "--quiet",
+            *extra]
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_toy_root, tmp_path):
+    reference = tmp_path / "uninterrupted"
+    subprocess.run(_train_cmd(tiny_toy_root, reference), check=True, cwd=PROJECT_ROOT, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(tiny_toy_root, killed), cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    # kill it in the middle of epoch 2 (after the first checkpoint, before the second)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        status = json.loads((killed / "status.json").read_text()) if (killed / "status.json").exists() else {}
+        if status.get("epoch") == 2 and status.get("phase") == "training":
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert Run(killed).state == "failed"  # a dead pid is reported as such, with how to resume
+    assert "--resume" in Run(killed).status["error"]
+    done = subprocess.run([sys.executable, "-m", "asdcore", "train", "--resume", "--run-dir", str(killed),
+                           "--no-eval", "--quiet"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    resumed, uninterrupted = Run(killed).metrics_history(), Run(reference).metrics_history()
+    assert [r["epoch"] for r in resumed] == [1, 2, 3, 4]
+    for a, b in zip(resumed, uninterrupted):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+    assert Run(killed).state == "finished"
+
+
+def test_sigterm_cancels_a_run(tiny_toy_root, tmp_path):
+    run_dir = tmp_path / "cancel-me"
+    proc = subprocess.Popen(_train_cmd(tiny_toy_root, run_dir, "--set", "train.epochs=50"), cwd=PROJECT_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and Run(run_dir).status.get("phase") != "training":
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 130
+    assert Run(run_dir).state == "cancelled"
+
+
+# --- queue --------------------------------------------------------------------------------------
+
+def test_queued_runs_wait_for_earlier_ones(tmp_path):
+    config = resolve("tastgram-ce", "tiny")
+    first, second = tmp_path / "first", tmp_path / "second"
+    mark_queued(first, config)
+    time.sleep(0.01)
+    mark_queued(second, config)
+    status = json.loads((first / "status.json").read_text())
+    write_json_atomic(first / "status.json", dict(status, state="running"))  # alive: this test's pid
+    released = threading.Event()
+
+    def waiter():
+        wait_turn(second, poll_seconds=0.05)
+        released.set()
+
+    threading.Thread(target=waiter, daemon=True).start()
+    time.sleep(0.5)
+    assert not released.is_set()  # the first run is still running
+    write_json_atomic(first / "status.json", dict(status, state="finished"))
+    assert released.wait(5)
+
+
+def test_runs_lists_user_runs_and_bundled_ones(tiny_run, monkeypatch, capsys):
+    monkeypatch.setenv("ASD_RUNS", str(tiny_run.path.parent))
+    listed = list_runs()
+    assert tiny_run.id in [r.id for r in listed]
+    assert main(["runs"]) == 0
+    assert tiny_run.id in capsys.readouterr().out

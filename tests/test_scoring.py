@@ -1,0 +1,152 @@
+"""Anomaly-score back-ends: each score recomputed by hand or checked by the behaviour a user relies
+on (near the training cluster = low, far away = high, training clips never their own neighbour)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from asdcore.scoring import (BACKEND_DESCRIPTIONS, BACKENDS, EmbeddingSet, cosine_score, gmm_scores, knn_scores,
+                             score_all, softmax_score)
+
+
+def unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    return v / np.linalg.norm(v)
+
+
+def clustered_sets(rng, n_classes=2, n_train=30, dim=16, spread=0.05):
+    """Training normals tight around one random direction per class; the test set has, per
+    class, one clip at the class's centre and one far away (the opposite direction)."""
+    centres = np.stack([unit(rng.normal(size=dim)) for _ in range(n_classes)])
+    train_emb = np.concatenate([c + spread * rng.normal(size=(n_train, dim)) for c in centres])
+    train_cls = np.repeat(np.arange(n_classes), n_train)
+    test_emb = np.concatenate([np.stack([c, -c]) for c in centres])
+    test_cls = np.repeat(np.arange(n_classes), 2)  # rows: near, far, near, far, ...
+    return EmbeddingSet(test_emb, test_cls), EmbeddingSet(train_emb, train_cls), centres
+
+
+def test_every_backend_has_a_description():
+    assert set(BACKENDS) | {"reconstruction"} == set(BACKEND_DESCRIPTIONS)
+
+
+def test_softmax_score_is_minus_log_softmax_of_own_class_by_hand():
+    logits = np.array([[2.0, 0.0, -1.0],
+                       [0.5, 0.5, 3.0]])
+    y = np.array([0, 1])
+    expected = [-(2.0 - math.log(math.exp(2.0) + math.exp(0.0) + math.exp(-1.0))),
+                -(0.5 - math.log(2 * math.exp(0.5) + math.exp(3.0)))]
+    np.testing.assert_allclose(softmax_score(logits, y), expected, rtol=1e-12)
+
+
+def test_softmax_score_is_stable_for_large_logits():
+    # s = 30 times a cosine can reach 30; times a mis-set scale it can reach thousands
+    scores = softmax_score(np.array([[1000.0, 0.0], [0.0, 1000.0]]), np.array([0, 0]))
+    np.testing.assert_allclose(scores, [0.0, 1000.0], atol=1e-9)
+
+
+def test_softmax_with_subclusters_sums_probabilities_per_class():
+    logits = np.array([[[1.0, 2.0], [0.0, -1.0]]])  # (N=1, C=2, S=2)
+    p = np.exp(logits.ravel()) / np.exp(logits.ravel()).sum()
+    np.testing.assert_allclose(softmax_score(logits, np.array([0])), [-math.log(p[0] + p[1])], rtol=1e-12)
+
+
+def test_cosine_score_is_one_minus_own_class_cosine():
+    cos = np.array([[0.9, 0.1], [0.2, -0.4], [0.3, 0.8]])
+    y = np.array([0, 1, 1])
+    np.testing.assert_allclose(cosine_score(cos, y), [0.1, 1.4, 0.2], rtol=1e-12)
+
+
+def test_knn_training_scores_are_leave_one_out():
+    a, b = unit([1, 0, 0]), unit([0, 1, 0])
+    train = np.stack([a, a, b])  # a twin pair and a singleton, all one class
+    cls = np.zeros(3, dtype=int)
+    scores = knn_scores(np.stack([a]), np.zeros(1, dtype=int), train, cls)
+    # the twins are 0 apart only because of each other; b's nearest other clip is a (cos 0)
+    np.testing.assert_allclose(scores.train, [0.0, 0.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(scores.test, [0.0], atol=1e-12)
+
+
+def test_knn_single_training_clip_has_no_leave_one_out_neighbour():
+    scores = knn_scores(np.ones((1, 3)), np.zeros(1, dtype=int), np.ones((1, 3)), np.zeros(1, dtype=int))
+    assert np.isnan(scores.train[0]) and scores.test[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_knn_k_averages_the_k_nearest_cosine_distances():
+    train = np.stack([unit([1, 0]), unit([1, 1]), unit([0, 1])])
+    test = np.stack([unit([1, 0])])
+    scores = knn_scores(test, np.zeros(1, dtype=int), train, np.zeros(3, dtype=int), k=2)
+    assert scores.test[0] == pytest.approx((0.0 + (1 - math.sqrt(0.5))) / 2)
+
+
+@pytest.mark.parametrize("backend", ["gmm", "knn", "lof"])
+def test_clip_at_training_cluster_scores_lower_than_far_clip(backend):
+    test, train, _ = clustered_sets(np.random.default_rng(0))
+    scores = score_all(test, train, backends=(backend,))[backend]
+    near, far = scores.test[0::2], scores.test[1::2]
+    assert np.all(near < far)
+    assert np.all(np.isfinite(scores.train))
+    assert scores.train.shape == (len(train),)
+
+
+def test_gmm_works_with_few_clips_in_128_dimensions_and_more_subcentres_than_clips():
+    rng = np.random.default_rng(1)
+    test, train, centres = clustered_sets(rng, n_classes=2, n_train=8, dim=128)
+    subcentres = np.stack([np.stack([c, unit(rng.normal(size=128))] * 6) for c in centres])  # (C, 12, D)
+    scores = gmm_scores(test.embedding, test.class_index, train.embedding, train.class_index, subcentres)
+    assert np.all(np.isfinite(scores.test)) and np.all(np.isfinite(scores.train))
+    assert np.all(scores.test[0::2] < scores.test[1::2])
+
+
+def test_gmm_score_is_minus_the_component_log_density():
+    from scipy.stats import multivariate_normal
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(2)
+    train = rng.normal(size=(40, 3))
+    test = rng.normal(size=(5, 3))
+    norm = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    gmm = GaussianMixture(1, covariance_type="full", reg_covar=1e-3).fit(norm(train))
+    expected = -multivariate_normal(gmm.means_[0], gmm.covariances_[0]).logpdf(norm(test))
+    scores = gmm_scores(test, np.zeros(5, dtype=int), train, np.zeros(40, dtype=int))
+    np.testing.assert_allclose(scores.test, expected, rtol=1e-6)
+
+
+def test_missing_inputs_skip_backends():
+    test, train, _ = clustered_sets(np.random.default_rng(3))
+    assert set(score_all(test, train)) == {"gmm", "knn", "lof"}  # no logits, no cosines
+    cos_test = np.zeros((len(test), 2))
+    test_with_cos = EmbeddingSet(test.embedding, test.class_index, cosine=cos_test)
+    assert set(score_all(test_with_cos, train)) == {"cosine", "gmm", "knn", "lof"}
+    no_emb = EmbeddingSet(None, test.class_index, cosine=cos_test)
+    result = score_all(no_emb, train)
+    assert set(result) == {"cosine"}
+    assert np.all(np.isnan(result["cosine"].train))  # training set carries no cosines: not faked
+
+
+def test_class_without_training_normals_gives_nan():
+    test, train, _ = clustered_sets(np.random.default_rng(4))
+    logits = np.zeros((len(test) + 1, 3))
+    test = EmbeddingSet(np.vstack([test.embedding, test.embedding[:1]]), np.append(test.class_index, 2),
+                   logits=logits)
+    result = score_all(test, train)
+    for backend in ("gmm", "knn", "lof"):
+        assert np.isnan(result[backend].test[-1]), backend
+        assert np.all(np.isfinite(result[backend].test[:-1])), backend
+    assert np.isfinite(result["softmax"].test[-1])  # the head has a column for class 2
+
+
+def test_unknown_backend_is_an_error():
+    test, train, _ = clustered_sets(np.random.default_rng(5))
+    with pytest.raises(ValueError):
+        score_all(test, train, backends=("reconstruction",))
+
+
+def test_class_with_one_training_clip_never_crashes():
+    rng = np.random.default_rng(6)
+    train = EmbeddingSet(rng.normal(size=(11, 8)), [0] * 10 + [1])
+    test = EmbeddingSet(rng.normal(size=(2, 8)), [0, 1])
+    result = score_all(test, train)
+    assert np.isnan(result["gmm"].test[1]) and np.isnan(result["lof"].test[1])  # no model from one clip
+    assert np.isfinite(result["knn"].test[1]) and np.isnan(result["knn"].train[10])  # no other clip
