@@ -1,10 +1,24 @@
 """The Streamlit app: `streamlit run app.py` (or `make run`).
 
-Pages live in pages/; they only wire widgets to asdcore and read run folders.
+Pages live in app_pages/; they only wire widgets to asdcore (figures from asdcore.plots) and
+read run folders (asdcore.runs).  Not pages/: a folder of that name beside app.py switches
+Streamlit to its old directory-based navigation until st.navigation has run once, so a shared
+link opened on a fresh server would show a different app.  The selected run(s) and clip live in the URL's query parameters,
+so a reload or a shared link shows the same view.
 """
 import streamlit as st
 
 st.set_page_config(page_title="Margin-loss ASD lab", page_icon=":material/graphic_eq:", layout="wide")
 
-home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
-st.navigation([home]).run()
+PAGES = [
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/table_chart:", url_path="compare"),
+    st.Page("app_pages/angles.py", title="Angles", icon=":material/architecture:", url_path="angles"),
+    st.Page("app_pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+    st.Page("app_pages/false_alarms.py", title="False alarms", icon=":material/notification_important:",
+            url_path="false-alarms"),
+    st.Page("app_pages/margin_lab.py", title="Margin lab", icon=":material/school:", url_path="margin-lab"),
+]
+st.navigation(PAGES).run()

@@ -85,7 +85,7 @@ def _train(args) -> int:
 
     from .paths import runs_root
     from .recipes import resolve
-    from .runs import mark_queued, new_run_id, portable_root, wait_turn
+    from .runs import mark_queued, new_run_id, portable_root
     from .train import Cancelled, train_run
 
     if args.resume:
@@ -115,9 +115,14 @@ def _train(args) -> int:
         return 2
     run_dir = Path(args.run_dir) if args.run_dir else runs_root() / new_run_id(args.recipe, args.preset)
     if args.queue:
+        # wait for the earlier runs in the folder (cancellable with SIGTERM while waiting), then
+        # train the queued folder: the same entry the app's launcher uses
+        from .launcher import main as run_queued
+
         if not (run_dir / "status.json").exists():
             mark_queued(run_dir, config)
-        wait_turn(run_dir)
+        print(f"run folder: {run_dir} (queued)", flush=True)
+        return run_queued([str(run_dir)])
     print(f"run folder: {run_dir}", flush=True)
     try:
         train_run(config, run_dir, progress=not args.quiet, evaluate=not args.no_eval)

@@ -1,0 +1,105 @@
+"""Angles: Fig. 1 of the Noisy-ArcMix paper, for any runs side by side.
+
+Per run, histograms of the angle between each test clip's embedding and its own machine ID's
+class centre, normal against anomalous; the further apart, the better the anomaly score.  The
+separation (AUC of the angle as a score, median gap, overlap) is stated per panel and in a table.
+"""
+import pandas as pd
+import streamlit as st
+
+from asdcore import plots
+from asdcore.plots.style import filter_clips
+from app_pages.common import clips, evaluated_runs, no_evaluated_runs, query_choice, select_runs
+
+# Fig. 1's panels, in the paper's order: no margin, then ever more margin-and-mixup
+FIG1_LOSSES = ("ce", "arcface", "arcmix", "noisy_arcmix")
+ANGLE = "angle_to_centre_deg"
+
+
+def fig1_default(runs) -> list[str]:
+    """The newest CE / ArcFace / ArcMix / Noisy-ArcMix runs of one model family (the family with
+    most of the four, TASTgram-MFN first on a tie, as in the paper)."""
+    families: dict[str, dict[str, str]] = {}
+    for run in runs:  # newest first: keep the first run of each loss
+        family, loss = run.config.get("model", {}).get("name"), run.config.get("loss", {}).get("name")
+        if loss in FIG1_LOSSES:
+            families.setdefault(family, {}).setdefault(loss, run.id)
+    if not families:
+        return []
+    best = max(families, key=lambda f: (len(families[f]), f == "tastgram_mfn"))
+    return [families[best][loss] for loss in FIG1_LOSSES if loss in families[best]]
+
+
+def panel_names(runs) -> list[str]:
+    """Panel titles: the run's label, with its id where two runs share a label."""
+    labels = [r.label for r in runs]
+    return [r.label if labels.count(r.label) == 1 else f"{r.label} ({r.id})" for r in runs]
+
+
+st.title("Angles to the class centres")
+st.markdown(
+    "Fig. 1 of the Noisy-ArcMix paper: for each test clip, the angle between its embedding and its own "
+    "machine ID's class centre. Training pulls **normal** clips towards their centre; **anomalous** clips "
+    "should stay farther out. A margin (ArcFace), mixup with margins (ArcMix) and the noisy margin "
+    "(Noisy-ArcMix) should push the two histograms apart.")
+
+runs = evaluated_runs()
+if not runs:
+    no_evaluated_runs()
+    st.stop()
+chosen = select_runs("Runs (one panel each)", key="runs", default=fig1_default(runs))
+if not chosen:
+    st.info("Pick one or more runs above.")
+    st.stop()
+tables = {name: clips(run) for name, run in zip(panel_names(chosen), chosen)}
+
+# machine type / ID filters, kept in the URL like the runs
+every = pd.concat([t[["machine_type", "machine_id"]] for t in tables.values()]).astype(str)
+c_type, c_id, c_density = st.columns([1, 1, 2])
+types = ["all"] + sorted(every["machine_type"].unique())
+machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
+ids = ["all"] + (sorted(every.loc[every["machine_type"] == machine_type, "machine_id"].unique())
+                 if machine_type != "all" else [])
+machine_id = c_id.selectbox("Machine ID", ids, index=ids.index(query_choice("id", ids, "all")),
+                            disabled=machine_type == "all", help="pick a machine type first")
+density = c_density.toggle("Density (compare shapes, not counts)", value=False,
+                           help="normal and anomalous clips are not equally many: a density per degree "
+                                "compares the shapes of the two histograms")
+st.query_params.update(type=machine_type, id=machine_id)
+type_filter = None if machine_type == "all" else machine_type
+id_filter = None if machine_id == "all" else machine_id
+
+st.plotly_chart(plots.angle_histograms(tables, type_filter, id_filter, density=density),
+                config={"displaylogo": False})
+
+rows = []
+for (name, table), run in zip(tables.items(), chosen):
+    has_angles = ANGLE in table.columns and table[ANGLE].notna().any()
+    shown = filter_clips(table, type_filter, id_filter)
+    sep = plots.angle_separation(shown.loc[shown["label"] == 0, ANGLE], shown.loc[shown["label"] == 1, ANGLE]) \
+        if has_angles else {}
+    rows.append({"run": name, "loss": run.config.get("loss", {}).get("name"),
+                 "angle AUC": sep.get("auc"), "median gap (°)": sep.get("median_gap_deg"),
+                 "overlap": sep.get("overlap"), "median normal (°)": sep.get("median_normal_deg"),
+                 "median anomaly (°)": sep.get("median_anomaly_deg"),
+                 "normal / anomalous clips": f"{sep['n_normal']} / {sep['n_anomaly']}" if sep else "—",
+                 "note": "" if has_angles else "no class centres: no angles"})
+st.subheader("Separation of the two histograms")
+separation = pd.DataFrame(rows)
+if (separation["note"] == "").all():  # every run has angles: nothing to note
+    separation = separation.drop(columns="note")
+st.dataframe(separation, hide_index=True, width="stretch",
+             column_config={"angle AUC": st.column_config.NumberColumn(format="%.3f"),
+                            "median gap (°)": st.column_config.NumberColumn(format="%+.1f"),
+                            "overlap": st.column_config.NumberColumn(format="%.2f"),
+                            "median normal (°)": st.column_config.NumberColumn(format="%.1f"),
+                            "median anomaly (°)": st.column_config.NumberColumn(format="%.1f")})
+st.caption("**angle AUC**: the AUC of the angle used as an anomaly score (0.5 = no separation, 1 = every "
+           "anomaly farther than every normal). **median gap**: median anomalous angle minus median normal "
+           "angle. **overlap**: the area the two normalised histograms share (1 = identical, 0 = disjoint).")
+
+no_angles = [name for name, t in tables.items() if ANGLE not in t.columns or t[ANGLE].isna().all()]
+if no_angles:
+    st.info(f"{', '.join(no_angles)}: no angles to draw. An autoencoder (the DCASE 2020 baseline) has no "
+            "class centres: it scores a clip by how badly it reconstructs it, not by an angle. Its anomaly "
+            "scores are on the **False alarms** and **Compare** pages.")

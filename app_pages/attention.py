@@ -1,0 +1,66 @@
+"""Attention: where in time a TAgram model looks, against where the fault really is.
+
+One clip's log-mel (computed with the run's own LogMelConfig), the TAgram per-frame weights
+(attention.npy) along time, the toy factory's true fault span, the audio, and the clip's score
+with its rank among the test clips and the verdict at the DCASE threshold.
+"""
+import numpy as np
+import streamlit as st
+
+from asdcore import alarms
+from asdcore.plots.style import fmt
+from app_pages.common import (array, clips, no_evaluated_runs, pick_clip, play, select_run, show_clip_spectrogram,
+                          train_clips)
+
+st.title("Temporal attention")
+st.markdown(
+    "TASTgram-MFN's **TAgram** branch weighs each time frame of the log-mel (max + mean over the mel bands, "
+    "through a sigmoid): a soft energy gate. Does it open where the fault is? The shaded span is where the "
+    "toy factory put the fault; the white line is the weight per frame.")
+
+run = select_run()
+if run is None:
+    no_evaluated_runs()
+    st.stop()
+test = clips(run)
+
+
+def prefer_known_fault(subset):
+    """An anomalous clip with a known fault span, the highest-scoring one (else any clip)."""
+    with_fault = subset[(subset["label"] == 1) & subset["fault_onset_s"].notna()] \
+        if "fault_onset_s" in subset.columns else subset.iloc[[]]
+    pool = with_fault if not with_fault.empty else subset
+    return pool["score"].idxmax() if pool["score"].notna().any() else pool.index[0]
+
+
+index = pick_clip(test, prefer_known_fault, prefix="attention")
+row = test.loc[index]
+
+if array(run, "attention.npy") is None:
+    st.info(f"**{run.label}** has no temporal attention: only TAgram models (TASTgram-MFN) have it. "
+            "The spectrogram and the fault span are shown alone; pick a TASTgram run above to see the weights.")
+left, right = st.columns([3, 1])
+with left:
+    show_clip_spectrogram(run, test, index)
+with right:
+    st.markdown(f"**{row['machine_type']} {row['machine_id']}**, "
+                + ("anomalous" if row["label"] == 1 else "normal")
+                + (f" ({row['fault_kind']}, severity {fmt(row.get('severity'), '.2f')})"
+                   if isinstance(row.get("fault_kind"), str) else ""))
+    play(run.clip_path(row))
+    rank, percentile = alarms.score_rank(test, index, "score")
+    st.metric(f"Anomaly score ({run.config.get('eval', {}).get('backend', 'default')})", fmt(row["score"], ".4g"))
+    st.metric("Rank among the test clips", f"{rank} of {int(test['score'].notna().sum())}" if rank else "—",
+              help="1 = the most anomalous test clip")
+    if np.isfinite(percentile):
+        st.caption(f"at or above {fmt(percentile, '.0f')} % of the test clips' scores")
+    thresholds = alarms.thresholds_per_id(train_clips(run), "score", alarms.DEFAULT_PERCENTILE)
+    decided = alarms.decide(test.loc[[index]], thresholds, "score").iloc[0]
+    if decided["outcome"] == alarms.NO_THRESHOLD:
+        st.caption("No training normals of this machine ID were scored: no threshold.")
+    else:
+        verdict = "anomalous" if decided["called_anomalous"] else "normal"
+        correct = decided["outcome"] in (alarms.DETECTED, alarms.PASSED)
+        say = st.success if correct else st.error
+        say(f"Called **{verdict}** at the threshold {fmt(decided['threshold'], '.4g')} "
+            f"(90th percentile of {row['machine_type']} {row['machine_id']}'s training normals): **{decided['outcome']}**.")

@@ -1,0 +1,115 @@
+"""Compare: AUC / pAUC / mAUC of runs per machine type, laid out like Table 1 of the Noisy-ArcMix
+paper, with the papers' published numbers as reference rows; CSV and LaTeX export.
+
+The table itself (numbers, ranks, LaTeX) is asdcore.compare; this page picks the runs, the
+scoring back-end and the protocol (all kept in the URL) and draws it.
+"""
+import streamlit as st
+
+from asdcore import compare
+from asdcore.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
+from asdcore.scoring import BACKEND_DESCRIPTIONS
+from app_pages.common import evaluated_runs, no_runs_yet, query_choice, select_runs
+
+# top three of each column: darkest for the best (colour-blind safe greens, text stays legible)
+RANK_SHADES = {1: "#8fd19e", 2: "#c3e6cb", 3: "#e6f4ea"}
+PUBLISHED_STYLE = "color: #555555; font-style: italic"
+TABLE_CSS = [
+    {"selector": "", "props": "border-collapse: collapse; font-size: 0.8rem; margin-bottom: 0.5rem"},
+    {"selector": "th, td", "props": "border: 1px solid rgba(49, 51, 63, 0.15); padding: 0.2rem 0.3rem"},
+    {"selector": "thead th", "props": "text-align: center; background: rgba(49, 51, 63, 0.04)"},
+    {"selector": "tbody th", "props": "text-align: left; font-weight: normal; min-width: 11rem; max-width: 15rem"},
+    {"selector": "td", "props": "text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums"},
+]
+MARKS_CAPTION = ("In each column the best value among the runs is in **bold** with ¹ and the darkest shade; "
+                 "² and ³ (lighter shades) mark the second and third. Published rows are never ranked: "
+                 "they were measured on the real DCASE 2020 data (10 s clips, 300 epochs), not on this "
+                 "data set. – means no number (no such back-end for that run, or a published table "
+                 "that gives only the averages).")
+
+
+def styled(table: compare.ResultsTable):
+    """The text table with the ranks drawn: bold best, shaded top three, published rows greyed."""
+    text = compare.display_frame(table)
+    published = table.rows["kind"] == "published"
+
+    def cell_styles(_):
+        import pandas as pd
+
+        out = pd.DataFrame("", index=text.index, columns=text.columns)
+        for col in text.columns:
+            for name in text.index:
+                rank = table.ranks.at[name, col]
+                if rank == rank and int(rank) in RANK_SHADES:  # rank == rank: not NaN
+                    out.at[name, col] = f"background-color: {RANK_SHADES[int(rank)]}" + (
+                        "; font-weight: bold" if int(rank) == 1 else "")
+                elif published[name]:
+                    out.at[name, col] = PUBLISHED_STYLE
+        if published.any():  # a rule between your runs and the published rows, as in the paper
+            first = published.idxmax()
+            out.loc[first] = out.loc[first] + "; border-top: 2px solid #888888"
+        return out
+
+    return (text.style.apply(cell_styles, axis=None)
+            .hide(names=True, axis="columns").hide(names=True, axis="index")
+            .set_table_styles(TABLE_CSS)
+            .set_table_attributes('class="results-table"'))
+
+
+def table_html(table: compare.ResultsTable) -> str:
+    """The table as HTML: merged machine-type headers over AUC / pAUC, as in the paper;
+    scrolls sideways on a narrow screen."""
+    return f'<div style="overflow-x: auto">{styled(table).to_html()}</div>'
+
+
+def backend_label(name: str) -> str:
+    return "each run's own (its recipe's default)" if name == compare.DEFAULT_BACKEND else name
+
+
+st.title("Compare runs")
+st.markdown("AUC and pAUC per machine type, then the averages over types and mAUC (the mean over types of "
+            "the worst machine ID's AUC), in %, laid out like Table 1 of the Noisy-ArcMix paper. "
+            "The papers' published numbers sit below as reference rows.")
+
+runs = evaluated_runs()
+if not runs:
+    no_runs_yet()
+chosen = select_runs("Runs (one row each)", key="runs", default=[r.id for r in runs]) if runs else []
+
+backends = [compare.DEFAULT_BACKEND] + compare.available_backends([r.eval_metrics() for r in chosen])
+c_backend, c_protocol, c_reference = st.columns([2, 2, 1])
+backend = c_backend.selectbox(
+    "Scoring back-end", backends, index=backends.index(query_choice("backend", backends, compare.DEFAULT_BACKEND)),
+    format_func=backend_label,
+    help="\n\n".join(f"**{k}**: {v}" for k, v in BACKEND_DESCRIPTIONS.items()))
+protocol = c_protocol.radio(
+    "Protocol", PROTOCOLS, index=PROTOCOLS.index(query_choice("protocol", list(PROTOCOLS), "dcase")),
+    horizontal=True, help="\n\n".join(f"**{k}**: {v}" for k, v in PROTOCOL_DESCRIPTIONS.items()))
+reference = c_reference.toggle("Published rows", value=st.query_params.get("published", "1") != "0",
+                               help="the papers' DCASE 2020 numbers (asdcore.reference_results)")
+st.query_params.update(backend=backend, protocol=protocol, published="1" if reference else "0")
+
+table = compare.results_table(chosen, backend, protocol, reference)
+if table.values.empty:
+    st.info("Nothing to show: pick runs above, or switch the published rows on.")
+    st.stop()
+st.html(table_html(table))
+st.caption(MARKS_CAPTION)
+st.caption(f"Protocol **{protocol}**: {PROTOCOL_DESCRIPTIONS[protocol]}. Back-end **{backend_label(backend)}**"
+           + (f": {BACKEND_DESCRIPTIONS[backend]}." if backend in BACKEND_DESCRIPTIONS else ".") + f" {PAUC_NOTE}")
+if reference:
+    st.caption(f"Reference rows: {compare.PUBLISHED_LABEL}.")
+for note in table.notes:
+    (st.warning if "different data" in note else st.caption)(note)
+
+c_csv, c_tex, _ = st.columns([1, 1, 3])
+stem = f"asd-results-{protocol}-{backend}"
+c_csv.download_button("Download CSV", compare.to_csv(table), file_name=f"{stem}.csv", mime="text/csv",
+                      icon=":material/download:")
+latex = compare.to_latex(table)
+c_tex.download_button("Download LaTeX", latex, file_name=f"{stem}.tex", mime="text/x-tex",
+                      icon=":material/download:")
+with st.expander("Rows: which run, recipe, preset, back-end and data each row is"):
+    st.dataframe(table.rows.drop(columns="method"), width="stretch")
+with st.expander("LaTeX source (booktabs; the best value of each column in \\textbf)"):
+    st.code(latex, language="latex")

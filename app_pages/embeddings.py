@@ -1,0 +1,70 @@
+"""Embeddings: the test clips on the run's precomputed UMAP / PCA map; click a point to open it.
+
+The opened clip (kept in the URL as ?clip=<row of clips.parquet>) shows its audio, log-mel (with
+the TAgram attention when the model has it), score, angles and its nearest training normals.
+"""
+import streamlit as st
+
+from asdcore import plots
+from app_pages.common import (clips, clip_label, no_evaluated_runs, play, query_choice, query_int, select_run,
+                          show_clip_facts, show_clip_spectrogram, show_nearest_training_clips, train_clips)
+
+COLOR_CHOICES = {"machine_id": "machine ID", "label": "label", "score": "anomaly score",
+                 "angle_to_centre_deg": "angle to own centre"}
+PROJECTIONS = {"umap": "UMAP", "pca": "PCA"}
+
+st.title("Embeddings")
+st.markdown(
+    "Each point is a test clip's embedding, projected to 2-D (fitted on training and test embeddings "
+    "together, when the run was evaluated); training normals in grey. A margin loss should give each "
+    "machine ID a tight cluster, with anomalies (◆) drifting out of it. **Click a point to open that clip.**")
+
+run = select_run()
+if run is None:
+    no_evaluated_runs()
+    st.stop()
+test, train = clips(run), train_clips(run)
+
+c_proj, c_color, c_type = st.columns([1, 2, 1])
+projection = c_proj.radio("Projection", list(PROJECTIONS), format_func=PROJECTIONS.get, horizontal=True,
+                          index=list(PROJECTIONS).index(query_choice("projection", list(PROJECTIONS), "umap")))
+color_by = c_color.radio("Colour by", list(COLOR_CHOICES), format_func=COLOR_CHOICES.get, horizontal=True,
+                         index=list(COLOR_CHOICES).index(query_choice("color", list(COLOR_CHOICES), "machine_id")))
+types = ["all"] + sorted(test["machine_type"].astype(str).unique())
+machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
+st.query_params.update(projection=projection, color=color_by, type=machine_type)
+no_angles = "angle_to_centre_deg" not in test.columns or test["angle_to_centre_deg"].isna().all()
+if color_by == "angle_to_centre_deg" and no_angles:
+    st.caption("This model has no class centres (an autoencoder): no angles, so the points are coloured by label.")
+
+shown, shown_train = test, train
+if machine_type != "all":
+    shown = test[test["machine_type"].astype(str) == machine_type]
+    shown_train = train[train["machine_type"].astype(str) == machine_type]
+
+clip = query_int("clip")
+clip = clip if clip in test.index else None
+fig = plots.embedding_scatter(shown, color_by=color_by, projection=projection, train=shown_train,
+                              highlight=clip)
+event = st.plotly_chart(fig, key="embedding_map", on_select="rerun", selection_mode="points",
+                        config={"displaylogo": False})
+
+# A click selects one point; its customdata[0] is the clips row (training normals carry none).
+# The highlight ring moves with the clip, which redraws the chart and clears the selection.
+picked = [p["customdata"][0] for p in event.selection.points if p.get("customdata")] if event else []
+if picked and int(picked[0]) in test.index and int(picked[0]) != clip:
+    st.query_params["clip"] = str(int(picked[0]))
+    st.rerun()
+
+if clip is None:
+    st.info("Click a coloured point on the map to open that clip.")
+    st.stop()
+
+row = test.loc[clip]
+st.subheader(f"Clip {clip_label(test, clip)}")
+default_score = f"score_{run.config.get('eval', {}).get('backend')}"
+show_clip_facts(run, test, clip, default_score if default_score in test.columns else "score")
+play(run.clip_path(row))
+show_clip_spectrogram(run, test, clip)
+st.subheader("Nearest training normals")
+show_nearest_training_clips(run, test, clip, k=5)

@@ -1,0 +1,165 @@
+"""False alarms: at a decision threshold, which clips does the model get wrong, and why?
+
+Thresholds are per machine ID, at a percentile (90 by default, as DCASE 2021-2023) of that ID's
+training-normal scores.  The page lists the false alarms (normal clips above their threshold) and
+the missed anomalies (anomalous clips at or below), and opens one: the machine ID the model took
+it for, its angles, audio, spectrogram, nearest training normals and a one-line diagnosis.
+The numbers come from asdcore.alarms; this page only wires them.
+"""
+import pandas as pd
+import streamlit as st
+
+from asdcore import alarms, plots
+from asdcore.plots.style import filter_clips, fmt
+from asdcore.scoring import BACKEND_DESCRIPTIONS
+from app_pages.common import (clip_label, clips, no_evaluated_runs, play, query_choice, query_int, select_run,
+                          show_clip_facts, show_clip_spectrogram, show_nearest_training_clips, train_clips)
+
+LISTS = {"false-alarms": "False alarms", "missed": "Missed anomalies"}
+PERCENTILE_RANGE = (50.0, 99.5)
+
+
+def url_percentile() -> float:
+    """?pct= within the slider's range, else the DCASE 90."""
+    try:
+        value = float(st.query_params.get("pct", alarms.DEFAULT_PERCENTILE))
+    except ValueError:
+        value = alarms.DEFAULT_PERCENTILE
+    return min(max(value, PERCENTILE_RANGE[0]), PERCENTILE_RANGE[1])
+
+
+def error_table(listed: pd.DataFrame, score_column: str, angle_limits: pd.DataFrame, names: dict) -> pd.DataFrame:
+    """The listed clips with the diagnosis and what an engineer looks at first, short headers."""
+    limits = angle_limits.set_index(["machine_type", "machine_id"])["value"]
+    table = pd.DataFrame({"clip": listed.index, "type": listed["machine_type"], "ID": listed["machine_id"]},
+                         index=listed.index)
+    table["diagnosis"] = [alarms.diagnose(row, limits.get((row["machine_type"], row["machine_id"])), names)
+                          for _, row in listed.iterrows()]
+    if "predicted_machine_id" in listed.columns:
+        table["classified as"] = [alarms.predicted_machine(row, names) for _, row in listed.iterrows()]
+    shown = {score_column: "score", "threshold": "threshold", "margin": "score − threshold",
+             "angle_to_centre_deg": "angle to own centre",
+             "angle_to_nearest_other_deg": "angle to nearest other", "fault_kind": "fault"}
+    for column, header in shown.items():
+        if column in listed.columns and listed[column].notna().any():  # normals have no fault: no column
+            table[header] = listed[column]
+    return table
+
+
+st.title("False alarms and missed anomalies")
+st.markdown(
+    "A clip is called **anomalous** when its score is above its machine ID's threshold, by default the "
+    "90th percentile of that ID's training-normal scores (the DCASE 2021-2023 decision rule). Open a "
+    "false alarm to decide whether it is real: which machine the model took it for, how far it lies from "
+    "the class centres, what it sounds like and which training normals it resembles.")
+
+run = select_run()
+if run is None:
+    no_evaluated_runs()
+    st.stop()
+test, train = clips(run), train_clips(run)
+backends = alarms.score_backends(test, train)
+if not backends:
+    st.error(f"`{run.id}` has no score_<backend> columns in its clips tables: evaluate it again with "
+             f"`python -m asdcore evaluate {run.path} --recompute`.")
+    st.stop()
+
+# --- the decision rule, kept in the URL --------------------------------------------------------
+c_backend, c_pct, c_type, c_id = st.columns([2, 2, 1, 1])
+default_backend = run.config.get("eval", {}).get("backend")
+backend = c_backend.selectbox(
+    "Scoring back-end", backends,
+    index=backends.index(query_choice("backend", backends,
+                                      default_backend if default_backend in backends else backends[0])),
+    help="\n\n".join(f"**{b}**: {BACKEND_DESCRIPTIONS.get(b, '')}" for b in backends))
+percentile = c_pct.slider("Threshold: percentile of each ID's training-normal scores", *PERCENTILE_RANGE,
+                          value=url_percentile(), step=0.5, format="%.1f")
+types = ["all"] + sorted(test["machine_type"].astype(str).unique())
+machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
+ids = ["all"] + (sorted(test.loc[test["machine_type"].astype(str) == machine_type, "machine_id"].astype(str).unique())
+                 if machine_type != "all" else [])
+machine_id = c_id.selectbox("Machine ID", ids, index=ids.index(query_choice("id", ids, "all")),
+                            disabled=machine_type == "all")
+st.query_params.update(backend=backend, pct=f"{percentile:g}", type=machine_type, id=machine_id)
+st.caption(f"**{backend}**: {BACKEND_DESCRIPTIONS.get(backend, '')}")
+
+score_column = f"score_{backend}"
+thresholds = alarms.thresholds_per_id(train, score_column, percentile)
+decided = alarms.decide(test, thresholds, score_column)
+shown = filter_clips(decided, None if machine_type == "all" else machine_type,
+                     None if machine_id == "all" else machine_id)
+false_alarms, missed = alarms.false_alarms(shown), alarms.missed_anomalies(shown)
+
+# --- how many, and where -----------------------------------------------------------------------
+n_normal, n_anomaly = int((shown["label"] == 0).sum()), int((shown["label"] == 1).sum())
+c_fa, c_missed, c_where = st.columns([1, 1, 2])
+c_fa.metric("False alarms / normal clips", f"{len(false_alarms)} / {n_normal}",
+            delta=f"{len(false_alarms) / max(n_normal, 1):.0%} of the normals", delta_color="off", delta_arrow="off",
+            help="normal test clips scoring above their machine ID's threshold")
+c_missed.metric("Missed / anomalous clips", f"{len(missed)} / {n_anomaly}",
+                delta=f"{len(missed) / max(n_anomaly, 1):.0%} of the anomalies", delta_color="off", delta_arrow="off",
+                help="anomalous test clips scoring at or below their machine ID's threshold")
+c_where.caption(f"Thresholds at the {percentile:g}th percentile of each machine ID's training normals "
+                f"({len(train)} clips in `train_clips.parquet`). softmax, cosine and gmm scored them in-sample, "
+                "so their thresholds run a little low: expect somewhat more false alarms than the nominal "
+                f"{100 - percentile:g} %.")
+
+left, right = st.columns([5, 4])
+with left:
+    if machine_id != "all":  # one ID: its own scores against its own threshold
+        threshold = float(thresholds.loc[(thresholds["machine_type"] == machine_type)
+                                         & (thresholds["machine_id"] == machine_id), "threshold"].iloc[0])
+        fig = plots.score_histogram(shown, threshold, score_column,
+                                    title=f"{machine_type} {machine_id}: scores and the threshold ({backend})")
+    else:  # several IDs, several thresholds: the distance to one's own threshold is the common scale
+        fig = plots.score_histogram(shown.assign(**{"score − threshold": shown["margin"]}), 0.0,
+                                    "score − threshold",
+                                    title=f"Score minus its machine ID's threshold ({backend}, "
+                                          f"{'all machines' if machine_type == 'all' else machine_type})")
+    st.plotly_chart(fig, config={"displaylogo": False})
+with right:
+    st.markdown("**Per machine type and ID**")
+    counts = alarms.counts_per_id(shown).rename(columns={
+        "machine_type": "type", "machine_id": "ID", "false_alarms": "false alarms",
+        "missed_anomalies": "missed"})
+    st.dataframe(counts, hide_index=True, width="stretch",
+                 column_config={"threshold": st.column_config.NumberColumn(format="%.4g")})
+
+# --- the list, and one clip opened -------------------------------------------------------------
+st.subheader("The clips it gets wrong")
+listed_by = {"false-alarms": false_alarms, "missed": missed}
+in_url = query_int("clip")
+url_list = next((k for k, t in listed_by.items() if in_url in t.index), "false-alarms")
+which = st.radio("Show", list(LISTS), horizontal=True,
+                 index=list(LISTS).index(query_choice("list", list(LISTS), url_list)),
+                 format_func=lambda k: f"{LISTS[k]} ({len(listed_by[k])})")
+st.query_params["list"] = which
+listed = listed_by[which]
+if listed.empty:
+    st.success(f"No {LISTS[which].lower()} at this threshold.")
+    st.stop()
+angle_limits = alarms.per_id_percentile(train, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE)
+names = alarms.class_names(test, train)
+st.dataframe(error_table(listed, score_column, angle_limits, names), hide_index=True, width="stretch",
+             column_config={"diagnosis": st.column_config.TextColumn(width="large")}
+             | {c: st.column_config.NumberColumn(format="%.4g") for c in ("score", "threshold", "score − threshold")}
+             | {c: st.column_config.NumberColumn(format="%.1f°") for c in
+                ("angle to own centre", "angle to nearest other")})
+
+options = listed.index.tolist()
+if st.session_state.get("false_alarms_clip") not in options:  # first visit, or another list
+    st.session_state["false_alarms_clip"] = in_url if in_url in options else options[0]
+clip = st.selectbox("Open a clip", options, key="false_alarms_clip",
+                    format_func=lambda i: clip_label(decided, i, score_column))
+st.query_params["clip"] = str(clip)
+
+row = decided.loc[clip]
+limit = angle_limits.set_index(["machine_type", "machine_id"])["value"].get((row["machine_type"], row["machine_id"]))
+st.warning(f"**Diagnosis:** {alarms.diagnose(row, limit, names)}", icon=":material/troubleshoot:")
+st.caption(f"score {fmt(row[score_column], '.4g')} against the threshold {fmt(row['threshold'], '.4g')} "
+           f"of {row['machine_type']} {row['machine_id']}")
+show_clip_facts(run, decided, clip, score_column)
+play(run.clip_path(row))
+show_clip_spectrogram(run, test, clip)
+st.subheader("Nearest training normals")
+show_nearest_training_clips(run, test, clip, k=5)

@@ -1,0 +1,183 @@
+"""Home: what the app is, how to use it, the data set in use (counts and clips to hear) and the
+runs available."""
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from asdcore.paths import default_data_root
+from asdcore.runs import list_runs
+from app_pages.common import play, query_choice, query_int
+
+PAGE_GUIDE = [
+    ("Train", "start a training run (a recipe from the papers, a preset, your hyper-parameters) and "
+              "watch it live: progress, loss and accuracy curves, the log; cancel or resume it."),
+    ("Compare", "AUC / pAUC / mAUC of your runs per machine type, laid out like Table 1 of the "
+                "Noisy-ArcMix paper, beside the papers' published numbers; export CSV or LaTeX."),
+    ("Angles", "Fig. 1 of the Noisy-ArcMix paper: how far (by angle) normal and anomalous clips lie "
+               "from their machine's class centre, for several runs side by side."),
+    ("Attention", "where in time TASTgram-MFN's temporal attention looks, over the clip's spectrogram "
+                  "and the fault's true span."),
+    ("Embeddings", "UMAP / PCA maps of the test embeddings: which machine IDs cluster, where anomalies land."),
+    ("False alarms", "debug an alarm: the normal clips scored as anomalous, why (angles, confused machine "
+                     "IDs, nearest training clips), with their audio."),
+    ("Margin lab", "learn what a margin does: the CE, ArcFace, ArcMix and Noisy-ArcMix equations, "
+                   "their decision boundaries, and a toy embedding trained live with each loss."),
+]
+
+
+@st.cache_data(show_spinner="Scanning the data set ...")
+def dataset_summary(root: str, stamp: float):
+    """Counts per machine type / ID / split / label, and the labelled test clips (type, ID,
+    label, path) to listen to; cached until the folder changes."""
+    from asdcore.data import scan_dataset
+
+    ds = scan_dataset(root, check_audio=False)
+    test = pd.DataFrame([(r.machine_type, r.machine_id, r.label, r.relpath) for r in ds.records
+                         if r.split == "test" and r.label is not None],
+                        columns=["machine_type", "machine_id", "label", "path"]).sort_values("path")
+    return ds.summary_table(), len(ds.records), ds.layouts, [str(p) for p in ds.problems], test
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def clip_logmel(path: str, stamp: float):
+    """The clip's log-mel (the STgram-MFN settings), computed only for the clips shown."""
+    from asdcore.data import load_clip
+    from asdcore.features import LogMelConfig, log_mel
+
+    return log_mel(load_clip(path), LogMelConfig.stgram()).numpy()
+
+
+@st.cache_data(show_spinner=False)
+def fault_notes(root: str, stamp: float) -> dict:
+    """path -> (fault kind, onset s, offset s, severity) from the toy factory's metadata.csv."""
+    path = Path(root) / "metadata.csv"
+    if not path.exists():
+        return {}
+    meta = pd.read_csv(path)
+    if "fault_kind" not in meta.columns:
+        return {}
+    meta = meta[meta["fault_kind"].notna()]
+    return {row.path: (row.fault_kind, row.fault_onset_s, row.fault_offset_s, row.severity)
+            for row in meta.itertuples()}
+
+
+def show_guide() -> None:
+    st.subheader("How to use it")
+    st.markdown(
+        "**Where to start:** open **Margin lab** to see what a margin does to embeddings in a few seconds; "
+        "**Angles** to see Fig. 1 of the Noisy-ArcMix paper on the bundled runs; **False alarms** to debug "
+        "an alarm; **Train** to train a method yourself, then **Compare** to put it beside the others.")
+    st.markdown("\n".join(f"- **{name}**: {what}" for name, what in PAGE_GUIDE))
+    st.caption("The selected run, clip and filters live in the page's address: a reload or a shared link "
+               "shows the same view.")
+
+
+def show_clip(root: Path, row, faults: dict) -> None:
+    """One clip: what it is, its audio at its true level, its log-mel (the fault's span shaded)."""
+    from asdcore import plots
+
+    path = root / row["path"]
+    kind = "anomalous" if row["label"] == "anomaly" else "normal"
+    fault = faults.get(row["path"])
+    st.markdown(f"**{kind}** · {row['machine_type']} {row['machine_id']} · `{row['path']}`"
+                + (f"  \nfault: **{fault[0]}**, {fault[1]:.2f}-{fault[2]:.2f} s, severity {fault[3]:.2f}"
+                   if fault else ""))
+    play(path)
+    if not path.exists():
+        return
+    logmel = clip_logmel(str(path), path.stat().st_mtime)
+    title = f"{kind}: {row['machine_type']} {row['machine_id']}"
+    if fault:
+        fig = plots.attention_figure(logmel, None, fault_span=(fault[1], fault[2]), fault_kind=fault[0], title=title)
+    else:
+        fig = plots.spectrogram_figure(logmel, title=title)
+    st.plotly_chart(fig, config={"displaylogo": False}, key=f"spectrogram_{kind}")
+
+
+def show_listening(root: Path, test: pd.DataFrame) -> None:
+    """One normal and one anomalous test clip of a chosen machine type (type and pair in the URL)."""
+    st.subheader("Listen")
+    if test.empty:
+        st.info("This data set has no labelled test clips to listen to.")
+        return
+    types = list(dict.fromkeys(test["machine_type"]))
+    c_type, c_pair = st.columns([2, 1])
+    machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, types[0])))
+    of_type = test[test["machine_type"] == machine_type]
+    normals, anomalies = of_type[of_type["label"] == "normal"], of_type[of_type["label"] == "anomaly"]
+    pairs = max(len(normals), len(anomalies), 1)
+    pair = c_pair.number_input("Pair", min_value=1, max_value=pairs, value=min(max(query_int("pair", 1), 1), pairs),
+                               help="another normal / anomalous pair of this machine type")
+    st.query_params.update(type=machine_type, pair=str(pair))
+    faults = fault_notes(str(root), root.stat().st_mtime)
+    c_normal, c_anomaly = st.columns(2)
+    for column, clips, what in ((c_normal, normals, "normal"), (c_anomaly, anomalies, "anomalous")):
+        with column:
+            if clips.empty:
+                st.info(f"No {what} test clip of {machine_type}.")
+            else:
+                show_clip(root, clips.iloc[(pair - 1) % len(clips)], faults)
+
+
+def runs_table() -> pd.DataFrame:
+    """run, method, recipe, preset, state, average AUC / pAUC (%) of every run."""
+    rows = []
+    for run in list_runs():
+        average = (run.eval_metrics() or {}).get("average") or {}
+        rows.append({"run": run.id, "method": run.label, "recipe": run.recipe,
+                     "preset": run.config.get("preset"), "state": run.state,
+                     "AUC (%)": _percent(average.get("auc")), "pAUC (%)": _percent(average.get("pauc")),
+                     "bundled": run.bundled})
+    return pd.DataFrame(rows, columns=["run", "method", "recipe", "preset", "state", "AUC (%)", "pAUC (%)",
+                                       "bundled"])
+
+
+def _percent(value):
+    return None if value is None else round(100.0 * float(value), 2)
+
+
+def show_runs() -> None:
+    st.subheader("Runs available")
+    table = runs_table()
+    if table.empty:
+        st.info("No runs yet. Start one on the **Train** page (the tiny preset takes under a minute), or run "
+                "`python -m asdcore train --recipe tastgram-noisy-arcmix --preset quick`.")
+        return
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption("Average AUC / pAUC over the machine types (DCASE protocol, each run's own scoring back-end); "
+               "the **Compare** page has the per-type table and the other back-ends.")
+
+
+st.title("Margin-loss anomalous sound detection lab")
+st.markdown(
+    "Learn and debug how margin losses (ArcFace, ArcMix, Noisy-ArcMix, OS-SCL, sub-cluster AdaCos) "
+    "shape the embeddings of machine sounds, and why a model raises a false alarm. Models learn "
+    "only from normal sounds: a network tells machine IDs apart, and a clip far (by angle) from its "
+    "own machine's class centre is anomalous.")
+show_guide()
+
+root = default_data_root()
+st.subheader("Data set in use")
+st.caption(f"`{root}`" + (" (set by `ASD_DATA`)" if "ASD_DATA" in os.environ else
+                          " (the default; `ASD_DATA` points the app at another data set)"))
+test_clips = pd.DataFrame()
+if not root.exists():
+    st.warning(f"No data set at `{root}` yet. Run `make data` (the toy factory's default data set, "
+               "about 20 s) or set `ASD_DATA` to a DCASE 2020 folder.")
+else:
+    table, n_clips, layouts, problems, test_clips = dataset_summary(str(root), Path(root).stat().st_mtime)
+    if n_clips == 0:
+        st.error(f"No usable clips under `{root}`. Check it with `python -m asdcore data check {root}`.")
+    else:
+        st.markdown(f"**{n_clips} clips**, layout {', '.join(layouts)}, "
+                    f"{len(table)} machine IDs across {table['machine_type'].nunique()} machine types.")
+        st.dataframe(table, hide_index=True, width="stretch")
+    if problems:
+        with st.expander(f"{len(problems)} problem file(s)"):
+            st.code("\n".join(problems))
+
+if not test_clips.empty:
+    show_listening(root, test_clips)
+show_runs()

@@ -1,0 +1,329 @@
+"""Train: start a run in the background, watch it live, cancel or resume it.
+
+Every run is its own process (asdcore.launcher), so it keeps going when the browser reloads or
+the app restarts; this page only reads the run folders.  The selected run lives in the URL
+(?run=<id>).  One training runs at a time per runs folder; later ones wait their turn.
+"""
+import math
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from asdcore import launcher, plots
+from asdcore.paths import default_data_root, runs_root
+from asdcore.recipes import PRESETS, RECIPES, resolve
+from asdcore.runs import ACTIVE_STATES, Run, list_runs
+from app_pages.common import select_run
+
+REFRESH_SECONDS = 2.0
+PRESET_HELP = {
+    "tiny": "seconds on a CPU: 2 s clips, 2 epochs, at most 8 clips per class (a smoke test)",
+    "quick": "a few minutes on a 2-core CPU with the default toy data (2 s clips, 8 epochs)",
+    "paper": "the papers' settings: 10 s clips, 300 epochs, batch 64, lr 1e-4 (hours on a GPU, days on a CPU)",
+}
+STATE_COLOURS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "cancelled": "orange"}
+
+
+# --- the data set ------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner="Checking the data set ...", max_entries=16)
+def check_data(roots: tuple[str, ...], stamps: tuple[float, ...]) -> dict:
+    """What the folders hold (asdcore.data.scan_dataset + check_report); cached until they change."""
+    from asdcore.data import scan_dataset
+    from asdcore.data.check import check_report
+
+    try:
+        ds = scan_dataset(list(roots))
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        return {"error": str(exc)}
+    return {"error": None, "clips": len(ds.records), "classes": len(ds.classes),
+            "machine_types": ds.machine_types,
+            "train_normals": len(ds.select(split="train", label="normal")),
+            "labelled_test": sum(1 for r in ds.records if r.split == "test" and r.label is not None),
+            "problems": [str(p) for p in ds.problems], "report": check_report(ds)}
+
+
+def _stamp(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+def choose_data() -> list[Path] | None:
+    """The data-set folders, checked and their problems shown; None when nothing usable is found."""
+    default = default_data_root()
+    source = st.radio("Data", ["The default data set", "Folders on this machine"], horizontal=True,
+                      help=f"The default is `{default}` (`make data` makes it; `ASD_DATA` moves it).")
+    if source == "The default data set":
+        roots = [default]
+        if not default.exists():
+            st.error(f"No data set at `{default}` yet: run `make data` (the toy factory's default set, "
+                     "about 20 s), or choose folders on this machine.")
+            return None
+    else:
+        text = st.text_area("Data-set folders, one per line",
+                            placeholder="~/dcase2020/dev_data\n~/dcase2020/add_dev_data",
+                            help="Each folder holds machine-type folders (fan/train/...), as DCASE ships them. "
+                                 "Several folders combine into one data set (dev + additional training data).")
+        roots = [Path(line.strip()).expanduser() for line in text.splitlines() if line.strip()]
+        if not roots:
+            st.info("Type the path of at least one data-set folder.")
+            return None
+    check = check_data(tuple(str(r) for r in roots), tuple(_stamp(r) for r in roots))
+    if check["error"]:
+        st.error(f"Cannot use this data: {check['error']}.")
+        return None
+    summary = (f"{check['clips']} usable clips, {check['classes']} machine IDs "
+               f"({', '.join(check['machine_types']) or 'none'}), {check['train_normals']} training normals, "
+               f"{check['labelled_test']} labelled test clips")
+    with st.expander(f"Data check: {summary}" + (f"; {len(check['problems'])} problem file(s)" if check["problems"]
+                                                   else "")):
+        st.code(check["report"], language=None)
+    if check["train_normals"] == 0:
+        st.error(f"Nothing to train on in {', '.join(f'`{r}`' for r in roots)}: no training normals found "
+                 "(expected `<root>/<machine_type>/train/normal_id_XX_NNNNNNNN.wav`). The data check above "
+                 "lists what was found and every problem file.")
+        return None
+    if check["problems"]:
+        st.warning(f"{len(check['problems'])} file(s) will be skipped (see the data check above for why).")
+    if check["labelled_test"] == 0:
+        st.warning("No labelled test clips: the run will train, but there is nothing to compute AUC on.")
+    return roots
+
+
+# --- recipe, preset, hyper-parameters ----------------------------------------------------------
+
+def choose_settings() -> tuple[str, str, dict, str]:
+    """(recipe, preset, overrides that differ from the preset's values, device)."""
+    c_recipe, c_preset = st.columns([3, 2])
+    names = list(RECIPES)
+    recipe = c_recipe.selectbox("Recipe", names, index=names.index("tastgram-noisy-arcmix"),
+                                format_func=lambda n: f"{RECIPES[n].label}  ({n})")
+    preset = c_preset.radio("Preset", list(PRESETS), index=0, horizontal=True,
+                            help="\n\n".join(f"**{k}**: {v}" for k, v in PRESET_HELP.items()))
+    r = RECIPES[recipe]
+    c_recipe.caption(f"{r.description}. Model `{r.model['name']}`, loss `{r.loss['name']}`, mixup "
+                     f"`{r.mixup or 'none'}`, log-mel `{r.features}`, score `{r.backend}`.")
+    c_preset.caption(PRESET_HELP[preset])
+    defaults = resolve(recipe, preset)
+    # keys carry the recipe and preset: switching either refills the boxes with its values
+    key = f"{recipe}-{preset}"
+    loss, mixup, train = defaults["loss"], defaults["mixup"], defaults["train"]
+    values = {}
+    cols = st.columns(7)
+    if "m" in loss:
+        values["m"] = cols[0].number_input("m (margin, rad)", 0.0, 3.14, float(loss["m"]), 0.05, format="%.2f",
+                                           key=f"m-{key}", help="additive angular margin (0.7 rad = 40°)")
+    else:
+        cols[0].text_input("m (margin, rad)", "no margin", disabled=True, key=f"m-{key}-none")
+    if "s" in loss:
+        values["s"] = cols[1].number_input("s (scale)", 1.0, 128.0, float(loss["s"]), 1.0, format="%.1f",
+                                           key=f"s-{key}", help="logits are s·cos θ")
+    else:
+        cols[1].text_input("s (scale)", "not used", disabled=True, key=f"s-{key}-none")
+    if mixup["mode"]:
+        values["alpha"] = cols[2].number_input("alpha (mixup)", 0.0, 10.0, float(mixup["alpha"]), 0.1, format="%.2f",
+                                               key=f"alpha-{key}", help="λ ~ Beta(alpha, alpha)")
+    else:
+        cols[2].text_input("alpha (mixup)", "no mixup", disabled=True, key=f"alpha-{key}-none")
+    values["epochs"] = cols[3].number_input("epochs", 1, 10000, int(train["epochs"]), 1, key=f"epochs-{key}")
+    values["batch_size"] = cols[4].number_input("batch size", 2, 4096, int(train["batch_size"]), 1,
+                                                key=f"batch-{key}")
+    values["lr"] = cols[5].number_input("learning rate", 1e-7, 1.0, float(train["lr"]), 1e-4, format="%.1e",
+                                        key=f"lr-{key}")
+    device = cols[6].selectbox("device", launcher.DEVICES, key=f"device-{key}",
+                               help="auto: CUDA when torch sees a GPU, else the CPU")
+    base = {"m": loss.get("m"), "s": loss.get("s"), "alpha": mixup["alpha"], "epochs": train["epochs"],
+            "batch_size": train["batch_size"], "lr": train["lr"]}
+    overrides = {k: v for k, v in values.items() if not _same(v, base[k])}
+    return recipe, preset, overrides, device
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def start_section() -> None:
+    st.subheader("Start a run")
+    roots = choose_data()
+    recipe, preset, overrides, device = choose_settings()
+    if device == "cuda" and not _cuda_available():
+        st.warning("torch sees no CUDA device on this machine: a run on `cuda` will fail. Choose `auto` or `cpu`.")
+    if preset == "paper" and device != "cuda" and not _cuda_available():
+        st.warning("The paper preset trains 300 epochs on 10 s clips: days on a CPU. Try `quick` first.")
+    if roots:
+        st.caption("The same run from a terminal (changed settings only):")
+        st.code(launcher.cli_command(recipe, preset, roots, overrides, device), language="bash")
+    clicked = st.button("Start training", type="primary", disabled=roots is None,
+                        help=None if roots else "choose a usable data set first")
+    if clicked and roots:
+        try:
+            run_dir = launcher.start_training(recipe, preset, roots, overrides, device, runs_root())
+        except launcher.LaunchError as exc:
+            st.error(f"Not started: {exc}")
+            return
+        st.query_params["run"] = run_dir.name
+        # the run picker (app_pages.common.select_run, widget key "select_run") shows the new run
+        st.session_state["select_run"] = run_dir.name
+        st.session_state["just_started"] = run_dir.name
+        st.rerun()
+
+
+@st.cache_resource(show_spinner=False)
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# --- the selected run, live ----------------------------------------------------------------------
+
+def state_badge(state: str) -> str:
+    return f":{STATE_COLOURS.get(state, 'gray')}[**{state}**]"
+
+
+def queue_position(run: Run) -> int:
+    """1 + the number of runs of the same folder running or queued before this one."""
+    created = run.status.get("created", 0)
+    return 1 + sum(1 for r in list_runs(roots=[run.path.parent]) if r.id != run.id and (
+        r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created)))
+
+
+def live_view(run_path: str, was_active: bool) -> None:
+    """State, progress, curves and log of one run; refreshed every REFRESH_SECONDS while active."""
+    run = Run(run_path)
+    status = run.status
+    state = status.get("state", "unknown")
+    if was_active and state not in ACTIVE_STATES:
+        st.rerun(scope="app")  # it just ended: redraw the page once, without the timer
+    epoch, epochs = status.get("epoch", 0), status.get("epochs", "?")
+    st.markdown(f"### {run.label}\n`{run.id}` · {state_badge(state)} · epoch {epoch}/{epochs} · "
+                f"updated {_ago(status.get('updated'))}")
+    progress = float(status.get("progress") or 0.0)
+    text = f"{status.get('phase', '?')}: {status.get('message', '')}"
+    if state == "queued":
+        text = f"queued: number {queue_position(run)} in line (one training at a time)"
+    st.progress(min(max(progress, 0.0), 1.0), text=text)
+    if state in ACTIVE_STATES and not run.bundled:
+        if st.button("Cancel this run", key=f"cancel-{run.id}",
+                     help="SIGTERM: a waiting run ends at once, a training run after its current batch"):
+            try:
+                pid = launcher.cancel(run)
+            except launcher.LaunchError as exc:
+                st.error(str(exc))
+            else:
+                # train.py checks for a cancel between batches; the evaluation runs to its end
+                st.info(f"Cancel sent (pid {pid}): " + ("the evaluation is not interrupted, the run will finish."
+                                                        if status.get("phase") == "evaluating"
+                                                        else "the run stops after its current batch."))
+    if state == "failed":
+        show_failure(run, status)
+    elif state == "cancelled":
+        st.warning("Cancelled. Resume it from its last finished epoch with the button below, or from a terminal: "
+                   f"`{launcher.resume_command(run)}`")
+        resume_button(run)
+    elif state == "finished":
+        show_result(run)
+    history = run.metrics_history()
+    if history:
+        st.plotly_chart(plots.training_curves(history, title=f"Training curves: {run.label}"),
+                        config={"displaylogo": False}, key=f"curves-{run.id}")
+    else:
+        st.caption("Loss and accuracy curves appear here after the first finished epoch.")
+    log = run.log_tail(40)
+    st.caption("train.log (last lines)")
+    st.code(log or "(nothing written yet)", language=None)
+
+
+def _ago(stamp) -> str:
+    if not stamp:
+        return "never"
+    seconds = max(0.0, time.time() - float(stamp))
+    return f"{seconds:.0f} s ago" if seconds < 120 else time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def show_failure(run: Run, status: dict) -> None:
+    st.error(f"The run failed: {status.get('error') or 'no error text was recorded'}")
+    st.markdown(
+        "**What to do:** read the error and the log below. A data problem (a missing folder, no training "
+        "clips) needs the data fixed, then a new run. A run killed or stopped mid-way (the machine restarted, "
+        "out of memory) continues from its last finished epoch with **Resume**, or from a terminal:")
+    st.code(launcher.resume_command(run), language="bash")
+    resume_button(run)
+    stdout = run.path / launcher.STDOUT_LOG
+    if stdout.exists() and stdout.stat().st_size:
+        with st.expander("The process's own output (stdout.log)"):
+            st.code("\n".join(stdout.read_text(errors="replace").splitlines()[-40:]), language=None)
+
+
+def resume_button(run: Run) -> None:
+    if run.bundled:
+        return
+    if st.button("Resume", key=f"resume-{run.id}"):
+        try:
+            launcher.resume_training(run)
+        except launcher.LaunchError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun(scope="app")
+
+
+def show_result(run: Run) -> None:
+    metrics = run.eval_metrics()
+    average = (metrics or {}).get("average") or {}
+    if not average:
+        st.info("Finished without an evaluation (trained with --no-eval?): evaluate it with "
+                f"`python -m asdcore evaluate {run.path}`.")
+        return
+    c_auc, c_pauc, c_mauc, c_time = st.columns(4)
+    for column, key, name in ((c_auc, "auc", "AUC"), (c_pauc, "pauc", "pAUC"), (c_mauc, "mauc", "mAUC")):
+        value = average.get(key)
+        column.metric(f"average {name}", "-" if value is None else f"{100 * value:.2f} %")
+    c_time.metric("training time", f"{metrics.get('train_seconds', 0):.0f} s")
+    st.success("Finished and evaluated. Open **Compare** for the per-machine-type table, **Angles** and "
+               "**Embeddings** to see what the loss did, **False alarms** to debug its mistakes.")
+
+
+def runs_overview(runs: list[Run]) -> None:
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        status = run.status
+        average = ((run.eval_metrics() or {}).get("average") or {}) if run.has_eval else {}
+        rows.append({"run": run.id, "method": run.label, "preset": run.config.get("preset"),
+                     "state": status.get("state"), "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
+                     "progress": float(status.get("progress") or 0.0),
+                     "AUC (%)": None if average.get("auc") is None else round(100 * average["auc"], 2),
+                     "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.get("created", 0)))})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
+                                                                             max_value=1.0, format="percent")})
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+st.title("Train")
+st.markdown("Train a recipe from the papers on a data set, in the background: the run keeps going when you "
+            "reload the page or restart the app, and waits its turn when another one is training.")
+st.caption(f"Runs are saved under `{runs_root()}` (`ASD_RUNS` moves it).")
+
+start_section()
+
+st.divider()
+st.subheader("Your runs")
+user_runs = list_runs(include_bundled=False)
+if not user_runs:
+    st.info("No runs yet: choose a recipe above and press **Start training** (the tiny preset takes under a "
+            "minute on a CPU).")
+    st.stop()
+started = st.session_state.pop("just_started", None)
+if started:
+    st.success(f"Started `{started}`: it is queued and starts as soon as no other run is training.")
+selected = select_run("Run to watch", key="run", runs=user_runs)
+active = selected.state in ACTIVE_STATES
+# the timer runs only while the run is queued or running: a finished run's view stays still
+st.fragment(run_every=REFRESH_SECONDS if active else None)(live_view)(str(selected.path), active)
+with st.expander(f"All your runs ({len(user_runs)})", expanded=True):
+    runs_overview(user_runs)

@@ -1,0 +1,231 @@
+"""Decisions and why they go wrong: thresholds per machine ID, false alarms, missed anomalies,
+nearest training normals, and a one-line diagnosis.  Plain pandas / numpy, no Streamlit.
+
+    thresholds_per_id(train, score_column, percentile)  one threshold per machine type/ID
+    decide(clips, thresholds, score_column)             the test clips with threshold and outcome
+    false_alarms(decided) / missed_anomalies(decided)   the two kinds of error, worst first
+    counts_per_id(decided)                              errors per machine type/ID
+    score_rank(clips, index, score_column)              a clip's rank and percentile among the test clips
+    nearest_training_clips(embedding, train_embeddings, train, machine_type, k)
+                                                        cosine neighbours among the training normals
+    diagnose(row, angle_limit_deg)                      why this clip was called what it was
+
+DCASE 2021-2023 decide with a threshold at the 90th percentile of the training normals' scores,
+one per machine ID (section): we do the same, per (machine type, machine ID), since IDs such as
+id_00 repeat across types.  A clip is called anomalous when its score is *above* its ID's
+threshold (as asdcore.plots.threshold_counts counts).  The percentile is the empirical one
+(numpy's linear interpolation), not a fitted gamma distribution.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_PERCENTILE = 90.0
+MACHINE = ["machine_type", "machine_id"]
+
+# outcome of a decision on a labelled clip
+FALSE_ALARM = "false alarm"          # normal, called anomalous (a false positive)
+MISSED = "missed anomaly"            # anomalous, called normal (a false negative)
+DETECTED = "detected anomaly"
+PASSED = "normal, passed"
+NO_THRESHOLD = "no threshold"        # its machine ID has no scored training normals
+
+
+def score_backends(clips: pd.DataFrame, train: pd.DataFrame | None = None) -> list[str]:
+    """The back-ends with a `score_<backend>` column (in both tables when `train` is given)."""
+    names = [c[len("score_"):] for c in clips.columns if c.startswith("score_")]
+    if train is not None:
+        names = [n for n in names if f"score_{n}" in train.columns]
+    return names
+
+
+def per_id_percentile(train: pd.DataFrame, column: str, percentile: float = DEFAULT_PERCENTILE) -> pd.DataFrame:
+    """The `percentile` of `column` over the training normals of each machine type/ID.
+
+    Returns one row per machine type/ID: machine_type, machine_id, value, n_train (how many finite
+    values it is from; an ID with none gets NaN)."""
+    if not 0.0 <= percentile <= 100.0:
+        raise ValueError(f"percentile must be within 0..100, got {percentile}")
+    values = pd.to_numeric(train[column], errors="coerce") if column in train.columns else \
+        pd.Series(np.nan, index=train.index)
+    rows = []
+    for (machine_type, machine_id), v in values.groupby([train[c] for c in MACHINE], sort=True):
+        v = v.to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        rows.append(dict(machine_type=machine_type, machine_id=machine_id,
+                         value=float(np.percentile(v, percentile)) if v.size else np.nan, n_train=int(v.size)))
+    return pd.DataFrame(rows, columns=[*MACHINE, "value", "n_train"])
+
+
+def thresholds_per_id(train: pd.DataFrame, score_column: str = "score",
+                      percentile: float = DEFAULT_PERCENTILE) -> pd.DataFrame:
+    """Decision thresholds: the `percentile` of each machine ID's training-normal scores.
+    Columns: machine_type, machine_id, threshold, n_train."""
+    return per_id_percentile(train, score_column, percentile).rename(columns={"value": "threshold"})
+
+
+def decide(clips: pd.DataFrame, thresholds: pd.DataFrame, score_column: str = "score") -> pd.DataFrame:
+    """The clips (same index) with `threshold` (their own ID's), `margin` (score - threshold),
+    `called_anomalous` (score > threshold; NA without a threshold) and `outcome`."""
+    table = thresholds[[*MACHINE, "threshold"]]
+    # a left merge would renumber the rows: map through a key instead, keeping clips' index labels
+    key = pd.MultiIndex.from_frame(clips[MACHINE].astype(str))
+    lookup = pd.Series(table["threshold"].to_numpy(),
+                       index=pd.MultiIndex.from_frame(table[MACHINE].astype(str)))
+    out = clips.copy()
+    out["threshold"] = lookup.reindex(key).to_numpy(dtype=float)
+    score = pd.to_numeric(out[score_column], errors="coerce").to_numpy(dtype=float)
+    out["margin"] = score - out["threshold"].to_numpy()
+    decided = np.isfinite(out["margin"].to_numpy())
+    called = out["margin"].to_numpy() > 0
+    out["called_anomalous"] = pd.array(np.where(decided, called, False), dtype="boolean")
+    out.loc[~decided, "called_anomalous"] = pd.NA
+    anomalous = out["label"].to_numpy() == 1
+    out["outcome"] = np.select(
+        [~decided, called & ~anomalous, ~called & anomalous, called & anomalous],
+        [NO_THRESHOLD, FALSE_ALARM, MISSED, DETECTED], default=PASSED)
+    return out
+
+
+def false_alarms(decided: pd.DataFrame) -> pd.DataFrame:
+    """Normal clips above their threshold, farthest above first."""
+    return decided[decided["outcome"] == FALSE_ALARM].sort_values("margin", ascending=False, kind="stable")
+
+
+def missed_anomalies(decided: pd.DataFrame) -> pd.DataFrame:
+    """Anomalous clips at or below their threshold, farthest below first."""
+    return decided[decided["outcome"] == MISSED].sort_values("margin", ascending=True, kind="stable")
+
+
+def counts_per_id(decided: pd.DataFrame) -> pd.DataFrame:
+    """Per machine type/ID: threshold, normals, false alarms, anomalies, missed anomalies."""
+    def count(rows: pd.DataFrame) -> pd.Series:
+        return pd.Series(dict(
+            threshold=rows["threshold"].iloc[0],
+            normals=int((rows["label"] == 0).sum()),
+            false_alarms=int((rows["outcome"] == FALSE_ALARM).sum()),
+            anomalies=int((rows["label"] == 1).sum()),
+            missed_anomalies=int((rows["outcome"] == MISSED).sum())))
+
+    groups = decided.groupby(MACHINE, sort=True)
+    rows = [dict(machine_type=t, machine_id=i, **count(g)) for (t, i), g in groups]
+    table = pd.DataFrame(rows, columns=[*MACHINE, "threshold", "normals", "false_alarms", "anomalies",
+                                        "missed_anomalies"])
+    return table.astype({c: int for c in ("normals", "false_alarms", "anomalies", "missed_anomalies")})
+
+
+def score_rank(clips: pd.DataFrame, index, score_column: str = "score") -> tuple[int, float]:
+    """(rank, percentile) of one clip's score among all test clips: rank 1 = the most anomalous;
+    percentile = share of the test clips scoring at or below it (100 = the highest)."""
+    scores = pd.to_numeric(clips[score_column], errors="coerce")
+    mine = scores.loc[index]
+    if not np.isfinite(mine):
+        return 0, float("nan")
+    finite = scores[np.isfinite(scores)]
+    return int((finite > mine).sum()) + 1, float(100.0 * (finite <= mine).mean())
+
+
+def nearest_training_clips(embedding, train_embeddings: np.ndarray, train: pd.DataFrame,
+                           machine_type: str | None = None, k: int = 5) -> pd.DataFrame:
+    """The k training normals most similar to `embedding` by cosine similarity, most similar first,
+    restricted to `machine_type` when given (a fan clip is compared with fans only).
+    Returns those rows of `train` with a `similarity` column; row i of train_embeddings is
+    train's i-th row."""
+    if len(train) != len(train_embeddings):
+        raise ValueError(f"train has {len(train)} rows but train_embeddings {len(train_embeddings)}")
+    candidates = np.ones(len(train), dtype=bool)
+    if machine_type is not None:
+        candidates = train["machine_type"].astype(str).to_numpy() == str(machine_type)
+    positions = np.flatnonzero(candidates)
+    if positions.size == 0:
+        return train.iloc[[]].assign(similarity=pd.Series(dtype=float))
+    reference = _unit_rows(np.asarray(train_embeddings, dtype=np.float64)[positions])
+    query = _unit_rows(np.asarray(embedding, dtype=np.float64).reshape(1, -1))[0]
+    similarity = reference @ query
+    order = np.argsort(-similarity, kind="stable")[:k]
+    return train.iloc[positions[order]].assign(similarity=similarity[order])
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def class_names(*tables: pd.DataFrame) -> dict[int, tuple[str, str]]:
+    """class_index -> (machine_type, machine_id), from clips tables (pass the training clips too:
+    a class may have training clips only, like DCASE 2020's additional training set)."""
+    names: dict[int, tuple[str, str]] = {}
+    for table in tables:
+        for k, t, i in table[["class_index", *MACHINE]].drop_duplicates("class_index").itertuples(index=False):
+            names.setdefault(int(k), (str(t), str(i)))
+    return names
+
+
+def predicted_machine(row: pd.Series, names: dict[int, tuple[str, str]] | None = None) -> str | None:
+    """The machine the cosine head took the clip for: "id_02", or "pump id_02" when it is of another
+    type than the clip (machine IDs repeat across types).  None without a prediction."""
+    predicted = row.get("predicted_machine_id")
+    if not isinstance(predicted, str):
+        return None
+    k = _number(row.get("predicted_class"))
+    if names and np.isfinite(k) and int(k) in names:
+        machine_type, machine_id = names[int(k)]
+        return machine_id if machine_type == str(row.get("machine_type")) else f"{machine_type} {machine_id}"
+    return predicted
+
+
+def is_confused(row: pd.Series) -> bool:
+    """Whether the head's closest centre is another class than the clip's own (by class index when
+    the row has both, since IDs alone repeat across machine types)."""
+    predicted, own = _number(row.get("predicted_class")), _number(row.get("class_index"))
+    if np.isfinite(predicted) and np.isfinite(own):
+        return int(predicted) != int(own)
+    return isinstance(row.get("predicted_machine_id"), str) and row.get("predicted_machine_id") != row.get("machine_id")
+
+
+def diagnose(row: pd.Series, angle_limit_deg: float | None = None,
+             names: dict[int, tuple[str, str]] | None = None) -> str:
+    """A one-line hint at why the model called this clip what it did.
+
+    `row` is a clip from decide() (label, outcome, machine_type, machine_id, class_index,
+    predicted_class, predicted_machine_id, angle_to_centre_deg, angle_to_nearest_other_deg,
+    nearest_other_machine_id); `names` from class_names() names a predicted machine of another type.
+    `angle_limit_deg`: how far a normal may lie from its centre, e.g. the 90th percentile of its
+    ID's training normals' angles (per_id_percentile(train, "angle_to_centre_deg")); an angle
+    above it is "large".  The rules, first match wins:
+      1. no class centres (the autoencoder): say how far the score is from the threshold;
+      2. predicted class != own: "classified as <id>: ID confusion";
+      3. both angles large: "far from every centre";
+      4. a false alarm near its own centre: a borderline score;
+      5. a missed anomaly near its own centre: the fault barely moves the embedding.
+    """
+    own_angle = _number(row.get("angle_to_centre_deg"))
+    other_angle = _number(row.get("angle_to_nearest_other_deg"))
+    predicted = row.get("predicted_machine_id")
+    if not np.isfinite(own_angle) or not isinstance(predicted, str):
+        margin = _number(row.get("margin"))
+        where = "above" if margin > 0 else "at or below"
+        return (f"no class centres in this model: its score is {abs(margin):.3g} {where} the threshold"
+                if np.isfinite(margin) else "no class centres and no threshold for this clip")
+    if is_confused(row):
+        return (f"classified as {predicted_machine(row, names)}: ID confusion "
+                f"(it is {row.get('machine_type')} {row.get('machine_id')})")
+    limit = _number(angle_limit_deg)
+    within = f", normals within {limit:.0f}°" if np.isfinite(limit) else ""
+    if np.isfinite(limit) and own_angle > limit and other_angle > limit:
+        return (f"far from every centre ({own_angle:.0f}° from its own, {other_angle:.0f}° from "
+                f"{row.get('nearest_other_machine_id')}{within}): unlike any training normal")
+    near = f"near its own centre ({own_angle:.0f}°{within})"
+    outcome = row.get("outcome")
+    if outcome == FALSE_ALARM:
+        return f"{near}: a borderline score just above the threshold"
+    if outcome == MISSED:
+        return f"{near}: the fault barely moves the embedding"
+    return f"{near}: recognised as its own machine ID"
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

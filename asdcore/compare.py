@@ -1,0 +1,274 @@
+"""Results tables across runs, laid out like Table 1 of the Noisy-ArcMix paper.
+
+Rows are methods (your runs, then the papers' published numbers as reference rows); columns are
+the machine types, each with AUC and pAUC, then the averages over types: AUC, pAUC and mAUC
+(the mean over types of the worst machine ID's AUC).  Numbers are percentages, as in the papers.
+
+    table = results_table(runs, backend="default", protocol="dcase")
+    table.values     the numbers (NaN where a run has no result), MultiIndex columns (group, metric)
+    table.rows       per row: method, kind ("run" / "published"), run_id, recipe, preset, backend, ...
+    table.ranks      1, 2, 3, ... per column among your runs (published rows are never ranked:
+                     they were measured on the real DCASE 2020 data, not on the toy data)
+    display_frame(table), to_csv(table), to_latex(table)
+
+The back-end is any key of a run's metrics.json "by_backend" (softmax, cosine, gmm, knn, lof,
+reconstruction), or "default": each run's own (its recipe's).  The protocol is "dcase" (per
+machine ID, then averaged) or "pooled" (per machine type), see asdcore.metrics.
+No Streamlit here.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .metrics import PROTOCOLS, machine_type_order
+from .reference_results import PUBLISHED
+
+AVERAGE = "Average"
+TYPE_METRICS = ("AUC", "pAUC")  # under each machine type, as in Table 1
+AVERAGE_METRICS = ("AUC", "pAUC", "mAUC")
+DEFAULT_BACKEND = "default"  # each run's own back-end
+RANK_MARKS = {1: "¹", 2: "²", 3: "³"}
+MISSING = "–"  # an en dash: a bare "-" reads as a list bullet in markdown cells
+PUBLISHED_LABEL = "published, real DCASE 2020 data: not comparable to toy-data runs"
+ROW_COLUMNS = ("method", "kind", "run_id", "recipe", "preset", "backend", "data", "source")
+
+
+@dataclass
+class ResultsTable:
+    values: pd.DataFrame  # percent; index = method (unique), columns (group, metric)
+    rows: pd.DataFrame  # one row per method: ROW_COLUMNS (index = method)
+    ranks: pd.DataFrame  # like values: rank among kind == "run" rows, NaN otherwise
+    protocol: str
+    backend: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> pd.DataFrame:
+        """True where a value is the best of its column among the runs (ties all count)."""
+        return self.ranks == 1
+
+
+# --- numbers out of metrics.json ---------------------------------------------------------------
+
+def backend_result(metrics: dict, backend: str = DEFAULT_BACKEND, protocol: str = "dcase") -> dict | None:
+    """{"per_type", "average"} of one back-end under one protocol, or None when the run has none."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if not metrics:
+        return None
+    name = metrics.get("backend") if backend == DEFAULT_BACKEND else backend
+    by_backend = metrics.get("by_backend") or {}
+    if name in by_backend and protocol in by_backend[name]:
+        return by_backend[name][protocol]
+    # a metrics.json with only its default back-end's numbers at the top level
+    if name == metrics.get("backend") and protocol == metrics.get("protocol", "dcase") and "per_type" in metrics:
+        return {"per_type": metrics["per_type"], "average": metrics.get("average", {})}
+    return None
+
+
+def available_backends(metrics_list) -> list[str]:
+    """Every back-end any of the runs has, in the order scoring.BACKEND_DESCRIPTIONS lists them."""
+    from .scoring import BACKEND_DESCRIPTIONS
+
+    found = {name for m in metrics_list for name in (m or {}).get("by_backend", {})}
+    return [b for b in BACKEND_DESCRIPTIONS if b in found] + sorted(found - set(BACKEND_DESCRIPTIONS))
+
+
+def _percent(value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return 100.0 * value if math.isfinite(value) else math.nan
+
+
+def _result_row(result: dict | None, machine_types: list[str]) -> dict:
+    row = {}
+    per_type = (result or {}).get("per_type", {})
+    for machine_type in machine_types:
+        entry = per_type.get(machine_type, {})
+        row[(machine_type, "AUC")] = _percent(entry.get("auc"))
+        row[(machine_type, "pAUC")] = _percent(entry.get("pauc"))
+    average = (result or {}).get("average", {}) or {}
+    for metric in AVERAGE_METRICS:
+        row[(AVERAGE, metric)] = _percent(average.get(metric.lower()))
+    return row
+
+
+def columns_for(machine_types: list[str]) -> pd.MultiIndex:
+    cols = [(t, m) for t in machine_types for m in TYPE_METRICS] + [(AVERAGE, m) for m in AVERAGE_METRICS]
+    return pd.MultiIndex.from_tuples(cols, names=["group", "metric"])
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+@dataclass
+class RunEntry:
+    """One run's input to the table (what results_table reads from a Run)."""
+    method: str
+    metrics: dict
+    run_id: str = ""
+    recipe: str = ""
+    preset: str = ""
+    data: str = ""
+
+
+def entry_for(run) -> RunEntry:
+    """A RunEntry from an asdcore.runs.Run."""
+    config = run.config
+    roots = config.get("data", {}).get("roots", [])
+    return RunEntry(method=run.label, metrics=run.eval_metrics(), run_id=run.id, recipe=run.recipe,
+                    preset=str(config.get("preset") or ""), data=", ".join(str(r) for r in roots))
+
+
+def results_table(runs, backend: str = DEFAULT_BACKEND, protocol: str = "dcase",
+                  reference: bool = True) -> ResultsTable:
+    """The table for asdcore.runs.Run objects (or RunEntry objects), plus the published rows."""
+    entries = [r if isinstance(r, RunEntry) else entry_for(r) for r in runs]
+    return build_table(entries, backend, protocol, reference)
+
+
+def build_table(entries: list[RunEntry], backend: str = DEFAULT_BACKEND, protocol: str = "dcase",
+                reference: bool = True) -> ResultsTable:
+    notes: list[str] = []
+    results = [backend_result(e.metrics, backend, protocol) for e in entries]
+    machine_types = machine_type_order({t for r in results if r for t in r.get("per_type", {})})
+    columns = columns_for(machine_types)
+    names = _unique_names(entries)
+    value_rows, meta_rows = [], []
+    for name, entry, result in zip(names, entries, results):
+        used = (entry.metrics or {}).get("backend") if backend == DEFAULT_BACKEND else backend
+        if result is None:
+            notes.append(f"{entry.run_id or name}: no results for back-end {used!r} under protocol {protocol!r}"
+                         " (shown as -)")
+        value_rows.append(_result_row(result, machine_types))
+        meta_rows.append(dict(method=name, kind="run", run_id=entry.run_id, recipe=entry.recipe,
+                              preset=entry.preset, backend=used or "", data=entry.data, source=""))
+    if reference:
+        for method, source, auc, pauc, mauc in PUBLISHED:
+            row = {col: math.nan for col in columns}
+            row.update({(AVERAGE, "AUC"): auc, (AVERAGE, "pAUC"): pauc,
+                        (AVERAGE, "mAUC"): math.nan if mauc is None else mauc})
+            value_rows.append(row)
+            meta_rows.append(dict(method=f"{method} [published]", kind="published", run_id="", recipe="",
+                                  preset="", backend="", data="DCASE 2020 development set (real)",
+                                  source=source))
+    index = pd.Index([m["method"] for m in meta_rows], name="method")
+    values = pd.DataFrame(value_rows, index=index, columns=columns, dtype=float)
+    rows = pd.DataFrame(meta_rows, columns=list(ROW_COLUMNS)).set_index(index)
+    ranks = rank_values(values, rows["kind"] == "run")
+    datasets = {e.data for e in entries if e.data}
+    if len(datasets) > 1:
+        notes.append("these runs were evaluated on different data sets (" + "; ".join(sorted(datasets)) +
+                     "): compare numbers only between runs on the same data")
+    return ResultsTable(values, rows, ranks, protocol, backend, notes)
+
+
+def _unique_names(entries: list[RunEntry]) -> list[str]:
+    """Each run's label, with its run id where two runs share a label (rows must be told apart)."""
+    counts = pd.Series([e.method for e in entries]).value_counts()
+    return [f"{e.method} · {e.run_id}" if counts.get(e.method, 0) > 1 and e.run_id else e.method for e in entries]
+
+
+def rank_values(values: pd.DataFrame, ranked_rows) -> pd.DataFrame:
+    """Per column, 1 for the highest value among `ranked_rows` (ties share the better rank),
+    NaN for missing values and for rows outside `ranked_rows`.  Higher is better for every
+    column (AUC, pAUC, mAUC)."""
+    mask = np.asarray(ranked_rows, dtype=bool)
+    ranks = pd.DataFrame(np.nan, index=values.index, columns=values.columns)
+    if mask.any():
+        ranks.loc[mask] = values.loc[mask].rank(axis=0, method="min", ascending=False).to_numpy()
+    return ranks
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def format_value(value: float, rank: float | None = None, marks: bool = True, missing: str = MISSING) -> str:
+    if value is None or not math.isfinite(value):
+        return missing
+    text = f"{value:.2f}"
+    if marks and rank is not None and math.isfinite(rank) and int(rank) in RANK_MARKS:
+        text += RANK_MARKS[int(rank)]
+    return text
+
+
+def display_frame(table: ResultsTable) -> pd.DataFrame:
+    """The numbers as text: two decimals, ¹ ² ³ after the top three of each column, - for none."""
+    out = pd.DataFrame(index=table.values.index, columns=table.values.columns, dtype=object)
+    for col in table.values.columns:
+        out[col] = [format_value(v, r) for v, r in zip(table.values[col], table.ranks[col])]
+    return out
+
+
+def flat_columns(columns: pd.MultiIndex) -> list[str]:
+    return [f"{group} {metric}" for group, metric in columns]
+
+
+def to_csv(table: ResultsTable) -> str:
+    """One line per row: the row's description, then every number (percent, 4 decimals, empty
+    where there is none), with the protocol and back-end in their own columns."""
+    values = table.values.round(4)
+    values.columns = flat_columns(table.values.columns)
+    meta = table.rows.drop(columns="method").assign(protocol=table.protocol)
+    out = pd.concat([meta, values], axis=1).reset_index()
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text) -> str:
+    """Text safe inside a LaTeX table cell (the ten special characters escaped)."""
+    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def to_latex(table: ResultsTable, caption: str | None = None, label: str = "tab:results") -> str:
+    """A booktabs table like the paper's Table 1: the best value of each column (among the runs)
+    in \\textbf, published rows under their own rule, -- where there is no number."""
+    groups = list(dict.fromkeys(g for g, _ in table.values.columns))
+    spans = [(g, sum(1 for gg, _ in table.values.columns if gg == g)) for g in groups]
+    n_cols = 1 + len(table.values.columns)
+    lines = ["% needs \\usepackage{booktabs}", "\\begin{table}[t]", "\\centering"]
+    if caption is None:
+        backend = "each run's own" if table.backend == DEFAULT_BACKEND else table.backend
+        caption = (f"AUC / pAUC / mAUC (\\%), protocol {latex_escape(table.protocol)}, back-end "
+                   f"{latex_escape(backend)}. Best value of each column among the runs in bold.")
+    lines.append(f"\\caption{{{caption}}}")
+    lines.append(f"\\label{{{label}}}")
+    lines.append("\\begin{tabular}{l" + "".join(" " + "c" * n for _, n in spans) + "}")
+    lines.append("\\toprule")
+    lines.append(" & ".join(["Method"] + [f"\\multicolumn{{{n}}}{{c}}{{{latex_escape(g)}}}" for g, n in spans])
+                 + " \\\\")
+    rules, start = [], 2
+    for _, n in spans:
+        rules.append(f"\\cmidrule(lr){{{start}-{start + n - 1}}}")
+        start += n
+    lines.append(" ".join(rules))
+    lines.append(" & ".join([""] + [latex_escape(m) for _, m in table.values.columns]) + " \\\\")
+    lines.append("\\midrule")
+    kinds = table.rows["kind"]
+    for kind in ("run", "published"):
+        names = [name for name in table.values.index if kinds[name] == kind]
+        if not names:
+            continue
+        if kind == "published":
+            lines.append("\\midrule")
+            lines.append(f"\\multicolumn{{{n_cols}}}{{l}}{{\\emph{{{latex_escape(PUBLISHED_LABEL)}}}}} \\\\")
+        for name in names:
+            cells = [latex_escape(name)]
+            for col in table.values.columns:
+                text = format_value(table.values.at[name, col], marks=False, missing="--")
+                if table.ranks.at[name, col] == 1:
+                    text = f"\\textbf{{{text}}}"
+                cells.append(text)
+            lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,290 @@
+"""Start and cancel training runs as background processes (what the app's Train page calls).
+
+    run_dir = start_training("tastgram-noisy-arcmix", "quick", ["data/toy"], {"m": 0.5}, "auto")
+    cancel(Run(run_dir))                       # SIGTERM: the run ends "cancelled"
+    resume_training(Run(run_dir))              # a failed or cancelled run continues from its checkpoint
+    cli_command(...)                           # the same run as one `python -m asdcore train` line
+
+Each run is its own process in its own session (start_new_session=True), so it survives a
+browser reload and a restart of the app: everything the app shows is in the run folder.  The
+folder is written first (runs.mark_queued), so the run is listed before its process has even
+started; the process then waits for its turn (runs.wait_turn: one training at a time per runs
+folder, first come first served) and trains.
+
+The process runs `python -m asdcore.launcher RUN_DIR`: this module's `main`, which waits its
+turn with a SIGTERM handler installed (a queued run that is cancelled ends "cancelled", not as a
+process that vanished), then hands over to the CLI: `python -m asdcore train --resume --run-dir
+RUN_DIR`, which trains from the folder's config.json (no checkpoint yet: from the start).
+Why not `python -m asdcore train --queue` itself: its waiting path installs no SIGTERM handler
+and then refuses the folder it has just queued (train_run sees config.json); see cli.py.
+
+No Streamlit here.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+# only light imports at module level: the background process must install its SIGTERM handler
+# before anything slow (torch) is imported, or a cancel in its first seconds would kill it unrecorded
+from .paths import PROJECT_ROOT, runs_root
+from .runs import ACTIVE_STATES, Run, mark_queued, new_run_id, pid_alive, portable_root, read_json, wait_turn, \
+    write_json_atomic
+
+STDOUT_LOG = "stdout.log"  # the process's own output (tracebacks a crash leaves behind)
+CANCELLED_EXIT = 130  # what the CLI returns for a cancelled run (128 + SIGINT, the shell's convention)
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class LaunchError(ValueError):
+    """A run that cannot be started, resumed or cancelled; the message says why."""
+
+
+# --- starting ----------------------------------------------------------------------------------
+
+def start_training(recipe: str, preset: str, data_roots, overrides: dict | None = None, device: str = "auto",
+                   runs_dir: str | os.PathLike | None = None) -> Path:
+    """Queue a new run and start its process; returns the run folder (runs_dir/<new_run_id>).
+
+    overrides: `--set` style settings ({"m": 0.5, "train.epochs": 3}); data_roots: one or more
+    data-set folders.  Bad values raise LaunchError before anything is written."""
+    roots = [Path(r).expanduser() for r in ([data_roots] if isinstance(data_roots, (str, os.PathLike))
+                                            else list(data_roots))]
+    if not roots:
+        raise LaunchError("no data set given: pass at least one data-set folder")
+    for root in roots:
+        if not root.is_dir():
+            raise LaunchError(f"data folder {root} does not exist (or is not a folder)")
+    if device not in DEVICES:
+        raise LaunchError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    from .recipes import resolve
+
+    settings = dict(overrides or {})
+    settings["data.roots"] = [portable_root(r) for r in roots]
+    settings["device"] = device
+    try:
+        config = resolve(recipe, preset, settings)
+    except (KeyError, ValueError) as exc:  # unknown recipe / setting, or a value that cannot work
+        raise LaunchError(exc.args[0] if exc.args else str(exc)) from exc
+    parent = Path(runs_dir) if runs_dir is not None else runs_root()
+    parent.mkdir(parents=True, exist_ok=True)
+    run_dir = parent / new_run_id(recipe, preset, parent)
+    mark_queued(run_dir, config)  # listed from now on, even before the process starts
+    _spawn(run_dir)
+    return run_dir
+
+
+def resume_training(run: Run) -> Path:
+    """Continue a failed or cancelled run from its last checkpoint (or from the start when it
+    has none), in a new process that queues behind the runs already waiting."""
+    if run.bundled:
+        raise LaunchError(f"{run.id} is a bundled run (read-only); train a new run instead")
+    state = run.state
+    if state not in ("failed", "cancelled"):
+        raise LaunchError(f"{run.id} is {state}: only a failed or cancelled run can be resumed")
+    status = read_json(run.path / "status.json", {}) or {}
+    now = time.time()
+    # back in the queue, behind the runs already waiting ("created" orders the queue)
+    status.update(state="queued", phase="waiting", error=None, pid=os.getpid(), created=now, updated=now,
+                  message="queued (resumed): waiting for earlier runs to finish")
+    write_json_atomic(run.path / "status.json", status)
+    _spawn(run.path)
+    return run.path
+
+
+def process_command(run_dir: str | os.PathLike) -> list[str]:
+    """The background process's command line (one place, so it can switch to the plain CLI)."""
+    return [sys.executable, "-m", "asdcore.launcher", str(Path(run_dir).resolve())]
+
+
+def _spawn(run_dir: Path) -> subprocess.Popen:
+    log = open(run_dir / STDOUT_LOG, "ab")
+    try:
+        proc = subprocess.Popen(process_command(run_dir), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    except OSError as exc:
+        _set_status(run_dir, state="failed", phase="done", message="failed",
+                    error=f"could not start the training process: {exc}")
+        raise LaunchError(f"could not start the training process: {exc}") from exc
+    finally:
+        log.close()  # the child holds its own handle
+    # status.json names the app's pid until the child rewrites it: name the child now, so a
+    # cancel right after the start reaches it and a child that dies at once shows as failed
+    _set_status(run_dir, pid=proc.pid)
+    # reap the child when it ends: an unreaped child stays a zombie that still "exists" by pid
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{run_dir.name}").start()
+    return proc
+
+
+def _set_status(run_dir: Path, **fields) -> None:
+    status = read_json(run_dir / "status.json", {}) or {}
+    status.update(fields, updated=time.time())
+    write_json_atomic(run_dir / "status.json", status)
+
+
+def cli_command(recipe: str, preset: str, data_roots, overrides: dict | None = None, device: str = "auto",
+                run_dir: str | os.PathLike | None = None) -> str:
+    """The same run as one command line (what a user can type on a server instead)."""
+    parts = ["python", "-m", "asdcore", "train", "--recipe", recipe, "--preset", preset]
+    roots = [data_roots] if isinstance(data_roots, (str, os.PathLike)) else list(data_roots)
+    for root in roots:
+        parts += ["--data", portable_root(root)]
+    for key, value in (overrides or {}).items():
+        parts += ["--set", f"{key}={_cli_value(value)}"]
+    if device != "auto":
+        parts += ["--device", device]
+    if run_dir is not None:
+        parts += ["--run-dir", str(run_dir)]
+    return shlex.join(parts)
+
+
+def _cli_value(value) -> str:
+    # --set values are parsed as JSON where they parse (recipes.parse_value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def resume_command(run: Run) -> str:
+    return shlex.join(["python", "-m", "asdcore", "train", "--resume", "--run-dir", str(run.path)])
+
+
+def short_overrides(config: dict, defaults: dict) -> dict:
+    """The short-named settings (m, s, alpha, epochs, ...) where `config` differs from `defaults`."""
+    from .recipes import SHORT_KEYS
+
+    out = {}
+    for short, dotted in SHORT_KEYS.items():
+        a, b = _dotted_get(config, dotted), _dotted_get(defaults, dotted)
+        if a != b:
+            out[short] = a
+    return out
+
+
+def _dotted_get(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+# --- cancelling --------------------------------------------------------------------------------
+
+def cancel(run: Run) -> int:
+    """Ask a queued or running run to stop (SIGTERM to the pid in status.json); returns the pid.
+
+    A waiting run ends at once; a training run ends "cancelled" after its current batch.  The
+    evaluation after the last epoch is not interrupted: such a run ends "finished"."""
+    if run.bundled:
+        raise LaunchError(f"{run.id} is a bundled run: nothing to cancel")
+    status = run.status  # a vanished process already reads as failed here
+    state = status.get("state", "unknown")
+    if state not in ACTIVE_STATES:
+        raise LaunchError(f"{run.id} is {state}: nothing to cancel")
+    pid = status.get("pid")
+    if not pid or not pid_alive(pid):
+        raise LaunchError(f"{run.id}: its process (pid {pid}) is not running")
+    pid = int(pid)
+    if pid == os.getpid():
+        raise LaunchError(f"{run.id}: status.json names this process (pid {pid}), not a training process; "
+                          "its process has not started yet, try again in a second")
+    if not _is_training_process(pid):
+        # pids are reused: never signal a process that is not one of ours
+        raise LaunchError(f"{run.id}: pid {pid} is not an asdcore training process; not signalling it")
+    os.kill(pid, signal.SIGTERM)
+    if state == "queued":
+        _record_queued_cancel(run, pid)
+    return pid
+
+
+def _record_queued_cancel(run: Run, pid: int, grace: float = 3.0) -> None:
+    """A queued process records its own cancel; one killed in its first instants (before its
+    handler was installed) cannot: record it here, so it reads "cancelled", not "failed"."""
+    deadline = time.time() + grace
+    while time.time() < deadline and pid_alive(pid):
+        time.sleep(0.05)
+    on_disk = read_json(run.path / "status.json", {}) or {}
+    if not pid_alive(pid) and on_disk.get("state") == "queued":
+        _set_status(run.path, state="cancelled", phase="done", message="cancelled while queued")
+
+
+def _is_training_process(pid: int) -> bool:
+    """True when the pid's command line runs asdcore (Linux /proc; elsewhere trust the pid)."""
+    if not Path("/proc/self").exists():  # no procfs (macOS): the pid is all we have
+        return True
+    try:
+        return b"asdcore" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone in the meantime
+        return False
+
+
+def wait_for(run: Run, states=("finished", "failed", "cancelled"), timeout: float = 120.0,
+             poll: float = 0.5) -> str:
+    """Block until the run reaches one of `states` (or raise TimeoutError); returns the state."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = run.state
+        if state in states:
+            return state
+        time.sleep(poll)
+    raise TimeoutError(f"{run.id} still {run.state} after {timeout:g} s")
+
+
+# --- the background process --------------------------------------------------------------------
+
+class _Terminated(Exception):
+    """SIGTERM after the wait, before the CLI's own handler is installed (or after it is removed)."""
+
+
+def main(argv=None) -> int:
+    """`python -m asdcore.launcher RUN_DIR`: wait for the turn (cancellable), then train."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m asdcore.launcher RUN_DIR  (a folder made by start_training)", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0])
+    if not (run_dir / "config.json").exists():
+        print(f"error: {run_dir} is not a queued run folder (no config.json)", file=sys.stderr)
+        return 2
+    terminated = threading.Event()
+    waiting = {"now": True}
+
+    def on_term(signum, frame):
+        terminated.set()
+        if not waiting["now"]:  # past the queue: stop right here (train_run installs its own handler)
+            raise _Terminated()
+
+    signal.signal(signal.SIGTERM, on_term)  # first thing: a SIGTERM must never kill us unrecorded
+    wait_turn(run_dir, cancelled=terminated.is_set)
+    waiting["now"] = False
+    if terminated.is_set():
+        _set_status(run_dir, state="cancelled", phase="done", message="cancelled while queued", pid=os.getpid())
+        print("cancelled while queued", file=sys.stderr)
+        return CANCELLED_EXIT
+    try:
+        from .cli import main as cli_main
+
+        # the folder holds config.json already: --resume trains it from there (from the start when
+        # no checkpoint exists), with the CLI's own SIGTERM handling and error reporting
+        code = cli_main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"])
+    except _Terminated:
+        code = CANCELLED_EXIT
+    if terminated.is_set() and Run(run_dir).state in ACTIVE_STATES:
+        # stopped between the queue and the training loop: say so (a finished run stays finished)
+        _set_status(run_dir, state="cancelled", phase="done", message="cancelled by the user")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

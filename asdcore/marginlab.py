@@ -1,0 +1,275 @@
+"""The margin lab's live toy: watch a margin loss pull an embedding's classes tight.
+
+A few Gaussian blobs in a 16-dimensional input space stand in for machine IDs; a small MLP maps
+them to a 2-D (or 3-D) embedding; a CosineHead (asdcore.models.heads) holds one centre per class;
+the loss is the training code's own (asdcore.registry.create_loss: ce, arcface, arcmix,
+noisy_arcmix), with mixup of the inputs for ArcMix and Noisy-ArcMix as in the papers.  Held-out
+"normal" points come from the same blobs; "anomalous" points from each blob shifted (a machine
+whose sound changed): they were never trained on, so a good margin loss leaves them at larger
+angles from their class centre than the normals, which is how the ASD score works.
+
+    for snap in train_steps(LabConfig(loss="arcface", m=0.5)):
+        snap.step, snap.loss, snap.normal_angles_deg.mean(), snap.anomaly_angles_deg.mean()
+
+Seeded: the same seed gives the same data, the same initial weights (whatever the loss, so the
+losses can be compared side by side) and the same batches.  A few hundred steps take about a
+second on a CPU.  No Streamlit here.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .mixup import sample_lambda
+from .models.heads import CosineHead
+from .registry import create_loss
+
+LOSSES = {"ce": "CE (no margin)", "arcface": "ArcFace", "arcmix": "ArcMix", "noisy_arcmix": "Noisy-ArcMix"}
+MIXUP_LOSSES = ("arcmix", "noisy_arcmix")  # trained on mixed inputs (ArcFace has no mixup rule)
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    loss: str = "arcface"  # a key of LOSSES
+    s: float = 30.0  # scale, the papers' value
+    m: float = 0.7  # additive angular margin, radians (not used by ce), the papers' value
+    alpha: float = 0.5  # mixup lam ~ Beta(alpha, alpha) (arcmix, noisy_arcmix)
+    n_classes: int = 4
+    embedding_dim: int = 2  # 2: the unit circle, 3: the sphere
+    input_dim: int = 16
+    separation: float = 1.2  # std of the class means per input dimension (the noise has std 1)
+    anomaly_shift: float = 6.0  # length of each class's anomaly shift in the input space
+    train_per_class: int = 96
+    test_per_class: int = 48  # held-out normals and anomalies, each
+    steps: int = 300
+    batch_size: int = 64
+    lr: float = 0.01
+    snapshot_every: int = 25
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.embedding_dim not in (2, 3):
+            raise ValueError(f"embedding_dim must be 2 or 3 (what can be drawn), got {self.embedding_dim}")
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2 (a margin separates classes), got {self.n_classes}")
+        if self.steps < 1 or self.snapshot_every < 1:
+            raise ValueError(f"steps and snapshot_every must be >= 1, got {self.steps} and {self.snapshot_every}")
+        if self.s <= 0:
+            raise ValueError(f"s must be > 0, got {self.s}")
+        if not 0 <= self.m < np.pi:
+            raise ValueError(f"m must be an angle in radians in [0, pi), got {self.m}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (mixup needs pairs), got {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ToyData:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_normal: torch.Tensor  # held-out normals
+    y_normal: torch.Tensor
+    x_anomaly: torch.Tensor  # each class's blob, shifted
+    y_anomaly: torch.Tensor  # the class each anomaly claims to be (its machine ID)
+
+
+@dataclass
+class Snapshot:
+    step: int
+    loss: float  # mean training loss since the previous snapshot (at step 0: on the first batch)
+    accuracy: float  # held-out normals classified to their own class
+    embeddings: np.ndarray  # (N, D) held-out normals, L2-normalised
+    labels: np.ndarray  # (N,)
+    anomaly_embeddings: np.ndarray  # (M, D) anomalies, L2-normalised
+    anomaly_labels: np.ndarray  # (M,)
+    centres: np.ndarray  # (C, D) class centres W_k, L2-normalised
+    normal_angles_deg: np.ndarray  # (N,) angle of each normal to its own centre
+    anomaly_angles_deg: np.ndarray  # (M,) angle of each anomaly to its claimed class's centre
+
+    def angles_frame(self) -> pd.DataFrame:
+        """The clips.parquet columns asdcore.plots.angle_histograms reads (label 0 normal, 1 anomaly)."""
+        n, m = len(self.normal_angles_deg), len(self.anomaly_angles_deg)
+        return pd.DataFrame({
+            "machine_type": "toy",
+            "machine_id": [f"class {k}" for k in np.r_[self.labels, self.anomaly_labels]],
+            "label": np.r_[np.zeros(n, dtype=int), np.ones(m, dtype=int)],
+            "angle_to_centre_deg": np.r_[self.normal_angles_deg, self.anomaly_angles_deg],
+        })
+
+    def circle_inputs(self, anomaly_radius: float = 0.85) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """(points, labels, centres, class_names) for asdcore.plots.embedding_circle(..., normalise=False):
+        the normals by class on the unit circle (sphere), then all anomalies as one extra group on
+        an inner ring of radius `anomaly_radius`, so neither hides the other (directions unchanged)."""
+        n_classes = len(self.centres)
+        points = np.concatenate([self.embeddings, anomaly_radius * self.anomaly_embeddings])
+        labels = np.r_[self.labels, np.full(len(self.anomaly_labels), n_classes)]
+        names = [f"class {k}" for k in range(n_classes)] + ["anomalous (inner ring)"]
+        return points, labels, self.centres, names
+
+    def summary(self) -> dict:
+        return {"step": self.step, "loss": self.loss, "accuracy": self.accuracy,
+                "mean_normal_angle_deg": float(np.mean(self.normal_angles_deg)),
+                "mean_anomaly_angle_deg": float(np.mean(self.anomaly_angles_deg))}
+
+
+def make_data(config: LabConfig) -> ToyData:
+    """Gaussian blobs (one per class) and their shifted versions, from the seed alone."""
+    rng = np.random.default_rng(config.seed)
+    d, c = config.input_dim, config.n_classes
+    means = rng.normal(0.0, config.separation, size=(c, d))
+    shifts = rng.normal(size=(c, d))
+    shifts *= config.anomaly_shift / np.linalg.norm(shifts, axis=1, keepdims=True)
+
+    def blob(per_class: int, offset: np.ndarray | None = None):
+        y = np.repeat(np.arange(c), per_class)
+        x = means[y] + rng.normal(size=(len(y), d)) + (0.0 if offset is None else offset[y])
+        return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+
+    x_train, y_train = blob(config.train_per_class)
+    x_normal, y_normal = blob(config.test_per_class)
+    x_anomaly, y_anomaly = blob(config.test_per_class, shifts)
+    return ToyData(x_train, y_train, x_normal, y_normal, x_anomaly, y_anomaly)
+
+
+class ToyNet(nn.Module):
+    """A small MLP to the embedding, then the cosine head (the same head the ASD models use)."""
+
+    def __init__(self, input_dim: int, embedding_dim: int, n_classes: int, hidden: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                  nn.Linear(hidden, embedding_dim))
+        self.head = CosineHead(embedding_dim, n_classes)
+
+    def forward(self, x: torch.Tensor):
+        embedding = self.body(x)
+        cosine, _ = self.head(embedding)
+        return embedding, cosine
+
+
+def build(config: LabConfig) -> tuple[ToyNet, nn.Module]:
+    """The network (initial weights from the seed only, the same for every loss) and the loss."""
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global random state alone
+        torch.manual_seed(config.seed)
+        net = ToyNet(config.input_dim, config.embedding_dim, config.n_classes)
+    with torch.no_grad():
+        # evenly spread centres: random ones in 2-D often start a few degrees apart, and two classes
+        # then share one direction for hundreds of steps; the lab is about the margin, not the luck
+        net.head.weight.copy_(torch.as_tensor(spread_directions(config.n_classes, config.embedding_dim,
+                                                                config.seed), dtype=torch.float32))
+    spec = {"name": config.loss, "s": config.s}
+    if config.loss != "ce":
+        spec["m"] = config.m
+    return net, create_loss(spec)
+
+
+def spread_directions(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """n unit vectors spread evenly: around the circle (2-D) or over the sphere (3-D, a Fibonacci
+    lattice), turned by a seeded random rotation."""
+    rng = np.random.default_rng(seed)
+    if dim == 2:
+        angles = rng.uniform(0.0, 2 * np.pi) + 2 * np.pi * np.arange(n) / n
+        return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    phi = np.pi * (1.0 + 5 ** 0.5) * i
+    points = np.stack([np.sqrt(1.0 - z * z) * np.cos(phi), np.sqrt(1.0 - z * z) * np.sin(phi), z], axis=1)
+    rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return points @ rotation.T
+
+
+def _angles_deg(cosine: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    own = cosine.gather(1, labels.view(-1, 1)).squeeze(1).clamp(-1.0, 1.0)
+    return torch.rad2deg(torch.arccos(own)).numpy().astype(np.float64)
+
+
+@torch.no_grad()
+def snapshot(net: ToyNet, data: ToyData, step: int, loss: float) -> Snapshot:
+    net.eval()
+    normal_emb, normal_cos = net(data.x_normal)
+    anomaly_emb, anomaly_cos = net(data.x_anomaly)
+    net.train()
+    unit = lambda e: torch.nn.functional.normalize(e, dim=1).numpy()  # noqa: E731
+    return Snapshot(
+        step=step, loss=float(loss),
+        accuracy=float((normal_cos.argmax(1) == data.y_normal).float().mean()),
+        embeddings=unit(normal_emb), labels=data.y_normal.numpy(),
+        anomaly_embeddings=unit(anomaly_emb), anomaly_labels=data.y_anomaly.numpy(),
+        centres=unit(net.head.weight.detach()),
+        normal_angles_deg=_angles_deg(normal_cos, data.y_normal),
+        anomaly_angles_deg=_angles_deg(anomaly_cos, data.y_anomaly))
+
+
+def batch_loss(loss_fn: nn.Module, net: ToyNet, x: torch.Tensor, y: torch.Tensor, config: LabConfig,
+               generator: torch.Generator) -> torch.Tensor:
+    """One batch's loss; ArcMix / Noisy-ArcMix see mixed inputs (lam ~ Beta(alpha, alpha), one per
+    batch, a random partner for each sample), as the papers' training does."""
+    if config.loss in MIXUP_LOSSES:
+        lam = sample_lambda(generator, config.alpha)
+        perm = torch.randperm(len(y), generator=generator)
+        _, cosine = net(lam * x + (1.0 - lam) * x[perm])
+        return loss_fn(cosine, y, y[perm], lam)
+    _, cosine = net(x)
+    return loss_fn(cosine, y)
+
+
+@contextmanager
+def _one_thread():
+    """Tiny matrices: one thread is several times faster than two on a busy CPU (no thread
+    hand-offs).  torch's thread count is process-wide, so it is restored at once."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def train_steps(config: LabConfig = LabConfig()) -> Iterator[Snapshot]:
+    """Train and yield a Snapshot at step 0, every `snapshot_every` steps, and at the last step.
+    (The work between two snapshots runs single-threaded; nothing is changed while suspended.)"""
+    with _one_thread():
+        data = make_data(config)
+        net, loss_fn = build(config)
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        generator = torch.Generator().manual_seed(config.seed)
+        batches = lambda: torch.randint(0, len(data.y_train), (config.batch_size,), generator=generator)  # noqa: E731
+        with torch.no_grad():
+            index = batches()
+            first = batch_loss(loss_fn, net, data.x_train[index], data.y_train[index], config,
+                               torch.Generator().manual_seed(config.seed))
+        snap = snapshot(net, data, 0, first.item())
+    yield snap
+    step = 0
+    while step < config.steps:
+        with _one_thread():
+            losses = []
+            while step < config.steps and (not losses or step % config.snapshot_every):
+                index = batches()
+                loss = batch_loss(loss_fn, net, data.x_train[index], data.y_train[index], config, generator)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                step += 1
+            snap = snapshot(net, data, step, float(np.mean(losses)))
+        yield snap
+
+
+def run(config: LabConfig = LabConfig()) -> list[Snapshot]:
+    """Every snapshot of one training (the whole generator)."""
+    return list(train_steps(config))
+
+
+def run_all(config: LabConfig = LabConfig(), losses=tuple(LOSSES)) -> dict[str, list[Snapshot]]:
+    """The same toy (data, initial weights, batches) trained with each loss."""
+    return {name: run(replace(config, loss=name)) for name in losses}

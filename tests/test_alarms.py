@@ -1,0 +1,160 @@
+"""asdcore.alarms: per-ID thresholds, false alarms / missed anomalies, neighbours, the diagnosis."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asdcore import alarms
+
+MACHINES = [("fan", "id_00"), ("fan", "id_02"), ("pump", "id_00")]
+
+
+def make_train(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Training normals whose scores differ per machine ID (so one global threshold would be wrong)."""
+    rng = np.random.default_rng(seed)
+    rows = [dict(machine_type=t, machine_id=i, label=0, score=rng.normal(10.0 * k, 1.0),
+                 angle_to_centre_deg=rng.uniform(5, 20 + 10 * k), path=f"{t}/train/normal_{i}_{j:08d}.wav")
+            for k, (t, i) in enumerate(MACHINES) for j in range(n)]
+    return pd.DataFrame(rows)
+
+
+def make_test() -> pd.DataFrame:
+    """Two normals and two anomalies per machine ID, at scores chosen around the thresholds."""
+    rows = []
+    for k, (t, i) in enumerate(MACHINES):
+        base = 10.0 * k
+        for label, score in ((0, base - 3), (0, base + 3), (1, base + 4), (1, base - 2)):
+            rows.append(dict(machine_type=t, machine_id=i, label=label, score=score))
+    # a non-default index: decide() must keep the clips' index labels
+    return pd.DataFrame(rows, index=np.arange(100, 100 + len(rows)))
+
+
+def test_thresholds_are_the_percentile_of_each_ids_training_normals():
+    train = make_train()
+    table = alarms.thresholds_per_id(train, "score", 90.0)
+    assert len(table) == len(MACHINES)
+    for (t, i) in MACHINES:
+        mine = train[(train["machine_type"] == t) & (train["machine_id"] == i)]["score"]
+        got = table[(table["machine_type"] == t) & (table["machine_id"] == i)]
+        assert got["threshold"].item() == pytest.approx(np.percentile(mine, 90.0))
+        assert got["n_train"].item() == len(mine)
+    # id_00 of fan and id_00 of pump are different machines with different thresholds
+    assert table["threshold"].nunique() == len(MACHINES)
+    # a lower percentile gives lower thresholds
+    assert (alarms.thresholds_per_id(train, "score", 50.0)["threshold"] < table["threshold"]).all()
+
+
+def test_an_id_without_training_scores_gets_no_threshold_and_no_decision():
+    train = make_train()
+    train.loc[train["machine_type"] == "pump", "score"] = np.nan
+    decided = alarms.decide(make_test(), alarms.thresholds_per_id(train), "score")
+    pump = decided[decided["machine_type"] == "pump"]
+    assert pump["threshold"].isna().all() and (pump["outcome"] == alarms.NO_THRESHOLD).all()
+    assert pump["called_anomalous"].isna().all()
+    with pytest.raises(ValueError):
+        alarms.thresholds_per_id(train, "score", 101.0)
+
+
+def test_false_alarms_and_missed_anomalies_are_the_clips_on_the_wrong_side():
+    train, test = make_train(), make_test()
+    thresholds = alarms.thresholds_per_id(train, "score", 90.0)
+    decided = alarms.decide(test, thresholds, "score")
+    assert list(decided.index) == list(test.index)
+    # recompute with a plain loop
+    expected_fp, expected_fn = set(), set()
+    for idx, row in test.iterrows():
+        mine = train[(train["machine_type"] == row["machine_type"]) & (train["machine_id"] == row["machine_id"])]
+        threshold = np.percentile(mine["score"], 90.0)
+        if row["label"] == 0 and row["score"] > threshold:
+            expected_fp.add(idx)
+        if row["label"] == 1 and row["score"] <= threshold:
+            expected_fn.add(idx)
+    fp, fn = alarms.false_alarms(decided), alarms.missed_anomalies(decided)
+    assert set(fp.index) == expected_fp and set(fn.index) == expected_fn
+    assert expected_fp and expected_fn  # the fixture has both kinds
+    assert fp["margin"].is_monotonic_decreasing and fn["margin"].is_monotonic_increasing
+    counts = alarms.counts_per_id(decided)
+    assert counts["false_alarms"].sum() == len(expected_fp)
+    assert counts["missed_anomalies"].sum() == len(expected_fn)
+    assert counts["normals"].sum() == (test["label"] == 0).sum()
+
+
+def test_score_rank_counts_from_the_most_anomalous():
+    clips = pd.DataFrame({"score": [0.1, 0.9, 0.5, np.nan]}, index=[10, 11, 12, 13])
+    assert alarms.score_rank(clips, 11) == (1, pytest.approx(100.0))
+    assert alarms.score_rank(clips, 10) == (3, pytest.approx(100.0 / 3))
+    assert alarms.score_rank(clips, 13)[0] == 0
+
+
+def test_nearest_training_clips_are_sorted_by_cosine_and_of_the_same_machine_type():
+    rng = np.random.default_rng(1)
+    train = make_train(n=10)
+    embeddings = rng.normal(size=(len(train), 16))
+    query = embeddings[3] * 5.0 + 0.01 * rng.normal(size=16)  # nearly train row 3 (a fan), scaled
+    got = alarms.nearest_training_clips(query, embeddings, train, machine_type="fan", k=5)
+    assert len(got) == 5
+    assert (got["machine_type"] == "fan").all()
+    assert got.index[0] == train.index[3] and got["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-3)
+    assert got["similarity"].is_monotonic_decreasing
+    # the similarities are the cosines, recomputed
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    q = query / np.linalg.norm(query)
+    fans = np.flatnonzero(train["machine_type"] == "fan")
+    best = fans[np.argsort(-(unit[fans] @ q))[:5]]
+    assert list(got.index) == list(train.index[best])
+    np.testing.assert_allclose(got["similarity"], unit[best] @ q, rtol=1e-9)
+    # a pump query never returns fans; no such type gives an empty table
+    assert (alarms.nearest_training_clips(query, embeddings, train, "pump", 3)["machine_type"] == "pump").all()
+    assert alarms.nearest_training_clips(query, embeddings, train, "valve", 3).empty
+
+
+def _clip(**fields) -> pd.Series:
+    base = dict(machine_type="ToyConveyor", machine_id="id_01", class_index=20, predicted_class=20,
+                predicted_machine_id="id_01", label=0,
+                angle_to_centre_deg=20.0, angle_to_nearest_other_deg=60.0, nearest_other_machine_id="id_02",
+                outcome=alarms.FALSE_ALARM, margin=0.5)
+    return pd.Series({**base, **fields})
+
+
+def test_diagnosis_names_an_id_confusion_first():
+    hint = alarms.diagnose(_clip(predicted_class=21, predicted_machine_id="id_02", angle_to_centre_deg=80.0,
+                                 angle_to_nearest_other_deg=50.0), angle_limit_deg=40.0)
+    assert hint.startswith("classified as id_02: ID confusion")
+
+
+def test_an_id_of_another_machine_type_is_a_confusion_too():
+    """IDs repeat across types: fan id_02 taken for pump id_02 is a confusion, named with its type."""
+    train = pd.DataFrame({"class_index": [1, 5], "machine_type": ["fan", "pump"], "machine_id": ["id_02", "id_02"]})
+    names = alarms.class_names(train)
+    assert names == {1: ("fan", "id_02"), 5: ("pump", "id_02")}
+    clip = _clip(machine_type="fan", machine_id="id_02", class_index=1, predicted_class=5, predicted_machine_id="id_02")
+    assert alarms.is_confused(clip)
+    assert alarms.predicted_machine(clip, names) == "pump id_02"
+    assert alarms.diagnose(clip, 40.0, names).startswith("classified as pump id_02: ID confusion (it is fan id_02)")
+    assert alarms.predicted_machine(_clip(predicted_class=20), names) == "id_01"  # unknown class: the ID
+
+
+def test_diagnosis_far_from_every_centre():
+    hint = alarms.diagnose(_clip(angle_to_centre_deg=70.0, angle_to_nearest_other_deg=85.0), angle_limit_deg=40.0)
+    assert hint.startswith("far from every centre")
+
+
+def test_diagnosis_of_clips_near_their_own_centre():
+    assert "borderline" in alarms.diagnose(_clip(), angle_limit_deg=40.0)
+    assert "barely moves" in alarms.diagnose(_clip(label=1, outcome=alarms.MISSED, margin=-1.0), 40.0)
+    # without a reference angle nothing is called "far"
+    assert not alarms.diagnose(_clip(angle_to_centre_deg=70.0, angle_to_nearest_other_deg=85.0)).startswith("far")
+
+
+def test_diagnosis_without_class_centres_speaks_of_the_score():
+    hint = alarms.diagnose(_clip(predicted_machine_id=None, angle_to_centre_deg=np.nan,
+                                 angle_to_nearest_other_deg=np.nan, margin=0.25))
+    assert hint.startswith("no class centres") and "0.25 above the threshold" in hint
+
+
+def test_score_backends_lists_the_columns_both_tables_have():
+    test = pd.DataFrame(columns=["score", "score_softmax", "score_knn", "label"])
+    train = pd.DataFrame(columns=["score", "score_softmax"])
+    assert alarms.score_backends(test) == ["softmax", "knn"]
+    assert alarms.score_backends(test, train) == ["softmax"]

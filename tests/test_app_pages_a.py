@@ -1,0 +1,327 @@
+"""The Home, Train, Compare and Margin lab pages, in AppTest, against one real evaluated run.
+
+One tiny run (TASTgram-MFN with Noisy-ArcMix, one epoch, no UMAP) is trained once for the module
+and served as the bundled runs (ASD_BUNDLED), with a copy whose numbers are all lower, so the
+Compare table has a known best row.  The user's runs folder (ASD_RUNS) is a fresh folder per test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from asdcore import launcher
+from asdcore.recipes import resolve
+from asdcore.runs import Run, mark_queued, write_json_atomic
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NAM, WEAKER = "tastgram-noisy-arcmix", "weaker-copy"
+
+
+@pytest.fixture(scope="module")
+def bundled(tiny_toy_root, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pages_a") / "bundled"
+    proc = subprocess.run([sys.executable, "-m", "asdcore", "train", "--recipe", NAM, "--preset", "tiny",
+                           "--data", str(tiny_toy_root), "--run-dir", str(folder / NAM), "--quiet",
+                           "--set", "train.epochs=1", "--set", "eval.umap=false"],
+                          cwd=PROJECT_ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # a second evaluated run for the Compare table: every number lower, and no gmm back-end
+    shutil.copytree(folder / NAM, folder / WEAKER)
+    config = json.loads((folder / WEAKER / "config.json").read_text())
+    write_json_atomic(folder / WEAKER / "config.json", dict(config, label="Weaker copy"))
+    metrics = json.loads((folder / WEAKER / "eval" / "metrics.json").read_text())
+    metrics["by_backend"].pop("gmm")
+    write_json_atomic(folder / WEAKER / "eval" / "metrics.json", _scaled(metrics, 0.9))
+    return folder
+
+
+def _scaled(node, factor):
+    """Every auc / pauc / mauc number in a metrics.json, times factor."""
+    if isinstance(node, dict):
+        return {k: (v * factor if k in ("auc", "pauc", "mauc") and isinstance(v, float) else _scaled(v, factor))
+                for k, v in node.items()}
+    return [_scaled(v, factor) for v in node] if isinstance(node, list) else node
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def env(bundled, runs_dir, tiny_toy_root, monkeypatch):
+    monkeypatch.setenv("ASD_BUNDLED", str(bundled))
+    monkeypatch.setenv("ASD_RUNS", str(runs_dir))
+    monkeypatch.setenv("ASD_DATA", str(tiny_toy_root))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.chdir(PROJECT_ROOT)
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the pages import app_pages.common, as under app.py
+
+
+@pytest.fixture
+def page(env):
+    """page(name, **query) -> the AppTest of app_pages/<name>.py after its first run."""
+    def run(name: str, **query) -> AppTest:
+        at = AppTest.from_file(str(PROJECT_ROOT / "app_pages" / f"{name}.py"), default_timeout=60)
+        for key, value in query.items():
+            at.query_params[key] = str(value)
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    return run
+
+
+def widget(at: AppTest, kind: str, label: str):
+    return next(w for w in getattr(at, kind) if w.label == label)
+
+
+def texts(elements) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def running_blocker(runs_dir: Path) -> Path:
+    """A run that reads as training (this test's pid): a run started now waits behind it."""
+    folder = runs_dir / "0-someone-else"
+    mark_queued(folder, resolve("stgram-ce", "tiny"))
+    write_json_atomic(folder / "status.json", dict(Run(folder).status, state="running", pid=os.getpid(),
+                                                   created=time.time() - 60))
+    return folder
+
+
+# --- Home --------------------------------------------------------------------------------------
+
+def test_home_guides_lists_runs_and_plays_a_normal_and_an_anomalous_clip(env, bundled):
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
+    at.query_params["type"] = "valve"
+    started = time.perf_counter()
+    at.run()
+    print(f"Home first render in AppTest: {time.perf_counter() - started:.2f} s")
+    assert not at.exception, [e.message for e in at.exception]
+    guide = texts(at.markdown)
+    assert "Where to start" in guide
+    for name in ("Train", "Compare", "Angles", "Attention", "Embeddings", "False alarms", "Margin lab"):
+        assert f"**{name}**" in guide
+    assert len(at.dataframe[0].value) == 12  # the data set's counts per machine ID come first
+    # the machine type from the URL: one normal and one anomalous valve clip, each heard and drawn
+    assert widget(at, "selectbox", "Machine type").value == "valve"
+    assert len(at.get("audio")) == 2
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert titles == ["normal: valve id_00", "anomalous: valve id_00"]
+    assert "valve/test/anomaly_id_00" in guide and "fault: **" in guide  # the toy factory's fault label
+    runs = at.dataframe[1].value.set_index("run")
+    assert set(runs.index) == {NAM, WEAKER} and set(runs["state"]) == {"finished"}
+    average = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["average"]
+    assert runs.loc[NAM, "AUC (%)"] == pytest.approx(round(100 * average["auc"], 2))
+
+
+def test_home_another_pair_goes_in_the_url(page):
+    at = page("home", type="fan")
+    at = widget(at, "number_input", "Pair").set_value(2).run()
+    assert at.query_params["pair"] == "2" and at.query_params["type"] == "fan"
+    assert "fan/test/normal_id_00_00000001.wav" in texts(at.markdown)
+
+
+# --- Train -------------------------------------------------------------------------------------
+
+def test_train_start_button_queues_a_run_folder(page, runs_dir, tiny_toy_root):
+    running_blocker(runs_dir)  # so the new run waits in the queue instead of training
+    at = page("train")
+    at = widget(at, "number_input", "epochs").set_value(1).run()
+    assert "--set epochs=1" in texts(at.code)
+    at = widget(at, "button", "Start training").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    new = [p for p in runs_dir.iterdir() if p.name != "0-someone-else"]
+    assert len(new) == 1
+    run = Run(new[0])
+    try:
+        assert run.recipe == "tastgram-noisy-arcmix" and run.config["preset"] == "tiny"
+        assert run.config["train"]["epochs"] == 1 and run.config["data"]["roots"] == [str(tiny_toy_root)]
+        assert run.state == "queued"
+        # the new run is selected, in the URL and in the picker, and its live view says it waits
+        assert at.query_params["run"] == run.id
+        assert widget(at, "selectbox", "Run to watch").value == run.id
+        assert "Started" in texts(at.success)
+        assert "number 2 in line" in at.get("progress")[0].proto.text
+        assert widget(at, "button", "Cancel this run")
+    finally:
+        launcher.cancel(run)
+        assert launcher.wait_for(run, timeout=30) == "cancelled"
+
+
+def test_train_prefills_each_recipes_settings_and_sets_only_changes(page):
+    at = page("train")
+    for recipe in ("stgram-ce", "tfstgram-osscl", "dcase-ae"):
+        at = widget(at, "selectbox", "Recipe").set_value(recipe).run()
+        assert not at.exception, [e.message for e in at.exception]
+        config = resolve(recipe, "tiny")
+        boxes = {w.label: w for w in at.number_input}
+        assert boxes["epochs"].value == config["train"]["epochs"]
+        assert boxes["learning rate"].value == pytest.approx(config["train"]["lr"])
+        if "m" in config["loss"]:
+            assert boxes["m (margin, rad)"].value == pytest.approx(config["loss"]["m"])  # 0.4 for TFSTgram
+        else:
+            assert "m (margin, rad)" not in boxes  # no margin to set for CE or the autoencoder
+        assert "--set" not in texts(at.code)  # nothing changed: the plain command
+    at = widget(at, "radio", "Preset").set_value("quick").run()
+    assert widget(at, "number_input", "epochs").value == resolve("dcase-ae", "quick")["train"]["epochs"]
+    at = widget(at, "number_input", "learning rate").set_value(0.002).run()
+    assert "--preset quick" in texts(at.code) and "--set lr=0.002" in texts(at.code)
+
+
+def test_train_refuses_data_it_cannot_use(page, tmp_path):
+    at = page("train")
+    at = widget(at, "radio", "Data").set_value("Folders on this machine").run()
+    assert widget(at, "button", "Start training").disabled
+    missing = tmp_path / "not-here"
+    at = widget(at, "text_area", "Data-set folders, one per line").input(str(missing)).run()
+    assert str(missing) in texts(at.error) and "no such folder" in texts(at.error)
+    assert widget(at, "button", "Start training").disabled
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    at = widget(at, "text_area", "Data-set folders, one per line").input(str(empty)).run()
+    assert "Nothing to train on" in texts(at.error) and "no training normals" in texts(at.error)
+    assert widget(at, "button", "Start training").disabled
+
+
+def test_train_failed_run_says_what_to_do(page, runs_dir):
+    folder = runs_dir / "broken-run"
+    mark_queued(folder, resolve("stgram-ce", "tiny"))
+    write_json_atomic(folder / "status.json", dict(Run(folder).status, state="failed", phase="done",
+                                                   error="FloatingPointError: the loss became nan"))
+    at = page("train", run="broken-run")
+    assert "the loss became nan" in texts(at.error)
+    assert launcher.resume_command(Run(folder)) in texts(at.code)
+    assert widget(at, "button", "Resume")
+
+
+def test_train_finished_run_shows_results_curves_and_log(page, runs_dir, bundled):
+    shutil.copytree(bundled / NAM, runs_dir / "my-run")
+    at = page("train", run="my-run")
+    average = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["average"]
+    assert widget(at, "metric", "average AUC").value == f"{100 * average['auc']:.2f} %"
+    curves = figures(at)[0]
+    assert {t["name"] for t in curves["data"]} >= {"training loss", "validation loss"}
+    assert "epoch 1/1" in texts(at.code)
+    assert at.get("progress")[0].proto.value == 100
+
+
+# --- Compare -----------------------------------------------------------------------------------
+
+class _Cells(HTMLParser):
+    """(row header, [(cell id, text)]) per body row of the Styler table."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self._cell, self._in_body = [], None, False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tbody":
+            self._in_body = True
+        elif self._in_body and tag == "tr":
+            self.rows.append([])
+        elif self._in_body and tag in ("th", "td"):
+            self._cell = [dict(attrs).get("id", ""), ""]
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("th", "td") and self._cell is not None:
+            self.rows[-1].append((self._cell[0], self._cell[1].strip()))
+            self._cell = None
+
+
+def results_table(at: AppTest) -> tuple[dict[str, list[tuple[str, str]]], str]:
+    html = at.get("html")[0].proto.body
+    parser = _Cells()
+    parser.feed(html)
+    return {row[0][1]: row[1:] for row in parser.rows}, html
+
+
+def is_bold(html: str, cell_id: str) -> bool:
+    """Whether the Styler's CSS (rules shared by cells as "#a, #b { ... }") makes the cell bold."""
+    for selectors, props in re.findall(r"([^{}]+)\{([^}]*)\}", html):
+        if f"#{cell_id}" in [sel.strip() for sel in selectors.split(",")] and "font-weight: bold" in props:
+            return True
+    return False
+
+
+def test_compare_marks_the_best_and_shows_published_rows(page, bundled):
+    at = page("compare")
+    rows, html = results_table(at)
+    best, weaker = rows["TASTgram-MFN (Noisy-ArcMix)"], rows["Weaker copy"]
+    # 6 machine types x (AUC, pAUC), then average AUC, pAUC, mAUC
+    assert len(best) == 15
+    average_auc = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["average"]["auc"]
+    assert best[12][1] == f"{100 * average_auc:.2f}¹" and weaker[12][1].endswith("²")
+    assert is_bold(html, best[12][0]) and not is_bold(html, weaker[12][0])
+    published = rows["TASTgram-MFN (Noisy-ArcMix) [published]"]
+    assert published[12][1] == "94.65" and published[0][1] == "–"
+    assert not is_bold(html, published[12][0])  # reference rows are never ranked
+    captions = texts(at.caption)
+    assert "**bold**" in captions and "¹" in captions and "not comparable to toy-data runs" in captions
+    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV", "Download LaTeX"]
+    assert r"\textbf{" in texts(at.code)
+
+
+def test_compare_backend_and_protocol_follow_the_url(page, bundled):
+    at = page("compare", backend="gmm", protocol="pooled", published="0")
+    assert widget(at, "selectbox", "Scoring back-end").value == "gmm"
+    assert widget(at, "radio", "Protocol").value == "pooled"
+    rows, _ = results_table(at)
+    assert set(rows) == {"TASTgram-MFN (Noisy-ArcMix)", "Weaker copy"}
+    assert {text for _, text in rows["Weaker copy"]} == {"–"}  # no gmm back-end in that run
+    gmm = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["by_backend"]["gmm"]["pooled"]
+    assert rows["TASTgram-MFN (Noisy-ArcMix)"][0][1].startswith(f"{100 * gmm['per_type']['fan']['auc']:.2f}")
+    assert "no results for back-end 'gmm'" in texts(at.caption)
+
+
+def test_compare_without_runs_still_shows_the_published_numbers(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "none"))
+    at = page("compare")
+    assert "No evaluated runs yet" in texts(at.info)
+    rows, _ = results_table(at)
+    assert len(rows) == 9 and all(name.endswith("[published]") for name in rows)
+
+
+# --- Margin lab --------------------------------------------------------------------------------
+
+def test_margin_lab_equations_figures_and_a_live_toy(page):
+    at = page("margin_lab")
+    latex = [e.value for e in at.get("latex")]
+    assert len(latex) == 4 and r"\cos(\theta + m)" in latex[1] and r"\theta_{y_a} + m" in latex[3]
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert titles[0].startswith("Additive angular margin: s = 30, m = 0.70")
+    assert titles[1].startswith("Decision boundaries")
+    assert sum(": step 0, loss" in t for t in titles) == 4  # the initial embedding of each loss
+    at = widget(at, "slider", "m (margin, radians)").set_value(0.5).run()
+    assert figures(at)[0]["layout"]["title"]["text"].startswith("Additive angular margin: s = 30, m = 0.50")
+
+    at = widget(at, "slider", "Training steps").set_value(100).run()
+    at = widget(at, "button", "Train").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    summary = at.dataframe[0].value.set_index("loss")
+    assert list(summary.index) == ["CE (no margin)", "ArcFace", "ArcMix", "Noisy-ArcMix"]
+    arcface = summary.loc["ArcFace"]
+    assert arcface["normals' mean angle, end (°)"] < arcface["normals' mean angle, start (°)"]
+    # the next run replays the stored training: a step slider instead of a new training
+    at.run()
+    steps = widget(at, "select_slider", "Replay: step")
+    assert steps.options[0] == "0" and steps.options[-1] == "100"

@@ -1,0 +1,268 @@
+"""The analysis pages (Angles, Attention, Embeddings, False alarms) against real evaluated runs.
+
+Two tiny runs are trained once for the module, in parallel: TASTgram-MFN with Noisy-ArcMix (class
+centres, angles, TAgram attention) and the DCASE 2020 autoencoder (none of these).  Each page
+file runs in AppTest with ASD_BUNDLED pointing at them; the URL's query parameters are set as a
+shared link would set them.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from asdcore import alarms, plots
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NAM, AE = "tastgram-noisy-arcmix", "dcase-ae"
+
+
+@pytest.fixture(scope="module")
+def bundled(tiny_toy_root, tmp_path_factory) -> Path:
+    """A bundled-runs folder with the two evaluated runs (one epoch each, no UMAP: seconds)."""
+    folder = tmp_path_factory.mktemp("pages_b") / "bundled"
+    # one thread each: two processes side by side on a small CPU, without fighting over cores
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "asdcore", "train", "--recipe", recipe, "--preset", "tiny",
+                               "--data", str(tiny_toy_root), "--run-dir", str(folder / recipe), "--quiet",
+                               "--set", "train.epochs=1", "--set", "eval.umap=false"],
+                              cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for recipe in (NAM, AE)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    return folder
+
+
+@pytest.fixture
+def page(bundled, tiny_toy_root, tmp_path, monkeypatch):
+    """page(name, **query) -> the AppTest of app_pages/<name>.py after its first run."""
+    monkeypatch.setenv("ASD_BUNDLED", str(bundled))
+    monkeypatch.setenv("ASD_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ASD_DATA", str(tiny_toy_root))
+    monkeypatch.chdir(PROJECT_ROOT)
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the pages import app_pages.common, as under app.py
+
+    def run(name: str, **query) -> AppTest:
+        at = AppTest.from_file(str(PROJECT_ROOT / "app_pages" / f"{name}.py"), default_timeout=60)
+        for key, value in query.items():
+            at.query_params[key] = str(value)
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    return run
+
+
+def clips_of(bundled: Path, run: str, name: str = "clips.parquet") -> pd.DataFrame:
+    return pd.read_parquet(bundled / run / "eval" / name)
+
+
+def figures(at: AppTest) -> list[dict]:
+    """The page's plotly figures as the JSON the browser gets."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def values(array) -> np.ndarray:
+    """A figure's array: plain JSON, or plotly's binary encoding {"dtype", "bdata"}."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+    return np.asarray(array)
+
+
+def widget(at: AppTest, kind: str, label: str):
+    return next(w for w in getattr(at, kind) if w.label == label)
+
+
+# --- Angles ----------------------------------------------------------------------------------
+
+def test_angles_defaults_to_the_margin_loss_runs_and_states_the_separation(page, bundled):
+    at = page("angles")
+    # the Fig. 1 default: the TASTgram runs (here only Noisy-ArcMix), not the autoencoder
+    assert at.multiselect[0].value == [NAM]
+    assert at.query_params["runs"] == NAM
+    fig = figures(at)[0]
+    assert {t["name"] for t in fig["data"] if t["type"] == "histogram"} == {"normal", "anomaly"}
+    table = at.dataframe[0].value
+    clips = clips_of(bundled, NAM)
+    sep = plots.angle_separation(clips.loc[clips["label"] == 0, "angle_to_centre_deg"],
+                                 clips.loc[clips["label"] == 1, "angle_to_centre_deg"])
+    assert table["angle AUC"].item() == pytest.approx(sep["auc"])
+    assert table["median gap (°)"].item() == pytest.approx(sep["median_gap_deg"])
+    assert table["overlap"].item() == pytest.approx(sep["overlap"])
+
+
+def test_angles_one_panel_per_selected_run_and_the_autoencoder_explained(page, bundled):
+    at = page("angles", runs=f"{NAM},{AE}", type="fan")
+    fig = figures(at)[0]
+    titles = [a["text"] for a in fig["layout"]["annotations"]]
+    assert "TASTgram-MFN (Noisy-ArcMix)" in titles and "DCASE 2020 AE baseline" in titles
+    assert "xaxis2" in fig["layout"]  # two panels side by side
+    table = at.dataframe[0].value.set_index("run")
+    assert len(table) == 2
+    fans = clips_of(bundled, NAM).query("machine_type == 'fan'")
+    assert table.loc["TASTgram-MFN (Noisy-ArcMix)", "normal / anomalous clips"] == \
+        f"{(fans['label'] == 0).sum()} / {(fans['label'] == 1).sum()}"
+    assert table.loc["DCASE 2020 AE baseline", "note"] == "no class centres: no angles"
+    assert any("no class centres" in i.value for i in at.info)
+
+
+# --- Attention -------------------------------------------------------------------------------
+
+def test_attention_defaults_to_a_faulty_clip_with_weights_and_fault_span(page, bundled):
+    at = page("attention", run=NAM)
+    clips = clips_of(bundled, NAM)
+    clip = int(at.query_params["clip"])
+    row = clips.loc[clip]
+    assert row["label"] == 1 and np.isfinite(row["fault_onset_s"])
+    fig = figures(at)[0]
+    assert plots.ATTENTION_TRACE in [t.get("name") for t in fig["data"]]
+    attention = next(t for t in fig["data"] if t.get("name") == plots.ATTENTION_TRACE)
+    weights = np.load(bundled / NAM / "eval" / "attention.npy")[clip].astype(np.float32)
+    np.testing.assert_allclose(values(attention["y"]), weights, atol=1e-6)
+    span = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]
+    assert span and span[0]["x0"] == pytest.approx(row["fault_onset_s"]) and \
+        span[0]["x1"] == pytest.approx(row["fault_offset_s"])
+    assert len(at.get("audio")) == 1
+    # the score's rank among the test clips and the verdict at the 90th-percentile threshold
+    rank = int((clips["score"] > row["score"]).sum()) + 1
+    assert widget(at, "metric", "Rank among the test clips").value == f"{rank} of {len(clips)}"
+    assert any("threshold" in m.value for m in [*at.success, *at.error])
+
+
+def test_attention_opens_the_clip_named_in_the_url(page, bundled):
+    clips = clips_of(bundled, NAM)
+    normal = int(clips.index[clips["label"] == 0][3])
+    at = page("attention", run=NAM, clip=normal)
+    assert widget(at, "selectbox", "Clip").value == normal
+    assert widget(at, "selectbox", "Label").value == "normal"
+    assert widget(at, "selectbox", "Machine ID").value == clips.loc[normal, "machine_id"]
+    # picking another clip puts it in the URL
+    other = [i for i in widget(at, "selectbox", "Clip").options]
+    at = widget(at, "selectbox", "Label").select("anomaly").run()
+    assert clips.loc[int(at.query_params["clip"]), "label"] == 1
+    assert other  # the box listed the clips of that ID
+
+
+def test_attention_without_tagram_still_shows_spectrogram_and_span(page, bundled):
+    at = page("attention", run=AE)
+    assert any("no temporal attention" in i.value for i in at.info)
+    fig = figures(at)[0]
+    assert plots.ATTENTION_TRACE not in [t.get("name") for t in fig["data"]]
+    assert [t["type"] for t in fig["data"]] == ["heatmap"]
+    assert any(s["type"] == "rect" for s in fig["layout"]["shapes"])
+
+
+# --- Embeddings ------------------------------------------------------------------------------
+
+def test_embeddings_scatter_and_the_clip_in_the_url_with_its_neighbours(page, bundled):
+    clips, train = clips_of(bundled, NAM), clips_of(bundled, NAM, "train_clips.parquet")
+    clip = int(clips.index[(clips["label"] == 1) & (clips["machine_type"] == "valve")][0])
+    at = page("embeddings", run=NAM, clip=clip)
+    scatter = figures(at)[0]
+    names = [t.get("name") for t in scatter["data"]]
+    assert plots.TRAIN_TRACE in names and plots.HIGHLIGHT_TRACE in names
+    assert next(t for t in scatter["data"] if t.get("name") == plots.HIGHLIGHT_TRACE)["customdata"] == [[clip]]
+    # every test point maps back to a clips row
+    points = [c[0] for t in scatter["data"] if t.get("customdata") and t["name"] != plots.HIGHLIGHT_TRACE
+              for c in t["customdata"]]
+    assert sorted(points) == list(clips.index)
+    # the opened clip: audio, spectrogram with attention, and the 5 nearest valve training normals
+    assert len(at.get("audio")) == 1 + 5
+    assert plots.ATTENTION_TRACE in [t.get("name") for t in figures(at)[1]["data"]]
+    expected = alarms.nearest_training_clips(np.load(bundled / NAM / "eval" / "embeddings.npy")[clip],
+                                             np.load(bundled / NAM / "eval" / "train_embeddings.npy"),
+                                             train, "valve", k=5)
+    shown = [m.value for m in at.markdown if "similarity" in m.value]
+    assert len(shown) == 5
+    for text, (_, neighbour) in zip(shown, expected.iterrows()):
+        assert neighbour["path"] in text and f"{neighbour['similarity']:.4f}" in text
+        assert neighbour["path"].startswith("valve/")
+
+
+def test_embeddings_without_a_clip_asks_for_a_click(page):
+    at = page("embeddings", run=AE, color="angle_to_centre_deg")
+    assert any("Click" in i.value for i in at.info)
+    assert any("no angles" in c.value for c in at.caption)
+
+
+# --- False alarms ----------------------------------------------------------------------------
+
+def recount(test: pd.DataFrame, train: pd.DataFrame, column: str, percentile: float) -> tuple[int, int]:
+    """False alarms and missed anomalies, recomputed with a plain loop over the machine IDs."""
+    fp = fn = 0
+    for (machine_type, machine_id), rows in test.groupby(["machine_type", "machine_id"]):
+        mine = train[(train["machine_type"] == machine_type) & (train["machine_id"] == machine_id)]
+        threshold = np.percentile(mine[column].dropna(), percentile)
+        fp += int(((rows["label"] == 0) & (rows[column] > threshold)).sum())
+        fn += int(((rows["label"] == 1) & (rows[column] <= threshold)).sum())
+    return fp, fn
+
+
+@pytest.mark.parametrize("run, backend, pct", [(NAM, None, None), (NAM, "cosine", 50), (AE, None, None)])
+def test_false_alarm_counts_match_a_recount(page, bundled, run, backend, pct):
+    query = {"run": run, **({"backend": backend} if backend else {}), **({"pct": pct} if pct else {})}
+    at = page("false_alarms", **query)
+    test, train = clips_of(bundled, run), clips_of(bundled, run, "train_clips.parquet")
+    column = f"score_{backend or json.loads((bundled / run / 'config.json').read_text())['eval']['backend']}"
+    fp, fn = recount(test, train, column, pct or 90.0)
+    assert widget(at, "metric", "False alarms / normal clips").value == f"{fp} / {(test['label'] == 0).sum()}"
+    assert widget(at, "metric", "Missed / anomalous clips").value == f"{fn} / {(test['label'] == 1).sum()}"
+    assert widget(at, "selectbox", "Scoring back-end").value == column[len("score_"):]
+    # the opened clip (the worst false alarm, or the worst miss) comes with a diagnosis
+    if fp or fn:
+        assert any(w.value.startswith("**Diagnosis:**") for w in at.warning)
+        assert int(at.query_params["clip"]) in test.index
+
+
+def test_false_alarms_opens_the_clip_in_the_url_and_lists_missed_anomalies(page, bundled):
+    test = clips_of(bundled, NAM)
+    at = page("false_alarms", run=NAM, list="missed")
+    listed = at.dataframe[1].value
+    assert (test.loc[listed["clip"], "label"] == 1).all()
+    clip = int(listed["clip"].iloc[-1])
+    at = page("false_alarms", run=NAM, list="missed", clip=clip)
+    assert widget(at, "selectbox", "Open a clip").value == clip
+    assert len(at.get("audio")) == 1 + 5  # the clip and its nearest training normals
+
+
+# --- empty states and the run in the URL ---------------------------------------------------
+
+@pytest.mark.parametrize("name", ["angles", "attention", "embeddings", "false_alarms"])
+def test_pages_without_runs_say_what_to_do(page, monkeypatch, tmp_path, name):
+    monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "no-bundled-runs"))
+    failed = tmp_path / "runs" / "broken-run"  # ASD_RUNS: a run that failed is named, with its error
+    failed.mkdir(parents=True)
+    (failed / "config.json").write_text(json.dumps({"recipe": NAM}))
+    (failed / "status.json").write_text(json.dumps({"state": "failed", "error": "out of memory"}))
+    at = page(name)
+    assert any("No evaluated runs yet" in i.value for i in at.info)
+    assert any("broken-run" in c.value and "failed" in c.value and "out of memory" in c.value for c in at.caption)
+
+
+def test_missing_audio_says_how_to_make_the_data(page, bundled, tmp_path, monkeypatch):
+    """A run evaluated on a data set this machine does not have: the page says what to do."""
+    moved = tmp_path / "bundled-elsewhere"
+    shutil.copytree(bundled / NAM, moved / NAM, ignore=shutil.ignore_patterns("*.pt"))
+    config = json.loads((moved / NAM / "config.json").read_text())
+    config["data"]["roots"] = [str(tmp_path / "not-made-yet")]
+    (moved / NAM / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("ASD_BUNDLED", str(moved))
+    at = page("attention", run=NAM)
+    assert any("make data" in w.value for w in at.warning)
+    assert any("make data" in c.value for c in at.caption)  # in place of the audio player
+
+
+def test_the_run_in_the_url_is_the_one_shown(page):
+    at = page("false_alarms", run=AE)
+    assert widget(at, "selectbox", "Run").value == AE
+    assert widget(at, "selectbox", "Scoring back-end").options == ["reconstruction"]

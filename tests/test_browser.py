@@ -1,0 +1,106 @@
+"""Real-browser end-to-end tests: Debian's Chromium, driven by Playwright, against `streamlit run`.
+
+Every page renders with no error element (first-render times are printed and written to
+test-artifacts/render_times.json: a figure to report, not a timed assertion); a training run
+started from the Train page reaches "finished" and appears in Compare; a click on an embedding
+point opens that clip.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from browser import PROJECT_ROOT, chromium_page, require_browser, streamlit_server, wait_for_app
+
+PAGES = ["home", "train", "compare", "angles", "attention", "embeddings", "false-alarms", "margin-lab"]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_toy_root, tmp_path_factory):
+    """The app over the bundled runs (checkpoints/) and the user's runs in a fresh folder; the
+    default data set is the tiny toy set (the bundled runs' clips resolve under data/toy when
+    `make data` has run)."""
+    require_browser()
+    runs = tmp_path_factory.mktemp("browser-runs")
+    with streamlit_server({"ASD_RUNS": str(runs), "ASD_DATA": str(tiny_toy_root)}) as url:
+        yield url, runs
+
+
+def _no_errors(page) -> list[str]:
+    return [e.inner_text()[:500] for e in page.query_selector_all('[data-testid="stException"]')]
+
+
+def test_every_page_renders_without_errors(server):
+    url, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    times = {}
+    with chromium_page() as page:
+        page.goto(f"{url}/home")
+        wait_for_app(page)  # the first load pays for the imports once
+        for name in PAGES:
+            start = time.perf_counter()
+            page.goto(f"{url}/{name}")
+            wait_for_app(page)
+            # wait_for_app waits 0.4 s of idleness to be sure the script is done: not render time
+            times[name] = round(time.perf_counter() - start - 0.4, 2)
+            page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
+            assert _no_errors(page) == [], f"{name}: {_no_errors(page)}"
+            assert page.query_selector('[data-testid="stMain"]') is not None
+    (ARTIFACTS / "render_times.json").write_text(json.dumps(times, indent=2))
+    print("\nfirst render per page (s):", json.dumps(times))
+
+
+def test_a_run_started_from_the_train_page_finishes_and_appears_in_compare(server):
+    url, runs = server
+    with chromium_page() as page:
+        page.goto(f"{url}/train")
+        wait_for_app(page)
+        page.get_by_text("tiny", exact=True).first.click()  # the preset that trains in seconds
+        wait_for_app(page)
+        page.get_by_role("button", name="Start training").click()
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(p.is_dir() for p in runs.iterdir()):
+            time.sleep(0.2)
+        run_dirs = [p for p in runs.iterdir() if p.is_dir()]
+        assert len(run_dirs) == 1, "the Train page did not create a run folder"
+        run_dir = run_dirs[0]
+        deadline = time.time() + 600  # a tiny run: 2 epochs on 96 clips, then its evaluation
+        state = None
+        while time.time() < deadline:
+            state = json.loads((run_dir / "status.json").read_text()).get("state")
+            if state in ("finished", "failed", "cancelled"):
+                break
+            time.sleep(1)
+        assert state == "finished", (run_dir / "train.log").read_text() if (run_dir / "train.log").exists() else state
+        # the live view shows it finished (the timed fragment refreshes every few seconds)
+        page.wait_for_function("() => document.body.innerText.includes('finished')", timeout=30_000)
+        page.goto(f"{url}/compare?runs={run_dir.name}")
+        wait_for_app(page)
+        assert _no_errors(page) == []
+        assert "TASTgram-MFN (Noisy-ArcMix)" in page.inner_text('[data-testid="stMain"]')
+        page.screenshot(path=str(ARTIFACTS / "compare-after-training.png"), full_page=True)
+
+
+def test_clicking_an_embedding_point_opens_that_clip(server):
+    url, _ = server
+    with chromium_page() as page:
+        page.goto(f"{url}/embeddings")
+        wait_for_app(page)
+        assert "clip=" not in page.url
+        # the test clips' traces come after the grey training normals: click one of their points
+        points = page.locator(".js-plotly-plot .scatterlayer .trace").last.locator("path.point")
+        points.first.click(force=True)
+        page.wait_for_function("() => window.location.search.includes('clip=')", timeout=30_000)
+        clip = int(page.url.split("clip=")[1].split("&")[0])
+        # the rerun that follows the click opens the clip: "Clip #N" with its audio and neighbours
+        page.wait_for_function(f"() => document.querySelector('[data-testid=\"stMain\"]').innerText"
+                               f".includes('#{clip}')", timeout=30_000)
+        wait_for_app(page)
+        page.screenshot(path=str(ARTIFACTS / "embeddings-clicked.png"), full_page=True)
+        assert page.locator("audio").count() >= 1, page.inner_text('[data-testid="stMain"]')[-1500:]
+        assert _no_errors(page) == []
+        page.screenshot(path=str(ARTIFACTS / "embeddings-clicked.png"), full_page=True)
