@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest import run_page
+
 from asdcore import launcher
 from asdcore.recipes import resolve
 from asdcore.runs import Run, mark_queued, write_json_atomic
@@ -72,15 +74,7 @@ def env(bundled, runs_dir, tiny_toy_root, monkeypatch):
 @pytest.fixture
 def page(env):
     """page(name, **query) -> the AppTest of app_pages/<name>.py after its first run."""
-    def run(name: str, **query) -> AppTest:
-        at = AppTest.from_file(str(PROJECT_ROOT / "app_pages" / f"{name}.py"), default_timeout=60)
-        for key, value in query.items():
-            at.query_params[key] = str(value)
-        at.run()
-        assert not at.exception, [e.message for e in at.exception]
-        return at
-
-    return run
+    return run_page
 
 
 def widget(at: AppTest, kind: str, label: str):

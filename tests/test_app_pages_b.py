@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest import run_page
+
 from asdcore import alarms, plots
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,15 +54,7 @@ def page(bundled, tiny_toy_root, tmp_path, monkeypatch):
     monkeypatch.chdir(PROJECT_ROOT)
     monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the pages import app_pages.common, as under app.py
 
-    def run(name: str, **query) -> AppTest:
-        at = AppTest.from_file(str(PROJECT_ROOT / "app_pages" / f"{name}.py"), default_timeout=60)
-        for key, value in query.items():
-            at.query_params[key] = str(value)
-        at.run()
-        assert not at.exception, [e.message for e in at.exception]
-        return at
-
-    return run
+    return run_page
 
 
 def clips_of(bundled: Path, run: str, name: str = "clips.parquet") -> pd.DataFrame:
