@@ -216,7 +216,10 @@ def build_groups(config: dict, splits: Splits, device: torch.device, steps_per_e
             raise ValueError(f"train.schedule must be 'cosine' or 'constant', got {t['schedule']!r}")
         ema = None
         if t.get("ema_decay"):
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t["ema_decay"]), use_buffers=True)
+            # parameters only: the EMA's BatchNorm statistics are recomputed for its own weights
+            # each epoch (refresh_batchnorm); averaged statistics of drifting weights do not fit
+            # the averaged weights, and early in training the EMA model then collapses to one class
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t["ema_decay"]), use_buffers=False)
         in_group = (lambda r: True) if name == "all" else (lambda r, n=name: r.machine_type == n)
         train_index = np.array([i for i, r in enumerate(splits.train) if in_group(r)], dtype=np.int64)
         val_index = np.array([i for i, r in enumerate(splits.val) if in_group(r)], dtype=np.int64)
@@ -312,6 +315,35 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         on_batch(b + 1, len(batches))
     return {"train_loss": total_loss / max(total_seen, 1),
             "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
+
+
+@torch.no_grad()
+def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarray, front: LogMel, config: dict,
+                      device: torch.device) -> None:
+    """Recompute every BatchNorm's running statistics for the model's current weights: one pass
+    over the training clips (no mixup) with a cumulative average, as swa_utils.update_bn does
+    (which cannot call a model that takes a waveform and a log-mel)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(index) == 0:
+        return
+    momenta = {}
+    for m in norms:
+        momenta[m] = m.momentum
+        m.reset_running_stats()
+        m.momentum = None  # None: a plain average over all batches
+    was_training = model.training
+    model.train()
+    bs = config["eval"]["batch_size"]
+    for i in range(0, len(index), bs):
+        batch = index[i:i + bs]
+        if len(batch) < 2:
+            continue
+        wave = waves.batch(torch.from_numpy(batch)).to(device)
+        with _autocast(device, config):
+            model(wave, front(wave))
+    for m in norms:
+        m.momentum = momenta[m]
+    model.train(was_training)
 
 
 @torch.no_grad()
@@ -488,6 +520,9 @@ def _train(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter,
 
             train_stats = train_epoch(g, train_waves, train_labels, front, config, device, generator, on_batch)
             done_before += max(1, len(g.train_index) // bs)
+            if g.ema is not None:
+                status.update(phase="training", message=f"epoch {epoch}/{epochs}: BatchNorm statistics of the EMA")
+                refresh_batchnorm(g.ema.module, train_waves, g.train_index, front, config, device)
             results.append((g, train_stats, validate(g, val_waves, val_labels, front, config, device)))
         row = _epoch_row(epoch, groups, results, time.time() - t_epoch)
         is_best = row["val_loss"] is not None and row["val_loss"] < best["val_loss"]

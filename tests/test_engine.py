@@ -259,3 +259,28 @@ def test_runs_lists_user_runs_and_bundled_ones(tiny_run, monkeypatch, capsys):
     assert tiny_run.id in [r.id for r in listed]
     assert main(["runs"]) == 0
     assert tiny_run.id in capsys.readouterr().out
+
+
+def test_ema_batchnorm_statistics_are_recomputed_for_the_ema_weights(tiny_toy_root):
+    """The EMA model's BatchNorm running mean is the plain mean of its own activations over the
+    training clips (not an average of statistics of earlier weights)."""
+    from asdcore.features import LogMel
+    from asdcore.train import Waveforms, build_model, feature_config, prepare_splits, refresh_batchnorm
+
+    config = resolve("logmel-osscl", "tiny", {"data.roots": [str(tiny_toy_root)]})
+    splits = prepare_splits(config)
+    model = build_model(config, len(splits.classes))
+    waves = Waveforms(splits.train, config["data"]["clip_seconds"])
+    front = LogMel(feature_config(config))
+    bn = model.mobilefacenet.conv1.bn
+    bn.running_mean.fill_(123.0)  # stale statistics
+    index = np.arange(len(waves))
+    config["eval"]["batch_size"] = len(index)  # one batch: its mean is the plain mean
+    model.eval()
+    refresh_batchnorm(model, waves, index, front, config, torch.device("cpu"))
+    wave = waves.batch(torch.from_numpy(index))
+    with torch.no_grad():
+        x, _ = model.frontend(wave, front(wave))
+        activations = model.mobilefacenet.conv1.conv(x)
+    torch.testing.assert_close(bn.running_mean, activations.mean(dim=(0, 2, 3)), rtol=1e-3, atol=1e-3)
+    assert not model.training and bn.momentum == 0.1
