@@ -2,6 +2,8 @@
 audio at its true level, and empty states that say what to do next.  Streamlit only; no maths."""
 from __future__ import annotations
 
+import functools
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,46 @@ def train_clips(run: Run) -> pd.DataFrame:
 def array(run: Run, name: str):
     """An eval/ array (embeddings.npy, train_embeddings.npy, attention.npy, centres.npy) or None."""
     return _array(str(run.path), name, _mtime(run.path / "eval" / name))
+
+
+def folders_stamp(roots) -> float:
+    """The newest modification time of the roots, their machine-type folders and the split
+    folders inside them: it changes when a clip is added, removed or renamed anywhere."""
+    stamp = 0.0
+    for root in map(Path, roots):
+        for folder in [root, *(p for p in root.glob("*") if p.is_dir()), *(p for p in root.glob("*/*") if p.is_dir())]:
+            stamp = max(stamp, folder.stat().st_mtime)
+    return stamp
+
+
+@functools.lru_cache(maxsize=16)
+def _data_check(roots: tuple[str, ...], stamp: float) -> dict:
+    from asdcore.data import scan_dataset
+    from asdcore.data.check import check_report
+
+    try:
+        ds = scan_dataset(list(roots))
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        return {"error": str(exc)}
+    return {"error": None, "clips": len(ds.records), "classes": len(ds.classes),
+            "machine_types": ds.machine_types,
+            "train_normals": len(ds.select(split="train", label="normal")),
+            "labelled_test": sum(1 for r in ds.records if r.split == "test" and r.label is not None),
+            "problems": [str(p) for p in ds.problems], "report": check_report(ds)}
+
+
+_data_check_lock = threading.Lock()
+
+
+def data_check(roots) -> dict:
+    """What the data-set folders hold (asdcore.data.scan_dataset and its check report), or
+    {"error": why}.  Kept per server process until a folder changes, in a plain memo rather than
+    st.cache_data so the warm-up thread (app_pages/warm_up.py) can fill it before the Train page
+    asks; one check at a time, so a page asking during the warm-up's check waits for its result.
+    Reads every clip's header: ~0.2 s for the default toy set."""
+    stamp = folders_stamp(Path(r) for r in roots if Path(r).is_dir())
+    with _data_check_lock:
+        return _data_check(tuple(str(r) for r in roots), stamp)
 
 
 def evaluated_runs() -> list[Run]:
@@ -205,13 +247,13 @@ def _clip_logmel(path: str, features_json: str, clip_seconds, pad_mode: str, sta
     import json
 
     from asdcore.data.audio import load_clip
-    from asdcore.features import LogMelConfig, log_mel
+    from asdcore.melspec import LogMelConfig, log_mel_numpy  # the models' log-mel, without importing torch
 
     features = {k: v for k, v in json.loads(features_json).items() if k != "variant"}
     cfg = LogMelConfig.from_dict(features)
     # cropped / padded as the model saw it, so the frames line up with attention.npy
     wave = load_clip(path, clip_seconds, cfg.sample_rate, pad_mode)
-    return log_mel(wave, cfg).numpy()
+    return log_mel_numpy(wave, cfg).astype(np.float32)
 
 
 def clip_logmel(run: Run, row) -> np.ndarray | None:

@@ -6,9 +6,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from asdcore.melspec import LogMelConfig, log_mel_numpy
 from asdcore.paths import default_data_root
 from asdcore.runs import list_runs
 from app_pages.common import play, query_choice, query_int
+
+LOGMEL = LogMelConfig.stgram()  # the example clips' log-mel: STgram-MFN's settings
 
 PAGE_GUIDE = [
     ("Train", "start a training run (a recipe from the papers, a preset, your hyper-parameters) and "
@@ -44,9 +47,8 @@ def dataset_summary(root: str, stamp: float):
 def clip_logmel(path: str, stamp: float):
     """The clip's log-mel (the STgram-MFN settings), computed only for the clips shown."""
     from asdcore.data import load_clip
-    from asdcore.features import LogMelConfig, log_mel
 
-    return log_mel(load_clip(path), LogMelConfig.stgram()).numpy()
+    return log_mel_numpy(load_clip(path), LOGMEL).astype("float32")  # numpy: no torch import for a picture
 
 
 @st.cache_data(show_spinner=False)
@@ -75,7 +77,8 @@ def show_guide() -> None:
 
 
 def show_clip(root: Path, row, faults: dict) -> None:
-    """One clip: what it is, its audio at its true level, its log-mel (the fault's span shaded)."""
+    """One clip: what it is, its audio at its true level, its log-mel as a picture (an image, not
+    a plotly figure: this first page then loads no plotly.js), the fault's span marked under it."""
     from asdcore import plots
 
     path = root / row["path"]
@@ -88,12 +91,14 @@ def show_clip(root: Path, row, faults: dict) -> None:
     if not path.exists():
         return
     logmel = clip_logmel(str(path), path.stat().st_mtime)
-    title = f"{kind}: {row['machine_type']} {row['machine_id']}"
-    if fault:
-        fig = plots.attention_figure(logmel, None, fault_span=(fault[1], fault[2]), fault_kind=fault[0], title=title)
-    else:
-        fig = plots.spectrogram_figure(logmel, title=title)
-    st.plotly_chart(fig, config={"displaylogo": False}, key=f"spectrogram_{kind}")
+    seconds = logmel.shape[1] * LOGMEL.hop_length / LOGMEL.sample_rate
+    image = plots.spectrogram_image(logmel, (fault[1], fault[2]) if fault else None,
+                                    sample_rate=LOGMEL.sample_rate, hop_length=LOGMEL.hop_length)
+    st.image(image, width="stretch", output_format="PNG",
+             caption=f"log-mel: time 0-{seconds:.1f} s left to right, {LOGMEL.n_mels} mel bands "
+                     f"(0-{LOGMEL.sample_rate // 2000} kHz) bottom to top"
+                     + ("; the orange bar marks the fault" if fault else "")
+                     + ". The Attention page draws it interactively.")
 
 
 def show_listening(root: Path, test: pd.DataFrame) -> None:
@@ -145,7 +150,7 @@ def show_runs() -> None:
         st.info("No runs yet. Start one on the **Train** page (the tiny preset takes under a minute), or run "
                 "`python -m asdcore train --recipe tastgram-noisy-arcmix --preset quick`.")
         return
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.table(table, hide_index=True)
     st.caption("Average AUC / pAUC over the machine types (DCASE protocol, each run's own scoring back-end); "
                "the **Compare** page has the per-type table and the other back-ends.")
 
@@ -173,7 +178,7 @@ else:
     else:
         st.markdown(f"**{n_clips} clips**, layout {', '.join(layouts)}, "
                     f"{len(table)} machine IDs across {table['machine_type'].nunique()} machine types.")
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.table(table, hide_index=True)
     if problems:
         with st.expander(f"{len(problems)} problem file(s)"):
             st.code("\n".join(problems))

@@ -14,7 +14,7 @@ from asdcore import launcher, plots
 from asdcore.paths import default_data_root, runs_root
 from asdcore.recipes import PRESETS, RECIPES, resolve
 from asdcore.runs import ACTIVE_STATES, Run, list_runs
-from app_pages.common import select_run
+from app_pages.common import data_check, select_run
 
 REFRESH_SECONDS = 2.0
 PRESET_HELP = {
@@ -26,27 +26,6 @@ STATE_COLOURS = {"queued": "gray", "running": "blue", "finished": "green", "fail
 
 
 # --- the data set ------------------------------------------------------------------------------
-
-@st.cache_data(show_spinner="Checking the data set ...", max_entries=16)
-def check_data(roots: tuple[str, ...], stamps: tuple[float, ...]) -> dict:
-    """What the folders hold (asdcore.data.scan_dataset + check_report); cached until they change."""
-    from asdcore.data import scan_dataset
-    from asdcore.data.check import check_report
-
-    try:
-        ds = scan_dataset(list(roots))
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        return {"error": str(exc)}
-    return {"error": None, "clips": len(ds.records), "classes": len(ds.classes),
-            "machine_types": ds.machine_types,
-            "train_normals": len(ds.select(split="train", label="normal")),
-            "labelled_test": sum(1 for r in ds.records if r.split == "test" and r.label is not None),
-            "problems": [str(p) for p in ds.problems], "report": check_report(ds)}
-
-
-def _stamp(path: Path) -> float:
-    return path.stat().st_mtime if path.exists() else 0.0
-
 
 def choose_data() -> list[Path] | None:
     """The data-set folders, checked and their problems shown; None when nothing usable is found."""
@@ -68,7 +47,8 @@ def choose_data() -> list[Path] | None:
         if not roots:
             st.info("Type the path of at least one data-set folder.")
             return None
-    check = check_data(tuple(str(r) for r in roots), tuple(_stamp(r) for r in roots))
+    with st.spinner("Checking the data set ..."):
+        check = data_check(roots)
     if check["error"]:
         st.error(f"Cannot use this data: {check['error']}.")
         return None

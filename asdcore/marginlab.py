@@ -240,7 +240,6 @@ def train_steps(config: LabConfig = LabConfig()) -> Iterator[Snapshot]:
     with _one_thread():
         data = make_data(config)
         net, loss_fn = build(config)
-        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
         generator = torch.Generator().manual_seed(config.seed)
         batches = lambda: torch.randint(0, len(data.y_train), (config.batch_size,), generator=generator)  # noqa: E731
         with torch.no_grad():
@@ -249,6 +248,9 @@ def train_steps(config: LabConfig = LabConfig()) -> Iterator[Snapshot]:
                                torch.Generator().manual_seed(config.seed))
         snap = snapshot(net, data, 0, first.item())
     yield snap
+    # Built after the step-0 snapshot: a process's first torch optimizer imports torch._dynamo
+    # (2-3 s), which the app's initial view of the untrained embedding does not need.
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     step = 0
     while step < config.steps:
         with _one_thread():

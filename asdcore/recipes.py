@@ -18,7 +18,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 
-from .features import LogMelConfig
+from .melspec import LogMelConfig
 
 
 @dataclass(frozen=True)

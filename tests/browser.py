@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -39,8 +40,6 @@ def free_port() -> int:
 def streamlit_server(env: dict, timeout: float = 90.0):
     """`streamlit run app.py` on a free port; yields the base URL; stops it afterwards."""
     port = free_port()
-    import tempfile
-
     log = open(Path(tempfile.mkdtemp(prefix="asd-streamlit-")) / f"streamlit-{port}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -67,6 +66,34 @@ def streamlit_server(env: dict, timeout: float = 90.0):
         log.close()
 
 
+# A script run is over when the server sends its ForwardMsg `script_finished`: the tests count those
+# from the page's websocket frames (decoded with Streamlit's own protobuf classes).  Runs cut short
+# for a rerun, and fragment reruns, are not counted.  (The root element's data-test-script-state
+# attribute is not enough: a fast run's running -> notRunning can be batched into one React render,
+# so the attribute never changes.)
+class RunCounter:
+    """Full script runs finished in one page's websockets, all documents together."""
+
+    def __init__(self, page):
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self.finished = 0
+        self._message = ForwardMsg
+        self._counted = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+        page.on("websocket", lambda ws: ws.on("framereceived", self._on_frame))
+
+    def _on_frame(self, payload) -> None:
+        if isinstance(payload, str):
+            return
+        msg = self._message()
+        msg.ParseFromString(payload)
+        if msg.WhichOneof("type") == "script_finished" and msg.script_finished in self._counted:
+            self.finished += 1
+
+
+_counters: dict[int, RunCounter] = {}
+
+
 @contextmanager
 def chromium_page(viewport=(1400, 1000)):
     from playwright.sync_api import sync_playwright
@@ -75,23 +102,44 @@ def chromium_page(viewport=(1400, 1000)):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            _counters[id(page)] = RunCounter(page)
             yield page
         finally:
+            _counters.pop(id(page), None)
             browser.close()
 
 
-RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'
+def finished_runs(page) -> int:
+    """How many script runs this page has seen finish: take it before a click or a goto and pass
+    it to wait_for_app, so the wait is for the run that the action starts."""
+    return _counters[id(page)].finished
 
 
-def wait_for_app(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the page's script has run: content is on the page and Streamlit's 'Running...'
-    icon has been gone for a moment (timed fragments may flash it again later)."""
-    page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', timeout=timeout_ms)
+def goto(page, url: str, timeout_ms: int = 60_000) -> None:
+    """Open `url` and wait for its script run (wait_for_app)."""
+    since = finished_runs(page)
+    page.goto(url)
+    wait_for_app(page, since, timeout_ms)
+
+
+def wait_for_app(page, since: int, timeout_ms: int = 60_000) -> None:
+    """Wait until a script run has finished after `since` (see finished_runs), no other run is
+    going on, no element is still a loading skeleton and every plotly chart has drawn."""
+    counter = _counters[id(page)]
+    deadline = time.monotonic() + timeout_ms / 1000
+    while counter.finished <= since:
+        if time.monotonic() > deadline:
+            shot = Path(tempfile.mkdtemp(prefix="asd-wait-")) / "page.png"
+            page.screenshot(path=str(shot), full_page=True)
+            raise AssertionError(f"{page.url}: no script run finished within {timeout_ms} ms after run "
+                                 f"{since} (screenshot {shot})")
+        page.wait_for_timeout(20)  # lets Playwright deliver the websocket frames
     page.wait_for_function(
         """() => {
-            const running = document.querySelector('%s');
-            const now = Date.now();
-            if (running) { window.__asdIdleSince = null; return false; }
-            window.__asdIdleSince = window.__asdIdleSince || now;
-            return now - window.__asdIdleSince > 400;
-        }""" % RUNNING.replace("'", "\\'"), timeout=timeout_ms, polling=100)
+            const app = document.querySelector('[data-testid="stApp"]');
+            if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
+            // a lazily loaded element (chart, table) is a skeleton until its code has loaded
+            if (document.querySelector('[data-testid="stMain"] [data-testid="stSkeleton"]')) return false;
+            const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+            return [...charts].every(c => c.querySelector('.main-svg'));
+        }""", timeout=max(1000, int((deadline - time.monotonic()) * 1000)), polling="raf")

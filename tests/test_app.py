@@ -27,7 +27,7 @@ def test_home_shows_the_dataset_summary(monkeypatch, tiny_toy_root):
     assert not at.exception
     assert "anomalous sound detection" in at.title[0].value.lower()
     assert any(f"{n_clips} clips" in m.value for m in at.markdown)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert len(table) == 12 and set(table["machine_type"]) == {"fan", "pump", "slider", "valve", "ToyCar",
                                                                 "ToyConveyor"}
 

@@ -111,14 +111,15 @@ def test_home_guides_lists_runs_and_plays_a_normal_and_an_anomalous_clip(env, bu
     assert "Where to start" in guide
     for name in ("Train", "Compare", "Angles", "Attention", "Embeddings", "False alarms", "Margin lab"):
         assert f"**{name}**" in guide
-    assert len(at.dataframe[0].value) == 12  # the data set's counts per machine ID come first
+    assert len(at.table[0].value) == 12  # the data set's counts per machine ID come first
     # the machine type from the URL: one normal and one anomalous valve clip, each heard and drawn
     assert widget(at, "selectbox", "Machine type").value == "valve"
     assert len(at.get("audio")) == 2
-    titles = [f["layout"]["title"]["text"] for f in figures(at)]
-    assert titles == ["normal: valve id_00", "anomalous: valve id_00"]
+    captions = [caption for image in at.get("image") for caption in image.captions]
+    assert len(captions) == 2 and "fault" not in captions[0] and "the orange bar marks the fault" in captions[1]
+    assert figures(at) == []  # pictures, not plotly figures: the first page loads no plotly.js
     assert "valve/test/anomaly_id_00" in guide and "fault: **" in guide  # the toy factory's fault label
-    runs = at.dataframe[1].value.set_index("run")
+    runs = at.table[1].value.set_index("run")
     assert set(runs.index) == {NAM, WEAKER} and set(runs["state"]) == {"finished"}
     average = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["average"]
     assert runs.loc[NAM, "AUC (%)"] == pytest.approx(round(100 * average["auc"], 2))

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from browser import PROJECT_ROOT, chromium_page, require_browser, streamlit_server, wait_for_app
+from browser import PROJECT_ROOT, chromium_page, finished_runs, goto, require_browser, streamlit_server, wait_for_app
 
-PAGES = ["home", "train", "compare", "angles", "attention", "embeddings", "false-alarms", "margin-lab"]
+# (url path, sidebar title); Home is the default page, served at the root
+PAGES = [("", "Home"), ("train", "Train"), ("compare", "Compare"), ("angles", "Angles"), ("attention", "Attention"),
+         ("embeddings", "Embeddings"), ("false-alarms", "False alarms"), ("margin-lab", "Margin lab")]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
@@ -31,25 +33,43 @@ def server(tiny_toy_root, tmp_path_factory):
 
 
 def _no_errors(page) -> list[str]:
-    return [e.inner_text()[:500] for e in page.query_selector_all('[data-testid="stException"]')]
+    """Exceptions shown on the page, and Streamlit's "Page not found" dialog (a bad URL)."""
+    errors = [e.inner_text()[:500] for e in page.query_selector_all('[data-testid="stException"]')]
+    errors += [d.inner_text()[:200] for d in page.query_selector_all('[role="dialog"]')
+               if "not found" in d.inner_text()]
+    return errors
+
+
+def _elapsed(start: float) -> float:
+    return round(time.perf_counter() - start, 2)
 
 
 def test_every_page_renders_without_errors(server):
+    """A newcomer's visit: Home on a fresh server, then each page from the sidebar (its first
+    render in this browser session), then each page again from a shared link (a full page load).
+    The seconds go to test-artifacts/render_times.json: figures to report, not an assertion."""
     url, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
-    times = {}
+    times = {"fresh server, home": None, "sidebar": {}, "link": {}}
     with chromium_page() as page:
-        page.goto(f"{url}/home")
-        wait_for_app(page)  # the first load pays for the imports once
-        for name in PAGES:
+        start = time.perf_counter()
+        goto(page, f"{url}/")
+        times["fresh server, home"] = _elapsed(start)
+        for path, title in PAGES[1:] + PAGES[:1]:
+            since = finished_runs(page)
             start = time.perf_counter()
-            page.goto(f"{url}/{name}")
-            wait_for_app(page)
-            # wait_for_app waits 0.4 s of idleness to be sure the script is done: not render time
-            times[name] = round(time.perf_counter() - start - 0.4, 2)
-            page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
-            assert _no_errors(page) == [], f"{name}: {_no_errors(page)}"
-            assert page.query_selector('[data-testid="stMain"]') is not None
+            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+            wait_for_app(page, since)
+            times["sidebar"][path or "home"] = _elapsed(start)
+            assert page.url.split("?")[0].rstrip("/") == f"{url}/{path}".rstrip("/"), page.url
+            assert _no_errors(page) == [], f"{title}: {_no_errors(page)}"
+        for path, title in PAGES:
+            start = time.perf_counter()
+            goto(page, f"{url}/{path}")
+            times["link"][path or "home"] = _elapsed(start)
+            page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}.png"), full_page=True)
+            assert _no_errors(page) == [], f"{title}: {_no_errors(page)}"
+            assert page.query_selector('[data-testid="stMain"] [data-testid="stElementContainer"]') is not None
     (ARTIFACTS / "render_times.json").write_text(json.dumps(times, indent=2))
     print("\nfirst render per page (s):", json.dumps(times))
 
@@ -57,10 +77,13 @@ def test_every_page_renders_without_errors(server):
 def test_a_run_started_from_the_train_page_finishes_and_appears_in_compare(server):
     url, runs = server
     with chromium_page() as page:
-        page.goto(f"{url}/train")
-        wait_for_app(page)
-        page.get_by_text("tiny", exact=True).first.click()  # the preset that trains in seconds
-        wait_for_app(page)
+        goto(page, f"{url}/train")
+        tiny = page.get_by_role("radio", name="tiny")  # the preset that trains in seconds
+        if not tiny.is_checked():
+            since = finished_runs(page)
+            page.get_by_text("tiny", exact=True).first.click()
+            wait_for_app(page, since)
+        assert tiny.is_checked()
         page.get_by_role("button", name="Start training").click()
         deadline = time.time() + 120
         while time.time() < deadline and not any(p.is_dir() for p in runs.iterdir()):
@@ -80,8 +103,7 @@ def test_a_run_started_from_the_train_page_finishes_and_appears_in_compare(serve
         assert state == "finished", f"state {state}\n" + "\n".join(logs)
         # the live view shows it finished (the timed fragment refreshes every few seconds)
         page.wait_for_function("() => document.body.innerText.includes('finished')", timeout=90_000)
-        page.goto(f"{url}/compare?runs={run_dir.name}")
-        wait_for_app(page)
+        goto(page, f"{url}/compare?runs={run_dir.name}")
         # the results table lists the new run under its method's name
         page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText"
                                ".includes('TASTgram-MFN (Noisy-ArcMix)')", timeout=60_000)
@@ -92,18 +114,18 @@ def test_a_run_started_from_the_train_page_finishes_and_appears_in_compare(serve
 def test_clicking_an_embedding_point_opens_that_clip(server):
     url, _ = server
     with chromium_page() as page:
-        page.goto(f"{url}/embeddings")
-        wait_for_app(page)
+        goto(page, f"{url}/embeddings")
         assert "clip=" not in page.url
         # the test clips' traces come after the grey training normals: click one of their points
         points = page.locator(".js-plotly-plot .scatterlayer .trace").last.locator("path.point")
+        since = finished_runs(page)
         points.first.click(force=True)
         page.wait_for_function("() => window.location.search.includes('clip=')", timeout=30_000)
         clip = int(page.url.split("clip=")[1].split("&")[0])
         # the rerun that follows the click opens the clip: "Clip #N" with its audio and neighbours
         page.wait_for_function(f"() => document.querySelector('[data-testid=\"stMain\"]').innerText"
                                f".includes('#{clip}')", timeout=30_000)
-        wait_for_app(page)
+        wait_for_app(page, since)
         # the clip's audio player (and its neighbours'): WAV bytes the page serves
         page.wait_for_selector("audio", state="attached", timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "embeddings-clicked.png"), full_page=True)

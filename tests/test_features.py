@@ -89,3 +89,38 @@ def test_cuda_equals_cpu():
     cpu = LogMel()(x)
     gpu = LogMel().cuda()(x.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("cfg", [LogMelConfig.stgram(), LogMelConfig.noisy_arcmix(), LogMelConfig(win_length=800),
+                                 LogMelConfig(center=False), LogMelConfig(power=1.0)],
+                         ids=["stgram", "noisy-arcmix", "win-800", "not-centred", "magnitude"])
+@pytest.mark.parametrize("n", [32000, 32001, 160000])
+def test_numpy_log_mel_equals_the_torch_front_end(cfg, n):
+    """The app draws spectrograms with asdcore.melspec.log_mel_numpy (no torch import): they must
+    be the log-mel the models see, frame for frame (attention weights are drawn over them)."""
+    from asdcore.melspec import log_mel_numpy
+
+    x = np.random.default_rng(n).standard_normal(n) * 0.1
+    ours = log_mel_numpy(x, cfg)
+    ref = log_mel(torch.from_numpy(x), cfg).numpy()
+    assert ours.shape == ref.shape == (cfg.n_mels, cfg.n_frames(n))
+    np.testing.assert_allclose(ours, ref, atol=1e-4)  # dB; torch keeps its filterbank in float32
+
+
+def test_numpy_log_mel_refuses_a_multichannel_array():
+    from asdcore.melspec import log_mel_numpy
+
+    with pytest.raises(ValueError, match="mono"):
+        log_mel_numpy(np.zeros((2, 16000)))
+
+
+def test_the_app_draws_spectrograms_without_importing_torch():
+    """Importing torch costs 2-3 s on a first page view: the recipes, the numpy log-mel and the
+    figure builders must not pull it in."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import asdcore.melspec, asdcore.recipes, asdcore.plots, asdcore.data, asdcore.alarms; "
+            "print(sorted(m for m in ('torch', 'scipy.signal', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -308,3 +308,23 @@ def test_every_builder_returns_a_serialisable_figure(name, clips):
     assert isinstance(fig, go.Figure)
     assert fig.to_json()
     assert fig.layout.template.layout.font is not None  # apply_style ran
+
+
+def test_spectrogram_image_low_bands_at_the_bottom_and_the_fault_marked():
+    """The Home page's preview: band 0 at the bottom, px_per_frame columns per frame, a white strip
+    under it, in the anomaly colour exactly under the frames the fault covers."""
+    from asdcore.plots.images import FAULT_BAR_PX, spectrogram_image
+
+    logmel = np.zeros((4, 10))
+    logmel[0] = 10.0  # the loudest band is the lowest
+    image = spectrogram_image(logmel, fault_span=(0.16, 0.32), sample_rate=16000, hop_length=1600,
+                              px_per_frame=3, px_per_band=2)
+    assert image.dtype == np.uint8 and image.shape == (4 * 2 + FAULT_BAR_PX, 10 * 3, 3)
+    bright, dark = image[7, 0].astype(int).sum(), image[0, 0].astype(int).sum()
+    assert bright > dark  # the bottom rows hold band 0
+    bar = image[-1]
+    anomaly = [int(COLORS["anomaly"][i:i + 2], 16) for i in (1, 3, 5)]
+    # frames are 0.1 s apart and half a hop wide each side: frames 2 and 3 overlap 0.16-0.32 s
+    marked = [f for f in range(10) if (bar[3 * f] == anomaly).all()]
+    assert marked == [2, 3]
+    assert (bar[0] == 255).all() and (spectrogram_image(logmel)[-1] == 255).all()  # white without a fault

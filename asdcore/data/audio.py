@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16000
 
@@ -42,6 +41,8 @@ def read_mono(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if sr != sample_rate:
         warnings.warn(f"{path}: resampled from {sr} Hz to {sample_rate} Hz", ResampledWarning,
                       stacklevel=2)
+        from scipy.signal import resample_poly  # imported here: scipy.signal takes ~2 s to import
+
         g = math.gcd(int(sr), int(sample_rate))
         x = resample_poly(x, sample_rate // g, sr // g).astype(np.float32)
     return np.ascontiguousarray(x)

@@ -6,6 +6,7 @@
     embedding_scatter(clips, color_by, projection, train, highlight)
                                                          UMAP / PCA map; customdata[0] = index in clips
     spectrogram_figure(logmel) / attention_figure(logmel, weights, fault_span=, fault_kind=)
+    spectrogram_image(logmel, fault_span=)               an RGB array: a preview with no plotly.js
     training_curves(history)                             loss and accuracy per epoch, selected marked
     score_histogram(clips, threshold) / roc_figure(clips)
     target_logit_curves(s, m, lam) / decision_boundaries(m) / embedding_circle(points, labels, centres)
@@ -16,6 +17,7 @@ colour-blind safe (Okabe-Ito, Paul Tol, viridis).  apply_style(fig) gives any fi
 """
 from .angles import angle_histograms, angle_separation
 from .embedding import HIGHLIGHT_TRACE, TRAIN_TRACE, embedding_scatter
+from .images import spectrogram_image
 from .margins import (arcface_boundary_angles, decision_boundaries, embedding_circle, mixed_sample_losses,
                       target_logit_curves)
 from .scores import roc_figure, score_histogram, threshold_counts
@@ -27,7 +29,7 @@ __all__ = [
     "COLORS", "CATEGORICAL", "CONTINUOUS", "apply_style",
     "angle_separation", "angle_histograms",
     "embedding_scatter", "TRAIN_TRACE", "HIGHLIGHT_TRACE",
-    "spectrogram_figure", "attention_figure", "frame_times", "ATTENTION_TRACE",
+    "spectrogram_figure", "attention_figure", "frame_times", "ATTENTION_TRACE", "spectrogram_image",
     "training_curves", "selected_epoch",
     "score_histogram", "threshold_counts", "roc_figure",
     "target_logit_curves", "mixed_sample_losses", "decision_boundaries", "arcface_boundary_angles",

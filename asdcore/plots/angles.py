@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy.stats import rankdata
 
 from .style import (COLORS, apply_style, filter_clips, finite, fmt, grid_shape, has_values,
                     subplot_axis_refs)
@@ -39,7 +38,7 @@ def angle_separation(normal_deg, anomaly_deg, bins_deg: float = 2.0, max_deg: fl
         return out
     out["median_gap_deg"] = out["median_anomaly_deg"] - out["median_normal_deg"]
     # Mann-Whitney: U_a = R_a - n_a (n_a + 1) / 2, AUC = U_a / (n_a n_n)
-    ranks = rankdata(np.concatenate([normal, anomaly]))
+    ranks = pd.Series(np.concatenate([normal, anomaly])).rank(method="average").to_numpy()
     n_n, n_a = normal.size, anomaly.size
     out["auc"] = float((ranks[n_n:].sum() - n_a * (n_a + 1) / 2) / (n_a * n_n))
     out["overlap"] = histogram_overlap(normal, anomaly, bins_deg, max_deg)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from .style import COLORS, apply_style, category_color, category_dash, finite, fmt, note_figure
 
@@ -84,6 +83,8 @@ def roc_figure(clips: pd.DataFrame, score_column: str = "score", group: str = "m
                title: str | None = None) -> go.Figure:
     """ROC curve per group (machine ID by default), AUC and pAUC in each legend entry, and the
     FPR <= 0.1 strip shaded (where pAUC is measured)."""
+    from sklearn.metrics import roc_auc_score, roc_curve  # here: sklearn costs ~1 s to import, pages rarely need it
+
     score = _score_column(clips, score_column)
     fig = go.Figure()
     skipped = []

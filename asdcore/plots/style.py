@@ -40,10 +40,18 @@ SPECTROGRAM = "Viridis"
 LABEL_NAMES = {0: "normal", 1: "anomaly"}
 
 
+# plotly_white's look, set directly: a named template is copied into every figure (~15 ms each,
+# ~0.2 s for a process's first) and sent with it.  In the app, st.plotly_chart's theme adds
+# Streamlit's fonts and colours on top.
+GRID = "#EBF0F8"
+AXES = dict(gridcolor=GRID, linecolor=GRID, zerolinecolor=GRID, ticks="", automargin=True)
+
+
 def apply_style(fig: go.Figure, height: int | None = None) -> go.Figure:
-    """The shared look: white template, readable font, left-aligned title, hover on points."""
+    """The shared look: white background, light grid, readable font, left-aligned title."""
     fig.update_layout(
-        template="plotly_white",
+        template=None,
+        paper_bgcolor="white", plot_bgcolor="white",
         font=dict(size=13),
         title=dict(x=0.01, xanchor="left"),
         colorway=CATEGORICAL,
@@ -51,6 +59,8 @@ def apply_style(fig: go.Figure, height: int | None = None) -> go.Figure:
         legend=dict(bgcolor="rgba(255,255,255,0.7)"),
         hoverlabel=dict(font_size=12),
     )
+    fig.update_xaxes(**AXES)
+    fig.update_yaxes(**AXES)
     if height is not None:
         fig.update_layout(height=height)
     return fig

@@ -1,0 +1,79 @@
+"""How long each app page takes to render in a real browser, as a newcomer meets them.
+
+    .venv/bin/python scripts/bench_pages.py [--rounds 3] [--data data/toy] [--runs DIR]
+
+Each round starts a fresh `streamlit run app.py` (the bundled runs, the given data set) and one
+Chromium session, then times:
+  fresh   Home, the first page the fresh server shows (it pays the server's imports);
+  sidebar every other page opened from the sidebar, in the sidebar's order, straight after
+          Home (its first render in that session: the newcomer's click-through);
+  link    every page opened again from its URL (a shared link: a full page load).
+A render ends when the server has sent the run's `script_finished` message, the page shows no
+run going on and every plotly chart has drawn (tests/browser.py: wait_for_app).  Prints each
+round and, per page, the median and the worst.
+Needs Chromium (/usr/bin/chromium or ASD_CHROMIUM) and the Playwright package.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import chromium_page, finished_runs, goto, streamlit_server, wait_for_app  # noqa: E402
+
+PAGES = [("", "Home"), ("train", "Train"), ("compare", "Compare"), ("angles", "Angles"), ("attention", "Attention"),
+         ("embeddings", "Embeddings"), ("false-alarms", "False alarms"), ("margin-lab", "Margin lab")]
+
+
+def elapsed(start: float) -> float:
+    return round(time.perf_counter() - start, 2)
+
+
+def one_round(env: dict) -> dict:
+    times = {"fresh": {}, "sidebar": {}, "link": {}}
+    with streamlit_server(env) as url, chromium_page() as page:
+        start = time.perf_counter()
+        goto(page, f"{url}/")
+        times["fresh"]["home"] = elapsed(start)
+        for path, title in PAGES[1:]:
+            since = finished_runs(page)
+            start = time.perf_counter()
+            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+            wait_for_app(page, since)
+            times["sidebar"][path] = elapsed(start)
+        for path, _ in PAGES:
+            start = time.perf_counter()
+            goto(page, f"{url}/{path}")
+            times["link"][path or "home"] = elapsed(start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", default=str(ROOT / "data" / "toy"), help="the default data set (ASD_DATA)")
+    parser.add_argument("--runs", default=None, help="the user's runs folder (ASD_RUNS); default: an empty one")
+    args = parser.parse_args()
+    env = {"ASD_DATA": args.data, "ASD_RUNS": args.runs or tempfile.mkdtemp(prefix="bench-runs-")}
+    rounds = []
+    for i in range(args.rounds):
+        rounds.append(one_round(env))
+        print(f"round {i + 1}: {json.dumps(rounds[-1])}", flush=True)
+    print(f"\nseconds per page over {len(rounds)} fresh servers (median / worst):")
+    for kind in ("fresh", "sidebar", "link"):
+        cells = []
+        for page in rounds[0][kind]:
+            values = [r[kind][page] for r in rounds]
+            cells.append(f"{page} {statistics.median(values):.2f} / {max(values):.2f}")
+        print(f"  {kind:8s} " + ", ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
