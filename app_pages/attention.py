@@ -54,7 +54,8 @@ with right:
               help="1 = the most anomalous test clip")
     if np.isfinite(percentile):
         st.caption(f"at or above {fmt(percentile, '.0f')} % of the test clips' scores")
-    thresholds = alarms.thresholds_per_id(train_clips(run), "score", alarms.DEFAULT_PERCENTILE)
+    thresholds = alarms.thresholds_per_id(alarms.threshold_reference(train_clips(run)), "score",
+                                          alarms.DEFAULT_PERCENTILE)
     decided = alarms.decide(test.loc[[index]], thresholds, "score").iloc[0]
     if decided["outcome"] == alarms.NO_THRESHOLD:
         st.caption("No training normals of this machine ID were scored: no threshold.")
@@ -63,4 +64,5 @@ with right:
         correct = decided["outcome"] in (alarms.DETECTED, alarms.PASSED)
         say = st.success if correct else st.error
         say(f"Called **{verdict}** at the threshold {fmt(decided['threshold'], '.4g')} "
-            f"(90th percentile of {row['machine_type']} {row['machine_id']}'s training normals): **{decided['outcome']}**.")
+            f"(90th percentile of {row['machine_type']} {row['machine_id']}'s held-out validation normals where "
+            f"the run kept enough, as on the False alarms page): **{decided['outcome']}**.")

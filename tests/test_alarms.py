@@ -158,3 +158,36 @@ def test_score_backends_lists_the_columns_both_tables_have():
     train = pd.DataFrame(columns=["score", "score_softmax"])
     assert alarms.score_backends(test) == ["softmax", "knn"]
     assert alarms.score_backends(test, train) == ["softmax"]
+
+
+def test_thresholds_come_from_held_out_normals_where_an_id_has_enough():
+    train = make_train(n=40)
+    train["role"] = "train"
+    fan00 = train.index[(train["machine_type"] == "fan") & (train["machine_id"] == "id_00")]
+    fan02 = train.index[(train["machine_type"] == "fan") & (train["machine_id"] == "id_02")]
+    train.loc[fan00[:4], "role"] = "val"  # enough held out: only these four count
+    train.loc[fan02[:1], "role"] = "val"  # too few: all forty count
+    reference = alarms.threshold_reference(train)
+    assert set(reference.index) == set(fan00[:4]) | set(fan02) | set(train.index[train["machine_type"] == "pump"])
+    assert alarms.held_out_ids(reference) == 1
+    table = alarms.thresholds_per_id(reference, "score", 90.0).set_index(["machine_type", "machine_id"])
+    assert table.loc[("fan", "id_00"), "threshold"] == pytest.approx(np.percentile(train.loc[fan00[:4], "score"], 90))
+    assert table.loc[("fan", "id_00"), "n_train"] == 4 and table.loc[("fan", "id_02"), "n_train"] == 40
+    assert len(alarms.threshold_reference(train.drop(columns="role"))) == len(train)  # no roles: every row
+
+
+def test_held_out_thresholds_bring_a_bundled_runs_false_alarms_towards_the_nominal_rate():
+    """The reason for threshold_reference: the network fitted its training clips, so thresholds from
+    their scores flag far more than 10 % of the test normals; held-out normals come much closer."""
+    from asdcore.paths import bundled_runs_root
+
+    folder = bundled_runs_root() / "tastgram-noisy-arcmix" / "eval"
+    test, train = pd.read_parquet(folder / "clips.parquet"), pd.read_parquet(folder / "train_clips.parquet")
+
+    def false_alarm_rate(reference: pd.DataFrame) -> float:
+        decided = alarms.decide(test, alarms.thresholds_per_id(reference, "score_softmax"), "score_softmax")
+        return len(alarms.false_alarms(decided)) / int((test["label"] == 0).sum())
+
+    assert alarms.held_out_ids(alarms.threshold_reference(train)) == train.groupby(alarms.MACHINE).ngroups
+    in_sample, held_out = false_alarm_rate(train), false_alarm_rate(alarms.threshold_reference(train))
+    assert held_out < 0.5 * in_sample and held_out < 0.35, (held_out, in_sample)
