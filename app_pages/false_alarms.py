@@ -117,8 +117,7 @@ c_where.caption(f"Thresholds at the {percentile:g}th percentile of each machine 
                 f"{100 - percentile:g} % false alarms"
                 + ("; clips the network trained on score lower than unseen ones, so thresholds from them run "
                    "low" if n_held_out < n_ids else "")
-                + ("; the gmm back-end was fitted on the reference normals too, so its thresholds still run low"
-                   if backend == "gmm" else "") + ".")
+                + ".")
 
 left, right = st.columns([5, 4])
 with left:

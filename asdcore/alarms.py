@@ -22,8 +22,8 @@ than an unseen normal's (in-sample).  On the bundled TASTgram-MFN (Noisy-ArcMix)
 90th-percentile softmax threshold from all its training normals flags 67 % of the test normals,
 not 10 %.  The validation normals (role "val" in train_clips.parquet) were held out of training:
 from them the same threshold flags 27 % (a rough percentile of 4 clips per ID; over all bundled
-runs and back-ends 14-31 %, against 12-95 % in-sample; gmm excepted: it is fitted on these clips
-too and flags 96-100 % either way).  threshold_reference() takes them when an ID has enough.
+runs and back-ends 14-31 %, against 9-95 % from all training normals).  threshold_reference()
+takes them when an ID has enough.  (gmm's training scores are cross-fitted, asdcore.scoring.)
 """
 from __future__ import annotations
 

@@ -113,6 +113,27 @@ def test_gmm_score_is_minus_the_component_log_density():
     np.testing.assert_allclose(scores.test, expected, rtol=1e-6)
 
 
+def test_gmm_scores_training_normals_cross_fitted_never_by_their_own_mixture():
+    """A training clip's gmm score comes from a mixture that did not see it: a mixture scoring its
+    own clips is far too optimistic with few clips in many dimensions, which would put decision
+    thresholds (percentiles of training scores) far too low."""
+    from asdcore.scoring import GMM_FOLDS
+
+    rng = np.random.default_rng(4)
+    train, fresh = rng.normal(size=(40, 32)), rng.normal(size=(400, 32))
+    cls = np.zeros(40, dtype=int)
+    scores = gmm_scores(fresh, np.zeros(400, dtype=int), train, cls)
+    # clip i is scored by the mixture fitted on the clips of the other folds (fold = i mod GMM_FOLDS)
+    fold = np.arange(40) % GMM_FOLDS
+    for f in (0, GMM_FOLDS - 1):
+        alone = gmm_scores(train[fold == f], np.zeros(int((fold == f).sum()), dtype=int), train[fold != f],
+                           np.zeros(int((fold != f).sum()), dtype=int))
+        np.testing.assert_allclose(scores.train[fold == f], alone.test, rtol=1e-9)
+    in_sample = gmm_scores(train, cls, train, cls).test  # what scoring its own clips gives
+    low = np.percentile(scores.test, 5)  # fresh normals of the same distribution
+    assert np.median(in_sample) < low < np.median(scores.train)
+
+
 def test_missing_inputs_skip_backends():
     test, train, _ = clustered_sets(np.random.default_rng(3))
     assert set(score_all(test, train)) == {"gmm", "knn", "lof"}  # no logits, no cosines
