@@ -21,8 +21,9 @@ $(STAMP): requirements.txt
 data: setup
 	$(PY) -m asdcore data toy --out $(DATA) --preset default --seed 0
 
+# scripts/serve.py is `streamlit run app.py` with the first page's imports done before it listens
 run: data
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 # Retrain every recipe's quick preset on the default data and re-bundle checkpoints/ (~1 h on 2 cores).

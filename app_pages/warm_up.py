@@ -28,6 +28,7 @@ _lock = threading.Lock()
 _running = 0
 _last_end = 0.0
 _started = False
+_thread: threading.Thread | None = None
 
 
 @contextmanager
@@ -74,11 +75,11 @@ def _warm_up() -> None:
 
 def start() -> threading.Thread | None:
     """Start the warm-up thread, once per process; returns it the first time, else None."""
-    global _started
+    global _started, _thread
     with _lock:
         if _started:
             return None
         _started = True
-    thread = threading.Thread(target=_warm_up, name="asd-warm-up", daemon=True)
-    thread.start()
-    return thread
+    _thread = threading.Thread(target=_warm_up, name="asd-warm-up", daemon=True)
+    _thread.start()
+    return _thread

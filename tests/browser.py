@@ -38,10 +38,12 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(env: dict, timeout: float = 90.0):
-    """`streamlit run app.py` on a free port; yields the base URL; stops it afterwards."""
+    """The app served as `make run` serves it (scripts/serve.py) on a free port; yields the base
+    URL; stops it afterwards."""
     port = free_port()
     log = open(Path(tempfile.mkdtemp(prefix="asd-streamlit-")) / f"streamlit-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    # started as `make run` starts it (scripts/serve.py: streamlit run app.py, a few imports ahead)
+    proc = subprocess.Popen([sys.executable, "scripts/serve.py", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                             cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -5,8 +5,19 @@ import shutil
 import sys
 import threading
 import time
+from types import SimpleNamespace
+
+import pytest
 
 from app_pages import common, warm_up
+
+
+@pytest.fixture(autouse=True)
+def no_earlier_warm_up():
+    """An app run in an earlier test (AppTest of app.py) starts the real warm-up in this process:
+    let it finish before these tests patch the module it reads."""
+    if warm_up._thread is not None:
+        warm_up._thread.join(120)
 
 
 def test_the_warm_up_waits_while_a_page_runs_and_starts_once(monkeypatch):
@@ -17,7 +28,8 @@ def test_the_warm_up_waits_while_a_page_runs_and_starts_once(monkeypatch):
     checked = threading.Event()
     monkeypatch.setattr(warm_up, "_check_default_data", checked.set)
     imported = []
-    monkeypatch.setattr(warm_up.importlib, "import_module", lambda name: imported.append((name, warm_up.quiet())))
+    monkeypatch.setattr(warm_up, "importlib",  # this module's importlib only, not the real one
+                        SimpleNamespace(import_module=lambda name: imported.append((name, warm_up.quiet()))))
 
     with warm_up.script_running():
         assert not warm_up.quiet()  # a page is running
