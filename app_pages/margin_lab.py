@@ -4,6 +4,8 @@ The equations match asdcore/losses.py; the figures call the loss classes themsel
 (asdcore.plots.margins); the live toy trains a small network with the real losses
 (asdcore.marginlab) and redraws its embedding as it learns.
 """
+import importlib
+import sys
 from dataclasses import replace
 
 import pandas as pd
@@ -129,6 +131,9 @@ def show_toy(s: float, m: float) -> None:
         replay = st.select_slider("Replay: step", steps, value=steps[-1])
     progress, circles, histograms = st.empty(), st.empty(), st.empty()
     if start:
+        if "torch._dynamo" not in sys.modules:  # a process's first torch optimizer imports it (~2.5 s)
+            with st.spinner("Loading torch's optimiser code (once per server, a few seconds) ..."):
+                importlib.import_module("torch._dynamo")
         generators = {name: marginlab.train_steps(replace(config, loss=name)) for name in losses}
         history = {name: [] for name in losses}
         for frame, snaps in enumerate(zip(*generators.values())):
