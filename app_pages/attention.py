@@ -9,7 +9,7 @@ import streamlit as st
 
 from asdcore import alarms
 from asdcore.plots.style import fmt
-from app_pages.common import (array, clips, no_evaluated_runs, pick_clip, play, select_run, show_clip_spectrogram,
+from app_pages.common import (array, clips, pick_clip, play, select_evaluated_run, show_clip_spectrogram,
                           train_clips)
 
 st.title("Temporal attention")
@@ -18,10 +18,7 @@ st.markdown(
     "through a sigmoid): a soft energy gate. Does it open where the fault is? The shaded span is where the "
     "toy factory put the fault; the white line is the weight per frame.")
 
-run = select_run()
-if run is None:
-    no_evaluated_runs()
-    st.stop()
+run = select_evaluated_run()
 test = clips(run)
 
 

@@ -177,6 +177,16 @@ def no_evaluated_runs() -> None:
                           if run.state == "finished" else "See the **Train** page."))
 
 
+def select_evaluated_run() -> Run:
+    """The analysis pages' run picker (select_run); with no evaluated run, their empty state and
+    the end of the page."""
+    run = select_run()
+    if run is None:
+        no_evaluated_runs()
+        st.stop()
+    return run
+
+
 def clip_label(clips: pd.DataFrame, index, score_column: str = "score") -> str:
     """One line for a clip in a picker: #row, machine, label, fault, score."""
     from asdcore.plots.style import fmt, label_name
@@ -256,17 +266,24 @@ def _clip_logmel(path: str, features_json: str, clip_seconds, pad_mode: str, sta
     return log_mel_numpy(wave, cfg).astype(np.float32)
 
 
-def clip_logmel(run: Run, row) -> np.ndarray | None:
-    """The (n_mels, frames) log-mel of one clip with the run's own LogMelConfig; None when its
-    audio file is missing."""
+def file_logmel(path: Path, features: dict, clip_seconds: float | None = None,
+                pad_mode: str = "constant") -> np.ndarray:
+    """The (n_mels, frames) log-mel of an audio file with these LogMelConfig settings (a dict),
+    the file cropped / padded to clip_seconds; cached until the file changes."""
     import json
 
+    return _clip_logmel(str(path), json.dumps(features, sort_keys=True), clip_seconds, pad_mode, _mtime(path))
+
+
+def clip_logmel(run: Run, row) -> np.ndarray | None:
+    """The log-mel of one clip as the run's model saw it (its LogMelConfig, clip length and
+    padding); None when its audio file is missing."""
     path = run.clip_path(row)
     if not path.exists():
         return None
     data = run.config.get("data", {})
-    return _clip_logmel(str(path), json.dumps(run.config.get("features", {}), sort_keys=True),
-                        data.get("clip_seconds"), data.get("pad_mode", "constant"), _mtime(path))
+    return file_logmel(path, run.config.get("features", {}), data.get("clip_seconds"),
+                       data.get("pad_mode", "constant"))
 
 
 def missing_audio(run: Run, row) -> None:

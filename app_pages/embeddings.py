@@ -6,7 +6,7 @@ the TAgram attention when the model has it), score, angles and its nearest train
 import streamlit as st
 
 from asdcore import plots
-from app_pages.common import (clips, clip_label, no_evaluated_runs, play, query_choice, query_int, select_run,
+from app_pages.common import (clips, clip_label, play, query_choice, query_int, select_evaluated_run,
                           show_clip_facts, show_clip_spectrogram, show_nearest_training_clips, train_clips)
 
 COLOR_CHOICES = {"machine_id": "machine ID", "label": "label", "score": "anomaly score",
@@ -19,10 +19,7 @@ st.markdown(
     "together, when the run was evaluated); training normals in grey. A margin loss should give each "
     "machine ID a tight cluster, with anomalies (◆) drifting out of it. **Click a point to open that clip.**")
 
-run = select_run()
-if run is None:
-    no_evaluated_runs()
-    st.stop()
+run = select_evaluated_run()
 test, train = clips(run), train_clips(run)
 
 c_proj, c_color, c_type = st.columns([1, 2, 1])

@@ -1,9 +1,10 @@
 """False alarms: at a decision threshold, which clips does the model get wrong, and why?
 
 Thresholds are per machine ID, at a percentile (90 by default, as DCASE 2021-2023) of that ID's
-held-out validation normals' scores (asdcore.alarms.threshold_reference).  The page lists the false alarms (normal clips above their threshold) and
-the missed anomalies (anomalous clips at or below), and opens one: the machine ID the model took
-it for, its angles, audio, spectrogram, nearest training normals and a one-line diagnosis.
+held-out validation normals' scores (asdcore.alarms.threshold_reference).  The page lists the
+false alarms (normal clips above their threshold) and the missed anomalies (anomalous clips at
+or below), and opens one: the machine ID the model took it for, its angles, audio, spectrogram,
+nearest training normals and a one-line diagnosis.
 The numbers come from asdcore.alarms; this page only wires them.
 """
 import pandas as pd
@@ -12,7 +13,7 @@ import streamlit as st
 from asdcore import alarms, plots
 from asdcore.plots.style import filter_clips, fmt
 from asdcore.scoring import BACKEND_DESCRIPTIONS
-from app_pages.common import (clip_label, clips, no_evaluated_runs, play, query_choice, query_int, select_run,
+from app_pages.common import (clip_label, clips, play, query_choice, query_int, select_evaluated_run,
                           show_clip_facts, show_clip_spectrogram, show_nearest_training_clips, train_clips)
 
 LISTS = {"false-alarms": "False alarms", "missed": "Missed anomalies"}
@@ -54,10 +55,7 @@ st.markdown(
     "false alarm to decide whether it is real: which machine the model took it for, how far it lies from "
     "the class centres, what it sounds like and which training normals it resembles.")
 
-run = select_run()
-if run is None:
-    no_evaluated_runs()
-    st.stop()
+run = select_evaluated_run()
 test, train = clips(run), train_clips(run)
 backends = alarms.score_backends(test, train)
 if not backends:

@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from asdcore.melspec import LogMelConfig, log_mel_numpy
+from asdcore.melspec import LogMelConfig
 from asdcore.paths import default_data_root
 from asdcore.runs import list_runs
-from app_pages.common import play, query_choice, query_int
+from app_pages.common import file_logmel, folders_stamp, play, query_choice, query_int
 
 LOGMEL = LogMelConfig.stgram()  # the example clips' log-mel: STgram-MFN's settings
 
@@ -41,14 +41,6 @@ def dataset_summary(root: str, stamp: float):
                          if r.split == "test" and r.label is not None],
                         columns=["machine_type", "machine_id", "label", "path"]).sort_values("path")
     return ds.summary_table(), len(ds.records), ds.layouts, [str(p) for p in ds.problems], test
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def clip_logmel(path: str, stamp: float):
-    """The clip's log-mel (the STgram-MFN settings), computed only for the clips shown."""
-    from asdcore.data import load_clip
-
-    return log_mel_numpy(load_clip(path), LOGMEL).astype("float32")  # numpy: no torch import for a picture
 
 
 @st.cache_data(show_spinner=False)
@@ -90,7 +82,7 @@ def show_clip(root: Path, row, faults: dict) -> None:
     play(path)
     if not path.exists():
         return
-    logmel = clip_logmel(str(path), path.stat().st_mtime)
+    logmel = file_logmel(path, LOGMEL.to_dict())
     seconds = logmel.shape[1] * LOGMEL.hop_length / LOGMEL.sample_rate
     image = plots.spectrogram_image(logmel, (fault[1], fault[2]) if fault else None,
                                     sample_rate=LOGMEL.sample_rate, hop_length=LOGMEL.hop_length)
@@ -116,7 +108,7 @@ def show_listening(root: Path, test: pd.DataFrame) -> None:
     pair = c_pair.number_input("Pair", min_value=1, max_value=pairs, value=min(max(query_int("pair", 1), 1), pairs),
                                help="another normal / anomalous pair of this machine type")
     st.query_params.update(type=machine_type, pair=str(pair))
-    faults = fault_notes(str(root), root.stat().st_mtime)
+    faults = fault_notes(str(root), folders_stamp([root]))
     c_normal, c_anomaly = st.columns(2)
     for column, clips, what in ((c_normal, normals, "normal"), (c_anomaly, anomalies, "anomalous")):
         with column:
@@ -172,7 +164,7 @@ if not root.exists():
     st.warning(f"No data set at `{root}` yet. Run `make data` (the toy factory's default data set, "
                "about 20 s) or set `ASD_DATA` to a DCASE 2020 folder.")
 else:
-    table, n_clips, layouts, problems, test_clips = dataset_summary(str(root), Path(root).stat().st_mtime)
+    table, n_clips, layouts, problems, test_clips = dataset_summary(str(root), folders_stamp([root]))
     if n_clips == 0:
         st.error(f"No usable clips under `{root}`. Check it with `python -m asdcore data check {root}`.")
     else:

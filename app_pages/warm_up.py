@@ -27,8 +27,7 @@ QUIET_SECONDS = 0.5
 _lock = threading.Lock()
 _running = 0
 _last_end = 0.0
-_started = False
-_thread: threading.Thread | None = None
+_thread: threading.Thread | None = None  # once started
 
 
 @contextmanager
@@ -75,11 +74,10 @@ def _warm_up() -> None:
 
 def start() -> threading.Thread | None:
     """Start the warm-up thread, once per process; returns it the first time, else None."""
-    global _started, _thread
+    global _thread
     with _lock:
-        if _started:
+        if _thread is not None:
             return None
-        _started = True
-    _thread = threading.Thread(target=_warm_up, name="asd-warm-up", daemon=True)
+        _thread = threading.Thread(target=_warm_up, name="asd-warm-up", daemon=True)
     _thread.start()
     return _thread

@@ -2,11 +2,11 @@
 
     .venv/bin/python scripts/bench_pages.py [--rounds 3] [--data data/toy] [--runs DIR]
 
-Each round starts a fresh `streamlit run app.py` (the bundled runs, the given data set) and one
-Chromium session, then times:
-  fresh   Home, the first page the fresh server shows (it pays the server's imports);
+Each round starts a fresh server as `make run` does (the bundled runs, the given data set) and
+one Chromium session, then times (tests/browser.py: visit_every_page):
+  fresh   Home, the first page the fresh server shows;
   sidebar every other page opened from the sidebar, in the sidebar's order, straight after
-          Home (its first render in that session: the newcomer's click-through);
+          Home, then Home again (each page's first render in that session);
   link    every page opened again from its URL (a shared link: a full page load).
 A render ends when the server has sent the run's `script_finished` message, the page shows no
 run going on and every plotly chart has drawn (tests/browser.py: wait_for_app).  Prints each
@@ -20,39 +20,16 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import chromium_page, finished_runs, goto, streamlit_server, wait_for_app  # noqa: E402
-
-PAGES = [("", "Home"), ("train", "Train"), ("compare", "Compare"), ("angles", "Angles"), ("attention", "Attention"),
-         ("embeddings", "Embeddings"), ("false-alarms", "False alarms"), ("margin-lab", "Margin lab")]
-
-
-def elapsed(start: float) -> float:
-    return round(time.perf_counter() - start, 2)
-
+from browser import chromium_page, streamlit_server, visit_every_page  # noqa: E402
 
 def one_round(env: dict) -> dict:
-    times = {"fresh": {}, "sidebar": {}, "link": {}}
     with streamlit_server(env) as url, chromium_page() as page:
-        start = time.perf_counter()
-        goto(page, f"{url}/")
-        times["fresh"]["home"] = elapsed(start)
-        for path, title in PAGES[1:]:
-            since = finished_runs(page)
-            start = time.perf_counter()
-            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-            wait_for_app(page, since)
-            times["sidebar"][path] = elapsed(start)
-        for path, _ in PAGES:
-            start = time.perf_counter()
-            goto(page, f"{url}/{path}")
-            times["link"][path or "home"] = elapsed(start)
-    return times
+        return visit_every_page(page, url)
 
 
 def main() -> None:

@@ -145,3 +145,36 @@ def wait_for_app(page, since: int, timeout_ms: int = 60_000) -> None:
             const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
             return [...charts].every(c => c.querySelector('.main-svg'));
         }""", timeout=max(1000, int((deadline - time.monotonic()) * 1000)), polling="raf")
+
+
+# (url path, sidebar title), in the sidebar's order; Home is the default page, served at the root
+PAGES = [("", "Home"), ("train", "Train"), ("compare", "Compare"), ("angles", "Angles"), ("attention", "Attention"),
+         ("embeddings", "Embeddings"), ("false-alarms", "False alarms"), ("margin-lab", "Margin lab")]
+
+
+def visit_every_page(page, url: str, check=None) -> dict:
+    """A newcomer's visit, each page's render timed (seconds until wait_for_app returns): Home
+    first (on a fresh server, its first page), then every other page from the sidebar in order
+    and Home again (each page's first render in this browser session), then every page from its
+    URL (a shared link: a full page load).  check(page, how, path, title) runs after each page.
+    Returns {"fresh": {"home": s}, "sidebar": {page: s}, "link": {page: s}}."""
+    times = {"fresh": {}, "sidebar": {}, "link": {}}
+
+    def timed(how: str, path: str, title: str, action) -> None:
+        start = time.perf_counter()
+        action()
+        times[how][path or "home"] = round(time.perf_counter() - start, 2)
+        if check is not None:
+            check(page, how, path, title)
+
+    def click(title: str) -> None:
+        since = finished_runs(page)
+        page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+        wait_for_app(page, since)
+
+    timed("fresh", "", "Home", lambda: goto(page, f"{url}/"))
+    for path, title in PAGES[1:] + PAGES[:1]:
+        timed("sidebar", path, title, lambda title=title: click(title))
+    for path, title in PAGES:
+        timed("link", path, title, lambda path=path: goto(page, f"{url}/{path}"))
+    return times

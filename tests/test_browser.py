@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
-from browser import PROJECT_ROOT, chromium_page, finished_runs, goto, require_browser, streamlit_server, wait_for_app
+from browser import (PROJECT_ROOT, chromium_page, finished_runs, goto, require_browser, streamlit_server,
+                     visit_every_page, wait_for_app)
 
-# (url path, sidebar title); Home is the default page, served at the root
-PAGES = [("", "Home"), ("train", "Train"), ("compare", "Compare"), ("angles", "Angles"), ("attention", "Attention"),
-         ("embeddings", "Embeddings"), ("false-alarms", "False alarms"), ("margin-lab", "Margin lab")]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
@@ -40,36 +37,22 @@ def _no_errors(page) -> list[str]:
     return errors
 
 
-def _elapsed(start: float) -> float:
-    return round(time.perf_counter() - start, 2)
-
-
 def test_every_page_renders_without_errors(server):
-    """A newcomer's visit: Home on a fresh server, then each page from the sidebar (its first
-    render in this browser session), then each page again from a shared link (a full page load).
+    """A newcomer's visit (browser.visit_every_page): Home on a fresh server, each page from the
+    sidebar, each page from a shared link; every page shows no error and is the page asked for.
     The seconds go to test-artifacts/render_times.json: figures to report, not an assertion."""
     url, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
-    times = {"fresh server, home": None, "sidebar": {}, "link": {}}
-    with chromium_page() as page:
-        start = time.perf_counter()
-        goto(page, f"{url}/")
-        times["fresh server, home"] = _elapsed(start)
-        for path, title in PAGES[1:] + PAGES[:1]:
-            since = finished_runs(page)
-            start = time.perf_counter()
-            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-            wait_for_app(page, since)
-            times["sidebar"][path or "home"] = _elapsed(start)
-            assert page.url.split("?")[0].rstrip("/") == f"{url}/{path}".rstrip("/"), page.url
-            assert _no_errors(page) == [], f"{title}: {_no_errors(page)}"
-        for path, title in PAGES:
-            start = time.perf_counter()
-            goto(page, f"{url}/{path}")
-            times["link"][path or "home"] = _elapsed(start)
+
+    def check(page, how: str, path: str, title: str) -> None:
+        assert page.url.split("?")[0].rstrip("/") == f"{url}/{path}".rstrip("/"), page.url
+        assert _no_errors(page) == [], f"{title} ({how}): {_no_errors(page)}"
+        assert page.query_selector('[data-testid="stMain"] [data-testid="stElementContainer"]') is not None
+        if how == "link":
             page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}.png"), full_page=True)
-            assert _no_errors(page) == [], f"{title}: {_no_errors(page)}"
-            assert page.query_selector('[data-testid="stMain"] [data-testid="stElementContainer"]') is not None
+
+    with chromium_page() as page:
+        times = visit_every_page(page, url, check)
     (ARTIFACTS / "render_times.json").write_text(json.dumps(times, indent=2))
     print("\nfirst render per page (s):", json.dumps(times))
 

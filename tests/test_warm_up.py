@@ -21,7 +21,7 @@ def no_earlier_warm_up():
 
 
 def test_the_warm_up_waits_while_a_page_runs_and_starts_once(monkeypatch):
-    monkeypatch.setattr(warm_up, "_started", False)
+    monkeypatch.setattr(warm_up, "_thread", None)
     monkeypatch.setattr(warm_up, "_running", 0)
     monkeypatch.setattr(warm_up, "QUIET_SECONDS", 0.3)
     monkeypatch.setattr(warm_up, "MODULES", ("json",))
@@ -33,7 +33,7 @@ def test_the_warm_up_waits_while_a_page_runs_and_starts_once(monkeypatch):
 
     with warm_up.script_running():
         assert not warm_up.quiet()  # a page is running
-    assert warm_up._started and warm_up.start() is None  # started by the first page, never again
+    assert warm_up._thread is not None and warm_up.start() is None  # started by the first page, never again
     assert checked.wait(5)  # the data check runs at once
     with warm_up.script_running():  # a second page, right away: the import waits for it and a pause
         time.sleep(0.2)
@@ -47,7 +47,7 @@ def test_the_warm_up_waits_while_a_page_runs_and_starts_once(monkeypatch):
 
 
 def test_a_failing_warm_up_step_is_logged_and_the_rest_still_runs(monkeypatch, caplog):
-    monkeypatch.setattr(warm_up, "_started", False)
+    monkeypatch.setattr(warm_up, "_thread", None)
     monkeypatch.setattr(warm_up, "_running", 0)
     monkeypatch.setattr(warm_up, "_last_end", 0.0)
     monkeypatch.setattr(warm_up, "MODULES", ("no_such_module_here", "json"))

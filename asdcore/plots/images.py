@@ -6,6 +6,8 @@ the analysis pages draw the interactive figures (spectrogram.attention_figure).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from plotly.colors import sample_colorscale
 
@@ -15,6 +17,7 @@ from .style import COLORS, SPECTROGRAM
 FAULT_BAR_PX = 8
 
 
+@functools.lru_cache(maxsize=4)
 def _lut(colorscale: str = SPECTROGRAM, n: int = 256) -> np.ndarray:
     """(n, 3) uint8 colours sampled evenly along a plotly colour scale (which gives them in 0..1)."""
     colours = sample_colorscale(colorscale, list(np.linspace(0.0, 1.0, n)), colortype="tuple")
