@@ -3,6 +3,8 @@
     python -m asdcore data check PATH [PATH ...]     what a folder holds, and every problem file
     python -m asdcore data toy --out DIR [--preset tiny|default|dcase-scale] [--seed N]
     python -m asdcore data baseline PATH [PATH ...]  AUC of a Gaussian on mean log-mel, per type
+    python -m asdcore data diagnose PATH [PATH ...] [--run RUN ...] [--ae RUN|none]
+                                                     AUC per type and fault kind: baselines and runs
     python -m asdcore models [--n-mels 128 --n-frames 313]
     python -m asdcore recipes
     python -m asdcore train --recipe NAME [--data PATH ...] [--preset tiny|quick|paper] [--set key=value ...]
@@ -52,6 +54,60 @@ def _data_baseline(args) -> int:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"average AUC: {table['auc'].mean():.3f}")
     return 0
+
+
+def _data_diagnose(args) -> int:
+    from pathlib import Path
+
+    from .diagnose import diagnose_table, find_autoencoder_run, format_tables
+    from .runs import Run, resolve_root
+
+    runs = []
+    for path in args.run or []:
+        run = Run(path)
+        if not run.has_eval:
+            print(f"error: {path} is not an evaluated run (no eval/metrics.json): run "
+                  f"`python -m asdcore evaluate {path}` first", file=sys.stderr)
+            return 2
+        runs.append(run)
+    roots = [resolve_root(p) for p in args.paths]
+    missing = [str(r) for r in roots if not Path(r).is_dir()]
+    if missing:
+        print(f"error: no such data folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    autoencoder = None
+    if args.ae != "none":
+        autoencoder = Run(args.ae) if args.ae else find_autoencoder_run(roots)
+        if autoencoder is not None and not autoencoder.has_eval:
+            print(f"error: {args.ae} is not an evaluated run", file=sys.stderr)
+            return 2
+        if autoencoder is None:
+            autoencoder = _train_autoencoder(roots)
+    aucs, classifier = diagnose_table(roots, runs, autoencoder, args.clip_seconds)
+    if aucs.empty:
+        print("error: no machine ID has both training normals and labelled test clips", file=sys.stderr)
+        return 1
+    if autoencoder is not None:
+        print(f"autoencoder: the DCASE 2020 AE baseline of run {autoencoder.path}")
+    print(format_tables(aucs, classifier))
+    return 0
+
+
+def _train_autoencoder(roots):
+    """Train the DCASE 2020 autoencoder baseline (quick preset) on these roots as a normal run under
+    runs/, so the next diagnosis finds and reuses it."""
+    from .paths import runs_root
+    from .recipes import resolve
+    from .runs import Run, new_run_id, portable_root
+    from .train import train_run
+
+    run_dir = runs_root() / new_run_id("dcase-ae", "quick")
+    print(f"no evaluated dcase-ae run on this data yet: training the DCASE 2020 autoencoder baseline "
+          f"(quick preset, a minute or two on 2 CPU cores) in {run_dir}; the next diagnosis reuses it",
+          flush=True)
+    config = resolve("dcase-ae", "quick", {"data.roots": [portable_root(r) for r in roots]})
+    train_run(config, run_dir, progress=False)
+    return Run(run_dir)
 
 
 def _models(args) -> int:
@@ -198,6 +254,8 @@ def _runs(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data.toy.generator import PRESETS as TOY_PRESETS
+
     parser = argparse.ArgumentParser(prog="python -m asdcore",
                                      description="margin-loss anomalous sound detection toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -209,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_data_check)
     toy = data_sub.add_parser("toy", help="write the toy factory's synthetic data set")
     toy.add_argument("--out", required=True, help="output folder (must be new, empty, or an unfinished toy set)")
-    toy.add_argument("--preset", default="default", choices=["tiny", "default", "dcase-scale"])
+    toy.add_argument("--preset", default="default", choices=list(TOY_PRESETS))
     toy.add_argument("--seed", type=int, default=0)
     toy.add_argument("--workers", type=int, default=None, help="processes (default: up to 4)")
     toy.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -219,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--clip-seconds", type=float, default=None,
                       help="crop/pad clips to this length (default: each file's own length)")
     base.set_defaults(func=_data_baseline)
+    diag = data_sub.add_parser("diagnose", help="AUC per machine type and fault kind: the simple baselines "
+                               "and each back-end of the given runs, with their machine-ID accuracy and angles")
+    diag.add_argument("paths", nargs="+", help="data set roots")
+    diag.add_argument("--run", action="append", help="an evaluated run on this data (repeat for several)")
+    diag.add_argument("--ae", default=None, help="the dcase-ae run to use as the autoencoder baseline "
+                      "(default: the newest one on this data, trained now if there is none; 'none' to skip)")
+    diag.add_argument("--clip-seconds", type=float, default=None,
+                      help="crop/pad clips to this length for the Gaussian (default: each file's own length)")
+    diag.set_defaults(func=_data_diagnose)
 
     models = sub.add_parser("models", help="list the registered models with their parameter counts")
     models.add_argument("--n-mels", type=int, default=128)

@@ -7,12 +7,14 @@
   bf16 autocast; features and losses stay in float32.
 - Features are computed in batches on the device from the waveforms (asdcore.features).
 - Mixup in the waveform domain (or the reference codes' separate waveform / log-mel mixing).
-- AdamW (or Adam), cosine schedule stepped per batch, optional EMA of the weights
+- AdamW (or Adam); a cosine schedule stepped per batch, or per epoch as the Noisy-ArcMix code
+  does (recipes.SCHEDULES); optional EMA of the weights
   (torch.optim.swa_utils.AveragedModel, as OS-SCL uses); the EMA weights are what is
   validated and evaluated when it is on.
 - Seeded: the weights from `seed`; each epoch's shuffling and mixup from (seed, epoch), so a
   resumed run draws the same batches as an uninterrupted one.
-- Validation: a held-out fraction of the training normals (per class); the selected weights
+- Validation: a held-out fraction of the training normals (per class, or of all clips at random
+  as the Noisy-ArcMix code does); the selected weights
   (model.pt) are those of the epoch with the lowest validation loss, or the last.  Model
   selection never looks at a test clip.
 - checkpoint.pt holds weights, optimiser, scheduler, EMA, epoch and the resolved config; it is
@@ -80,19 +82,30 @@ class Splits:
 
 
 def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
-                    max_per_class: int | None = None) -> tuple[list[ClipRecord], list[ClipRecord]]:
-    """Per class: a seeded random `fraction` of its training normals (at least one when the
-    class has 2+) is held out for validation; `max_per_class` caps what is used at all."""
+                    max_per_class: int | None = None, mode: str = "per_class"
+                    ) -> tuple[list[ClipRecord], list[ClipRecord]]:
+    """Hold out a seeded random `fraction` of the training normals for validation.
+
+    mode "per_class": that fraction of every class (at least one clip of each class with 2+), so
+    every machine ID is validated; "random": that fraction of all clips at random, as the
+    Noisy-ArcMix code's random_split does (a class may then have no validation clip).
+    `max_per_class` caps what is used at all (per class, before the split)."""
     rng = random.Random(seed)
     by_class: dict[int, list[ClipRecord]] = {}
-    for r in sorted(records, key=lambda r: r.relpath):
+    for r in sorted(records, key=lambda r: (r.root, r.relpath)):
         by_class.setdefault(r.class_index, []).append(r)
-    train, val = [], []
+    kept = []
     for k in sorted(by_class):
         clips = by_class[k][:]
         rng.shuffle(clips)
-        if max_per_class:
-            clips = clips[:max_per_class]
+        kept.append(clips[:max_per_class] if max_per_class else clips)
+    if mode == "random":
+        clips = [r for group in kept for r in group]
+        rng.shuffle(clips)
+        n_val = round(fraction * len(clips)) if len(clips) >= 2 else 0
+        return clips[n_val:], clips[:n_val]
+    train, val = [], []
+    for clips in kept:
         n_val = max(1, round(fraction * len(clips))) if len(clips) >= 2 and fraction > 0 else 0
         val += clips[:n_val]
         train += clips[n_val:]
@@ -111,7 +124,7 @@ def prepare_splits(config: dict) -> Splits:
         raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
                          f"(run `python -m asdcore data check {' '.join(roots)}`)")
     train, val = split_train_val(normals, config["data"]["val_fraction"], config["seed"],
-                                 config["data"]["max_train_clips_per_class"])
+                                 config["data"]["max_train_clips_per_class"], config["data"].get("val_split", "per_class"))
     test = [r for r in ds.select(split="test") if r.label is not None]
     if config["data"]["max_train_clips_per_class"]:  # tiny runs evaluate on a matching subset
         test = _cap_test(test, config["data"]["max_train_clips_per_class"], config["seed"])
@@ -207,13 +220,16 @@ def build_groups(config: dict, splits: Splits, device: torch.device, steps_per_e
             optimizer = torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
         else:
             raise ValueError(f"train.optimizer must be 'adamw' or 'adam', got {t['optimizer']!r}")
-        total_steps = max(1, t["epochs"] * steps_per_epoch[name])
-        if t["schedule"] == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        eta_min = float(t.get("eta_min_ratio", 0.0)) * t["lr"]
+        if t["schedule"] == "cosine":  # per batch, over the whole run
+            total_steps = max(1, t["epochs"] * steps_per_epoch[name])
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=eta_min)
+        elif t["schedule"] == "cosine_epoch":  # the Noisy-ArcMix code: stepped once per epoch
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t["epochs"], eta_min=eta_min)
         elif t["schedule"] == "constant":
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         else:
-            raise ValueError(f"train.schedule must be 'cosine' or 'constant', got {t['schedule']!r}")
+            raise ValueError(f"train.schedule must be 'cosine', 'cosine_epoch' or 'constant', got {t['schedule']!r}")
         ema = None
         if t.get("ema_decay"):
             # parameters only: the EMA's BatchNorm statistics are recomputed for its own weights
@@ -304,7 +320,8 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         group.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         group.optimizer.step()
-        group.scheduler.step()
+        if config["train"]["schedule"] != "cosine_epoch":
+            group.scheduler.step()
         if group.ema is not None:
             group.ema.update_parameters(group.model)
         n = len(index)
@@ -519,6 +536,8 @@ def _train(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter,
                               message=f"epoch {epoch}/{epochs}" + (f", {g.name}" if len(groups) > 1 else ""))
 
             train_stats = train_epoch(g, train_waves, train_labels, front, config, device, generator, on_batch)
+            if config["train"]["schedule"] == "cosine_epoch":
+                g.scheduler.step()
             done_before += max(1, len(g.train_index) // bs)
             if g.ema is not None:
                 status.update(phase="training", message=f"epoch {epoch}/{epochs}: BatchNorm statistics of the EMA")

@@ -29,8 +29,15 @@ def tiny_toy_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def default_toy_root(tmp_path_factory) -> Path:
-    """The default preset, as `make data` makes it."""
-    from asdcore.data.toy import generate
+    """The default preset, seed 0, as `make data` makes it: data/toy when it holds exactly that
+    (`make test` makes it first), else made afresh in a temporary folder."""
+    from asdcore.data.toy import generate, read_manifest
+    from asdcore.data.toy.generator import GENERATOR_VERSION
 
+    made = PROJECT_ROOT / "data" / "toy"
+    manifest = read_manifest(made) if made.is_dir() else None
+    if manifest and manifest.get("complete") and (manifest.get("preset"), manifest.get("seed"),
+                                                   manifest.get("generator_version")) == ("default", 0, GENERATOR_VERSION):
+        return made
     return generate(tmp_path_factory.mktemp("toy") / "default", preset="default", seed=0, workers=2,
                     progress=False)

@@ -43,7 +43,7 @@ def test_paper_preset_has_the_papers_settings():
             assert (c["train"]["epochs"], c["train"]["batch_size"], c["train"]["optimizer"]) == (100, 512, "adam")
             continue
         assert (c["train"]["epochs"], c["train"]["batch_size"], c["train"]["lr"]) == (300, 64, 1e-4)
-        assert (c["train"]["optimizer"], c["train"]["schedule"]) == ("adamw", "cosine")
+        assert c["train"]["optimizer"] == "adamw" and c["train"]["schedule"] in ("cosine", "cosine_epoch")
         assert c["loss"].get("s", 30.0) == 30.0
         if "m" in c["loss"]:
             assert c["loss"]["m"] == (0.4 if name == "tfstgram-osscl" else 0.7)
@@ -51,7 +51,65 @@ def test_paper_preset_has_the_papers_settings():
             assert c["mixup"]["alpha"] == 0.5
         assert (c["train"]["ema_decay"] == 0.9999) == name.endswith("osscl")
     assert resolve("tfstgram-osscl", "paper")["features"]["variant"] == "noisy_arcmix"
-    assert resolve("tastgram-noisy-arcmix", "paper")["features"]["variant"] == "stgram"
+
+
+REFERENCE_MD = PROJECT_ROOT.parent / "shared" / "REFERENCE.md"
+# The recipes the Noisy-ArcMix paper trained, and what ../shared/REFERENCE.md says its code does:
+# each fact quoted from the file, with how a resolved `paper` config must show it.
+NOISY_ARCMIX_RECIPES = ["tastgram-ce", "tastgram-arcface", "tastgram-arcmix", "tastgram-noisy-arcmix",
+                        "stgram-noisy-arcmix"]
+NOISY_ARCMIX_CODE_FACTS = [
+    ("Noisy-ArcMix/OS-SCL code: n_fft 2048, slaney scale and norm, constant padding, 10*log10(x + eps)",
+     lambda c: (c["features"]["variant"], c["features"]["n_fft"], c["features"]["mel_scale"], c["features"]["norm"],
+                c["features"]["pad_mode"], c["features"]["eps"] > 0)
+     == ("noisy_arcmix", 2048, "slaney", "slaney", "constant", True)),
+    ("The reference mixes the waveform and the log-mel separately with the same lambda",
+     lambda c: c["mixup"]["mode"] in (None, "waveform_and_logmel") and c["mixup"]["per_sample"] is False),
+    ("AdamW lr 1e-4 with the default weight decay 0.01",
+     lambda c: (c["train"]["optimizer"], c["train"]["lr"], c["train"]["weight_decay"]) == ("adamw", 1e-4, 0.01)),
+    ("CosineAnnealingLR stepped once per epoch, T_max = epochs (300), eta_min = 0.1 x lr",
+     lambda c: (c["train"]["schedule"], c["train"]["epochs"], c["train"]["eta_min_ratio"]) == ("cosine_epoch", 300, 0.1)),
+    ("batch 64", lambda c: c["train"]["batch_size"] == 64),
+    ("a random 95/5 train/validation split of all training clips",
+     lambda c: (c["data"]["val_split"], c["data"]["val_fraction"]) == ("random", 0.05)),
+    ("the checkpoint with the lowest validation CE (with margin) is kept", lambda c: c["train"]["select"] == "val_loss"),
+    ("Papers: 10 s clips, 128 mels, hop 512", lambda c: (c["data"]["clip_seconds"], c["features"]["n_mels"],
+                                                         c["features"]["hop_length"]) == (10.0, 128, 512)),
+]
+
+
+@pytest.mark.parametrize("recipe", NOISY_ARCMIX_RECIPES)
+def test_noisy_arcmix_recipes_paper_preset_follows_the_reference_code(recipe):
+    """TASTgram as its paper runs it: each fact of REFERENCE.md about the Noisy-ArcMix code holds in
+    the recipe's paper preset (the facts are quoted, and the quote must still be in REFERENCE.md)."""
+    config = resolve(recipe, "paper")
+    reference = " ".join(REFERENCE_MD.read_text().split()) if REFERENCE_MD.exists() else None
+    for fact, holds in NOISY_ARCMIX_CODE_FACTS:
+        if reference is not None:
+            assert fact in reference, f"REFERENCE.md no longer says {fact!r}: update this test"
+        assert holds(config), f"{recipe} paper preset: {fact}"
+    # the mixup recipes mix as the reference does; the others do not mix at all
+    assert config["mixup"]["mode"] == ("waveform_and_logmel" if RECIPES[recipe].loss["name"] in ("arcmix", "noisy_arcmix")
+                                       else None)
+
+
+def test_stgram_recipes_keep_the_stgram_codes_log_mel():
+    for recipe in ("stgram-ce", "stgram-arcface", "stgram-arcmix"):
+        features = resolve(recipe, "paper")["features"]
+        assert (features["variant"], features["n_fft"], features["mel_scale"], features["norm"]) == \
+            ("stgram", 1024, "htk", None)
+
+
+def test_recipes_cli_states_features_mixup_and_each_presets_training(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.split()[:2] == ["tastgram-noisy-arcmix", "paper"])
+    cells = [cell.strip() for cell in row.split("  ") if cell.strip()]
+    for value in ("300", "64", "adamw", "0.0001", "0.01", "cosine_epoch", "0.1 x lr", "random 5 %"):
+        assert value in cells, (value, cells)
+    recipe_row = next(line for line in out.splitlines() if line.startswith("tastgram-noisy-arcmix ")
+                      and "waveform_and_logmel" in line)
+    assert "noisy_arcmix" in recipe_row
 
 
 def test_overrides_and_their_errors():
@@ -75,6 +133,30 @@ def test_validation_split_is_per_class_seeded_and_disjoint(tiny_toy_root):
     assert {r.class_index for r in val} == {r.class_index for r in normals}  # every class validated
     again, _ = split_train_val(list(reversed(normals)), 0.25, seed=0)
     assert [r.relpath for r in again] == [r.relpath for r in train]
+
+
+def test_random_validation_split_holds_out_that_share_of_all_clips(tiny_toy_root):
+    """The Noisy-ArcMix code's random_split: a share of all training clips, not of each class."""
+    from asdcore.data import scan_dataset
+
+    normals = scan_dataset(tiny_toy_root).select(split="train")
+    train, val = split_train_val(normals, 0.25, seed=0, mode="random")
+    assert len(val) == round(0.25 * len(normals)) and len(train) + len(val) == len(normals)
+    assert not {r.relpath for r in train} & {r.relpath for r in val}
+    per_class = [sum(r.class_index == k for r in val) for k in {r.class_index for r in normals}]
+    assert len(set(per_class)) > 1  # not stratified: classes get different numbers
+    other, _ = split_train_val(normals, 0.25, seed=1, mode="random")
+    assert {r.relpath for r in other} != {r.relpath for r in train}
+
+
+def test_cosine_epoch_schedule_steps_once_per_epoch_down_to_eta_min(tiny_toy_root, tmp_path):
+    """CosineAnnealingLR(T_max = epochs, eta_min = 0.1 lr) stepped per epoch: after epoch e of E the
+    rate is eta_min + (lr - eta_min)(1 + cos(pi e / E)) / 2 (the Noisy-ArcMix code's schedule)."""
+    config = resolve("tastgram-ce", "tiny", {"data.roots": [str(tiny_toy_root)], "train.schedule": "cosine_epoch",
+                                             "train.eta_min_ratio": 0.1, "train.epochs": 2, "lr": 1e-3})
+    run = Run(train_run(config, tmp_path / "run", progress=False, evaluate=False))
+    rates = [row["lr"] for row in run.metrics_history()]
+    assert rates == pytest.approx([1e-4 + 9e-4 * (1 + np.cos(np.pi * e / 2)) / 2 for e in (1, 2)])
 
 
 # --- a whole run --------------------------------------------------------------------------------

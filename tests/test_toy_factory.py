@@ -1,4 +1,5 @@
-"""The toy factory: DCASE 2020 layout, metadata, determinism, safety, calibrated difficulty."""
+"""The toy factory: DCASE 2020 layout, metadata, determinism, safety, the physics of its machine IDs
+and faults, calibrated difficulty."""
 import csv
 import hashlib
 
@@ -9,7 +10,9 @@ import torch
 from asdcore.cli import main
 from asdcore.data import scan_dataset
 from asdcore.data.baseline import auc_per_type, gaussian_baseline_scores, mean_logmel
-from asdcore.data.toy import PRESETS, ToyDataError, generate, read_manifest
+from asdcore.data.toy import MACHINES, PRESETS, ToyDataError, generate, read_manifest
+from asdcore.data.toy.generator import ID_SLOTS, id_params
+from asdcore.data.toy.machines import ADDED, STRUCTURAL, Fault
 
 
 def _digest(root):
@@ -34,8 +37,14 @@ def test_tiny_preset_is_a_dcase2020_layout_with_metadata(tiny_toy_root):
         if row["label"] == "anomaly":
             onset, offset, sev = float(row["fault_onset_s"]), float(row["fault_offset_s"]), float(row["severity"])
             assert 0 <= onset < offset <= p.clip_seconds and 0 < sev <= 1 and row["fault_kind"]
+            model = MACHINES[row["machine_type"]]
+            assert row["fault_family"] == model.family(row["fault_kind"])
+            # structural faults are conditions of the machine: they last most of the clip
+            span = (offset - onset) / p.clip_seconds
+            low, high = p.structural_span if row["fault_family"] == STRUCTURAL else p.added_span
+            assert low - 1e-3 <= span <= high + 1e-3
         else:
-            assert row["fault_kind"] == "" and row["severity"] == ""
+            assert row["fault_kind"] == "" and row["severity"] == "" and row["fault_family"] == ""
         assert p.snr_db[0] <= float(row["snr_db"]) <= p.snr_db[1]
     manifest = read_manifest(tiny_toy_root)
     assert manifest["complete"] and manifest["preset"] == "tiny" and manifest["clips"] == len(rows)
@@ -74,34 +83,72 @@ def test_cli_writes_the_set_and_explains_refusals(tmp_path, capsys):
     assert "not overwriting" in capsys.readouterr().err
 
 
-def test_default_preset_difficulty_is_calibrated_on_every_machine_type(default_toy_root):
-    """A Gaussian on time-averaged log-mel per machine ID scores AUC 0.60-0.95 on each type:
-    the faults are there to find, and better methods have room to show it."""
+def test_default_preset_is_hard_for_the_simple_baseline(default_toy_root):
+    """A Gaussian on time-averaged log-mel per machine ID (the data set's simplest detector)
+    averages an AUC between 0.65 and 0.80 over the types of the default preset, as the DCASE 2020
+    autoencoder does on the real data (73.7 %): faults are there to find, but not trivially."""
     ds = scan_dataset(default_toy_root)
-    assert 900 <= len(ds.select(split="train")) <= 1100
+    assert len(ds.select(split="train")) == 23 * PRESETS["default"].train_per_id
     table = auc_per_type(gaussian_baseline_scores(ds, clip_seconds=2.0)).set_index("machine_type")
     assert set(table.index) == {"fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"}
-    for machine_type, auc in table["auc"].items():
-        assert 0.60 <= auc <= 0.95, f"{machine_type}: baseline AUC {auc:.3f} outside [0.60, 0.95]"
+    assert 0.65 <= table["auc"].mean() <= 0.80, table
 
 
-def test_toyconveyor_ids_are_the_confusable_ones(default_toy_root):
-    """A linear machine-ID classifier (shrunk LDA on time-averaged log-mel) tells the IDs of
-    every type apart on the test normals (units differ by 5-8 %), and does worst on
-    ToyConveyor's, whose units differ by about 1 %: the confusion behind the false alarms
-    OS-SCL addresses."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+def test_machine_ids_sit_on_ladders_toyconveyor_closest():
+    """Units of a type differ in stable properties (speeds, resonances, cycle timing) placed on a
+    ladder: neighbouring IDs at least ~3 % apart, never coinciding; ToyConveyor's within 1 %, the
+    confusable type."""
+    ladders = {"fan": "f_rot", "pump": "f_rot", "slider": "period", "valve": "period", "ToyCar": "f_motor",
+               "ToyConveyor": "f_motor"}
+    for machine_type, key in ladders.items():
+        values = sorted(id_params(0, machine_type, i)[key] for i in ID_SLOTS[machine_type])
+        steps = np.diff(np.log(values))
+        if machine_type == "ToyConveyor":
+            assert steps.max() < 0.01, (machine_type, values)
+        else:
+            assert steps.min() > 0.03, (machine_type, values)
+    # the same ID always has the same build; another seed builds other units
+    assert id_params(0, "fan", "02") == id_params(0, "fan", "02")
+    assert id_params(1, "fan", "02")["f_rot"] != id_params(0, "fan", "02")["f_rot"]
 
-    ds = scan_dataset(default_toy_root)
-    accuracy = {}
-    for machine_type in ds.machine_types:
-        train = ds.select(split="train", machine_type=machine_type)
-        test = ds.select(split="test", machine_type=machine_type, label="normal")
-        lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(
-            mean_logmel([r.path for r in train], 2.0), [r.machine_id for r in train])
-        accuracy[machine_type] = lda.score(mean_logmel([r.path for r in test], 2.0), [r.machine_id for r in test])
-    assert min(accuracy, key=accuracy.get) == "ToyConveyor" and accuracy["ToyConveyor"] < 0.95, accuracy
-    assert all(acc >= 0.9 for t, acc in accuracy.items() if t != "ToyConveyor"), accuracy
+
+def _dominant_hz(x, lo, hi, sr=16000):
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    band = (f > lo) & (f < hi)
+    return f[band][np.argmax(spec[band])]
+
+
+@pytest.mark.parametrize("machine_type, kind, shift", [
+    ("fan", "voltage_change", 0.08),  # at severity 1 the motor runs 8 % faster or slower
+    ("ToyCar", "excessive_voltage", 0.07),
+    ("pump", "clogging", -0.06),  # the loaded motor slows
+])
+def test_speed_faults_move_the_units_tones_by_more_than_a_ladder_step(machine_type, kind, shift):
+    """The structural faults that change a unit's speed move its tones by more than the distance
+    between neighbouring units (4 %): what the ID classifier has learnt to measure.  (Each clip
+    also has its own operating point, +-0.5-0.8 %: hence the tolerance.)"""
+    model, p = MACHINES[machine_type], id_params(0, machine_type, "02")
+    n, sr = 4 * 16000, 16000
+    tone = p["f_rot"] * p["blades"] if machine_type == "fan" else p.get("f_motor", p.get("f_rot"))
+    normal, _ = model.render(p, np.random.default_rng(5), n, sr, None)
+    faulty, _ = model.render(p, np.random.default_rng(5), n, sr, Fault(kind, 0.0, 4.0, 1.0))
+    before = _dominant_hz(normal, tone * 0.97, tone * 1.03)
+    after = _dominant_hz(faulty, tone * 0.85, tone * 1.15)
+    moved = after / before - 1
+    assert abs((abs(moved) if machine_type == "fan" else moved) - shift) < 0.02, (before, after)
+
+
+def test_fault_families_and_the_hard_preset():
+    """Every type has structural faults (the default preset's anomalies, mostly) and added sounds;
+    the hard preset holds only added sounds, over most of the clip."""
+    for model in MACHINES.values():
+        assert len(model.fault_kinds(STRUCTURAL)) >= 2 and len(model.fault_kinds(ADDED)) >= 2
+        assert all(f.what for f in model.faults)
+    default, hard = PRESETS["default"], PRESETS["hard"]
+    assert default.added_share < 0.25 and default.structural_span[0] >= 0.8 and default.added_span[1] <= 0.5
+    assert hard.added_share == 1.0 and hard.added_span[0] >= 0.5
+    assert default.test_normal_per_id >= 50 and default.test_anomaly_per_id >= 50
 
 
 def test_sounds_have_the_structure_of_their_machines(tiny_toy_root):

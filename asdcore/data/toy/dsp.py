@@ -103,3 +103,18 @@ def poisson_times(rate_hz: float, duration: float, rng: np.random.Generator) -> 
     """Event times of a Poisson process of the given rate over [0, duration)."""
     count = rng.poisson(rate_hz * duration)
     return np.sort(rng.uniform(0, duration, count))
+
+
+def resonant_noise(n: int, sr: int, rng: np.random.Generator, freqs, qs, gains,
+                   floor: float = 0.3, floor_slope: float = -3.0) -> np.ndarray:
+    """Broadband noise coloured by the resonances of a housing, a duct or a pipe: white noise
+    through damped resonators (mode i at freqs[i] Hz with quality factor qs[i], so it rings for
+    qs[i] / (pi f) s), plus a coloured floor; unit RMS."""
+    decays = [q / (np.pi * f) for f, q in zip(freqs, qs)]
+    modes = normalise(resonate(rng.standard_normal(n), sr, freqs, decays, gains))
+    return normalise(modes + floor * coloured_noise(n, rng, floor_slope))
+
+
+def crossfade(before: np.ndarray, after: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """`before` where gate is 0, `after` where it is 1 (a fault's changed sound inside its span)."""
+    return before + gate * (after - before)
