@@ -254,7 +254,7 @@ def _runs(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data.toy.generator import PRESETS as TOY_PRESETS
+    from .data.toy.presets import PRESETS as TOY_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m asdcore",
                                      description="margin-loss anomalous sound detection toolkit")

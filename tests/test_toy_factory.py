@@ -9,9 +9,10 @@ import torch
 
 from asdcore.cli import main
 from asdcore.data import scan_dataset
-from asdcore.data.baseline import auc_per_type, gaussian_baseline_scores, mean_logmel
+from asdcore.data.baseline import auc_per_type, gaussian_baseline_scores
 from asdcore.data.toy import MACHINES, PRESETS, ToyDataError, generate, read_manifest
-from asdcore.data.toy.generator import ID_SLOTS, id_params
+from asdcore.data.toy.generator import id_params
+from asdcore.data.toy.presets import ID_SLOTS
 from asdcore.data.toy.machines import ADDED, STRUCTURAL, Fault
 
 

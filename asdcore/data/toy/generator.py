@@ -20,7 +20,7 @@ import json
 import os
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,60 +28,11 @@ import soundfile as sf
 
 from ..records import DCASE2020_MACHINE_TYPES
 from . import dsp
-from .machines import ADDED, MACHINES, STRUCTURAL, Fault
+from .machines import ADDED, MACHINES, STRUCTURAL, Fault, Slot
+from .presets import DEV_IDS, ID_SLOTS, PRESETS, Preset
 
 SAMPLE_RATE = 16000
 GENERATOR_VERSION = 3  # bump when the sound models change: old data sets are then not resumed
-
-# Machine IDs of the real DCASE 2020 sets: the development set's, and the
-# additional training set's (train clips only).
-DEV_IDS = {"fan": ("00", "02", "04", "06"), "pump": ("00", "02", "04", "06"),
-           "slider": ("00", "02", "04", "06"), "valve": ("00", "02", "04", "06"),
-           "ToyCar": ("01", "02", "03", "04"), "ToyConveyor": ("01", "02", "03")}
-ADDITIONAL_IDS = {"fan": ("01", "03", "05"), "pump": ("01", "03", "05"),
-                  "slider": ("01", "03", "05"), "valve": ("01", "03", "05"),
-                  "ToyCar": ("05", "06", "07"), "ToyConveyor": ("04", "05", "06")}
-# Every ID a type can have, in order: a unit's slot on its type's ladders (machines.ladder)
-ID_SLOTS = {t: tuple(sorted(DEV_IDS[t] + ADDITIONAL_IDS[t])) for t in DEV_IDS}
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    clip_seconds: float
-    ids: dict  # machine_type -> IDs with train and test clips
-    train_per_id: int
-    test_normal_per_id: int
-    test_anomaly_per_id: int
-    train_only_ids: dict = field(default_factory=dict)  # the additional training set's IDs
-    snr_db: tuple = (0.0, 10.0)  # machine-to-background ratio, uniform per clip
-    severity: tuple = (0.3, 1.0)  # fault severity, uniform per anomalous clip
-    added_share: float = 0.1  # share of anomalies with an ADDED fault (the rest STRUCTURAL)
-    structural_span: tuple = (0.85, 1.0)  # fault span as a fraction of the clip: most of it
-    added_span: tuple = (0.25, 0.5)  # short added sounds, for the Attention page
-    added_gain: float = 2.0  # loudness of added fault sounds (x the machine model's own gains)
-    what: str = ""  # what the preset is for (the CLI and the Home page say it)
-
-
-PRESETS = {
-    # seconds to make: for the test suite
-    "tiny": Preset("tiny", 2.0, {t: ids[:2] for t, ids in DEV_IDS.items()}, 8, 4, 4,
-                   what="tests and demos: 12 IDs, a few clips each"),
-    # sized for 2-core CPUs: 23 machine IDs, 2 s clips, enough clips per ID for an ID classifier
-    # to generalise in a few CPU epochs, and test sets that pin an AUC to about +-0.03
-    "default": Preset("default", 2.0, DEV_IDS, 120, 50, 50,
-                      what="the lab's data: faults mostly change what tells the machine IDs apart "
-                           "(speeds, resonances, timing), as on the real DCASE data, so ID classifiers work"),
-    # the blind spot of ID classifiers: faults are added sounds (ticks, crackle, hiss, squeal)
-    # that leave every property telling the IDs apart as it was
-    "hard": Preset("hard", 2.0, DEV_IDS, 120, 50, 50, added_share=1.0, added_span=(0.6, 1.0), added_gain=1.0,
-                   what="the blind spot of ID classifiers: every fault is an added sound that leaves "
-                        "what tells the IDs apart unchanged; the autoencoder does better here"),
-    # the real set's size: 10 s clips, ~900 training clips per ID, plus the
-    # additional training set's 18 IDs (41 classes, as the papers train on)
-    "dcase-scale": Preset("dcase-scale", 10.0, DEV_IDS, 900, 100, 150, train_only_ids=ADDITIONAL_IDS,
-                          what="GPU users and scale tests: the real set's size (41 IDs, 10 s clips)"),
-}
 
 
 @dataclass(frozen=True)
@@ -124,10 +75,11 @@ def plan_clips(preset: Preset) -> list[ClipPlan]:
 def id_params(seed: int, machine_type: str, machine_id: str) -> dict:
     """The build of one machine: its sound model's parameters and its recording level."""
     model = MACHINES[machine_type]
-    slots = ID_SLOTS.get(machine_type, ())
-    slot = slots.index(machine_id) if machine_id in slots else len(slots)
+    ids = ID_SLOTS.get(machine_type, ())
+    index = ids.index(machine_id) if machine_id in ids else len(ids)
+    slot = Slot(index, len(DEV_IDS.get(machine_type, ())), max(len(ids), index + 1))
     rng = _stream(seed, "id", machine_type, machine_id)
-    params = model.id_params(slot, max(len(slots), slot + 1), rng, _stream(seed, "type", machine_type))
+    params = model.build(slot, rng, _stream(seed, "type", machine_type))
     params["level_db"] = model.level_db(rng, _stream(seed, "type level", machine_type))
     return params
 
@@ -141,19 +93,14 @@ def factory_background(n: int, sr: int, rng: np.random.Generator, mains_hz: floa
     others = sum(rng.uniform(0.3, 1.0) * dsp.normalise(dsp.harmonic_series(
         2 * np.pi * rng.uniform(25, 500) * t, rng.uniform(0.2, 1.0, 8) * 0.8 ** np.arange(8), rng))
         for _ in range(int(rng.integers(1, 5))))
-    if rng.uniform() < 0.4:  # something passing by: a forklift, a trolley
-        centre, width = rng.uniform(0, n / sr), rng.uniform(0.3, 1.5)
-        swell = np.exp(-0.5 * ((t - centre) / width) ** 2)
-        lo = rng.uniform(100, 1500)
-        others = others + rng.uniform(0.5, 1.5) * dsp.band_noise(n, sr, lo, lo * rng.uniform(2, 5), rng) * swell
     rumble = dsp.lowpass(dsp.coloured_noise(n, rng, -6), sr, 400)
     air = dsp.coloured_noise(n, rng, rng.uniform(-3.5, -2.0))
     hum = sum(rng.uniform(0, 1) / k * np.sin(2 * np.pi * mains_hz * k * t + rng.uniform(0, 6.3))
               for k in (1, 2, 3, 4, 6))
-    clanks = dsp.resonate(dsp.impulses(n, (dsp.poisson_times(0.7, n / sr, rng) * sr).astype(int), 1.0), sr,
+    clanks = dsp.resonate(dsp.impulses(n, (dsp.poisson_times(0.3, n / sr, rng) * sr).astype(int), 1.0), sr,
                           rng.uniform(200, 1200, 2), [0.08, 0.05], [1.0, 0.5])
     x = (rng.uniform(0.5, 1.0) * dsp.normalise(rumble) + rng.uniform(0.3, 0.8) * air
-         + 0.3 * dsp.normalise(hum) + (0.5 * dsp.normalise(clanks) if clanks.any() else 0) + others)
+         + 0.3 * dsp.normalise(hum) + 1.5 * clanks / (np.max(np.abs(clanks)) + 1e-9) + others)
     return dsp.normalise(x)
 
 

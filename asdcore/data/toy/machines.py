@@ -62,13 +62,25 @@ class Fault:
     severity: float  # (0, 1]
 
 
-def ladder(type_rng: np.random.Generator, rng: np.random.Generator, slot: int, n_slots: int,
-           low: float, ratio: float, jitter: float = 0.003) -> float:
-    """A stable property of one unit: the type's n_slots units sit on the geometric ladder
-    low * ratio**k, k a permutation of 0..n_slots-1 drawn per type (type_rng), each unit off by
-    +-jitter (rng).  Neighbouring units are thus about ratio - 1 apart, never closer than
-    ratio - 1 - 2 * jitter: unlike independent random draws, two units never coincide."""
-    k = int(type_rng.permutation(n_slots)[slot])
+@dataclass(frozen=True)
+class Slot:
+    """Where a unit sits among its type's `total` units: the first `neighbours` (the development
+    set's IDs, which have test clips) take adjacent rungs of every ladder, the others the rungs
+    above, so the units a test compares are each other's nearest neighbours."""
+    index: int
+    neighbours: int
+    total: int
+
+
+def ladder(type_rng: np.random.Generator, rng: np.random.Generator, slot: Slot, low: float, ratio: float,
+           jitter: float = 0.003) -> float:
+    """A stable property of one unit: the type's units sit on the geometric ladder low * ratio**k,
+    the rungs k shuffled per type and per property (type_rng), each unit off by +-jitter (rng).
+    Neighbouring units are thus about ratio - 1 apart, never closer than ratio - 1 - 2 * jitter:
+    unlike independent random draws, two units never coincide."""
+    first = type_rng.permutation(slot.neighbours)
+    rest = slot.neighbours + type_rng.permutation(max(slot.total - slot.neighbours, 0))
+    k = int(np.r_[first, rest][slot.index])
     return float(low * ratio ** k * (1 + jitter * rng.uniform(-1, 1)))
 
 
@@ -128,6 +140,18 @@ def _cavitation(n, sr, rng, rot, vanes, gate, ref_rms):
     return dsp.normalise(crackle) * gate * ref_rms
 
 
+def _rattle(n, sr, rng, times, freqs, decays, peak, gate):
+    """A loose or rubbing part: knocks at the given times (seconds), each of random strength,
+    ringing at the part's modes; scaled to `peak` at the loudest, inside the fault's gate.
+    Transients: loud in the frames they hit, little in the clip's average spectrum."""
+    times = times[(times > 0) & (times < n / sr)]
+    if len(times) == 0:
+        return np.zeros(n)
+    exc = dsp.impulses(n, np.round(times * sr).astype(int), rng.uniform(0.5, 1.0, len(times)))
+    ring = dsp.resonate(exc, sr, freqs, decays, [1.0, 0.6][:len(freqs)])
+    return ring / (np.max(np.abs(ring)) + 1e-12) * peak * gate
+
+
 def _gated_noise(n, sr, rng, gate, lo, hi, ref_rms, envelope=None):
     x = dsp.band_noise(n, sr, lo, hi, rng)
     if envelope is not None:
@@ -152,13 +176,9 @@ class MachineModel:
         """Loudness of an added fault sound relative to the machine's RMS."""
         return self.added_gains.get(fault.kind, 0.3) * (0.4 + 0.6 * fault.severity)
 
-    def build(self, slot: int, n_slots: int, rng: np.random.Generator, type_rng: np.random.Generator) -> dict:
+    def build(self, slot: Slot, rng: np.random.Generator, type_rng: np.random.Generator) -> dict:
         """One unit: the type's common build (type_rng) and its place on the type's ladders."""
         raise NotImplementedError
-
-    def id_params(self, slot: int, n_slots: int, rng: np.random.Generator,
-                  type_rng: np.random.Generator) -> dict:
-        return self.build(slot, n_slots, rng, type_rng)
 
     def level_db(self, rng: np.random.Generator, type_rng: np.random.Generator) -> float:
         """RMS level in dBFS of this unit's recordings: the type's microphone set-up, +- a little."""
@@ -187,13 +207,13 @@ class Fan(MachineModel):
     )
     added_gains = {"bearing": 0.25, "rubbing": 0.3}
 
-    def build(self, slot, n_slots, rng, type_rng):
+    def build(self, slot, rng, type_rng):
         blades = int(type_rng.choice([5, 6, 7, 9]))
         air_slope = float(type_rng.uniform(-4.0, -2.0))
         return dict(
-            f_rot=ladder(type_rng, rng, slot, n_slots, 14.0, 1.04),  # shaft speed, Hz (840-1060 rpm)
-            housing_hz=[ladder(type_rng, rng, slot, n_slots, 450.0, 1.04),
-                        ladder(type_rng, rng, slot, n_slots, 1700.0, 1.04)],
+            f_rot=ladder(type_rng, rng, slot, 14.0, 1.04),  # shaft speed, Hz (840-1060 rpm)
+            housing_hz=[ladder(type_rng, rng, slot, 450.0, 1.04),
+                        ladder(type_rng, rng, slot, 1700.0, 1.04)],
             residual_1x=float(rng.uniform(0.03, 0.08)),  # the balancing grade: a faint once-per-turn tone
             blades=blades, air_slope=air_slope,
             bpf_amps=list(rng.uniform(0.3, 1.0, 5) * 0.7 ** np.arange(5)),
@@ -239,10 +259,15 @@ class Fan(MachineModel):
         x = p["tone_level"] * tones + air + once_level * once + hum_level * hum
         # what else each fault does, as a maintenance engineer would hear it: the motor's magnetic
         # hum follows the voltage (above); an imbalanced rotor shakes its mounts loose (a rumble of
-        # shaft orders); air rushing through a clogged intake whistles
+        # shaft orders, and the mount rattling on some turns); air rushing through a clogged
+        # intake whistles
         if kind == "imbalance":
             x = x + gate * (0.05 + 0.15 * sev) * dsp.rms(x) * dsp.normalise(
                 dsp.harmonic_series(rot, 0.8 ** np.arange(10), rng))
+            turns = np.arange(rng.uniform(0, 1), mt[-1] * p["f_rot"], 1.0) / p["f_rot"]
+            turns = turns[rng.uniform(size=len(turns)) < 0.3]
+            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(800, 2500, 2),
+                            [0.006, 0.004], (0.3 + 0.5 * sev) * np.max(np.abs(x)), gate)
         elif kind == "clogging":
             x = x + _gated_noise(n, sr, rng, gate, 3000, 6500, (0.04 + 0.08 * sev) * dsp.rms(x))
         if kind == "imbalance":  # the rotor's wobble modulates everything once per turn
@@ -276,12 +301,12 @@ class Pump(MachineModel):
     )
     added_gains = {"cavitation": 0.3, "bearing": 0.25}
 
-    def build(self, slot, n_slots, rng, type_rng):
+    def build(self, slot, rng, type_rng):
         vanes = int(type_rng.choice([5, 6, 7]))
         return dict(
-            f_rot=ladder(type_rng, rng, slot, n_slots, 24.0, 1.04),  # 1440-1820 rpm
-            pipe_hz=[ladder(type_rng, rng, slot, n_slots, 380.0, 1.04),
-                     ladder(type_rng, rng, slot, n_slots, 1250.0, 1.04)],
+            f_rot=ladder(type_rng, rng, slot, 24.0, 1.04),  # 1440-1820 rpm
+            pipe_hz=[ladder(type_rng, rng, slot, 380.0, 1.04),
+                     ladder(type_rng, rng, slot, 1250.0, 1.04)],
             vane_second=float(rng.uniform(0.2, 0.5)),  # the vane-pass harmonic balance: second to first
             vanes=vanes, motor_amps=list(rng.uniform(0.2, 1.0, 4)),
             vane_level=float(rng.uniform(0.4, 0.8)), pipe_q=list(rng.uniform(3.0, 8.0, 2)),
@@ -320,8 +345,15 @@ class Pump(MachineModel):
         flow = flow * _level_jitter(rng) * (1 + pulsation * np.cos(p["vanes"] * rot))
         hiss = dsp.band_noise(n, sr, 2000, 7000, rng)
         x = 0.5 * motor + p["vane_level"] * vane + flow + p["hiss"] * hiss
-        if kind == "leakage":
-            x = x + _gated_noise(n, sr, rng, gate, 3000, 7500, (0.08 + 0.15 * sev) * dsp.rms(x))
+        if kind == "leakage":  # the seal spurts: hiss in bursts
+            bursts = np.repeat(rng.uniform(size=n // 800 + 1) < 0.5, 800)[:n].astype(float)
+            bursts = dsp.lowpass(bursts, sr, 60)
+            x = x + _gated_noise(n, sr, rng, gate, 3000, 7500, (0.15 + 0.25 * sev) * dsp.rms(x), bursts)
+        elif kind == "impeller_wear":  # the worn vane brushes the casing on some turns
+            turns = np.arange(rng.uniform(0, 1), mt[-1] * p["f_rot"], 1.0) / p["f_rot"]
+            turns = turns[rng.uniform(size=len(turns)) < 0.3]
+            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(1500, 4000, 2),
+                            [0.004, 0.003], (0.3 + 0.5 * sev) * np.max(np.abs(x)), gate)
         elif kind == "clogging":  # the suction pressure drops: the first bubbles collapse
             x = x + _cavitation(n, sr, rng, rot, p["vanes"], gate, (0.08 + 0.15 * sev) * dsp.rms(x))
         added = np.zeros(n)
@@ -351,12 +383,12 @@ class Slider(MachineModel):
     )
     added_gains = {"rail_damage": 0.5, "no_grease": 0.25}
 
-    def build(self, slot, n_slots, rng, type_rng):
+    def build(self, slot, rng, type_rng):
         return dict(
             # slide rails of one product line with their own gearing and motion programs: what tells
             # them apart is the servo's speed (its whine) and the program's cycle
-            servo_hz=ladder(type_rng, rng, slot, n_slots, 320.0, 1.04),
-            period=ladder(type_rng, rng, slot, n_slots, 0.5, 1.05),  # out and back, s
+            servo_hz=ladder(type_rng, rng, slot, 320.0, 1.04),
+            period=ladder(type_rng, rng, slot, 0.5, 1.05),  # out and back, s
             duty=float(rng.uniform(0.55, 0.75)),  # moving share of each stroke
             servo_level=float(rng.uniform(0.3, 0.6)),
             # the rail, the carriage and the end stops are the type's, within a few per cent
@@ -421,9 +453,16 @@ class Slider(MachineModel):
         if kind == "drive_fault":  # stopping short of the end stop, or hitting it hard
             impact = impact * (1 + gate * 8 * drive)
         x = roll + p["servo_level"] * 0.7 * servo + p["impact_level"] * 0.5 * impact
-        if kind == "loose_belt":  # the slack belt flaps while the carriage moves
+        if kind == "loose_belt":  # the slack belt flaps while the carriage moves, and slaps as it reverses
             flap = dsp.band_noise(n, sr, 60, 400, rng) * velocity
-            x = x + gate * (0.15 + 0.3 * sev) * dsp.rms(x) * dsp.normalise(flap)
+            x = x + gate * (0.15 + 0.3 * sev) * dsp.rms(x) * dsp.normalise(flap) + _rattle(
+                n, sr, rng, starts + rng.uniform(0.01, 0.03, len(starts)), rng.uniform(200, 700, 2),
+                [0.02, 0.012], (0.3 + 0.4 * sev) * np.max(np.abs(x)), gate)
+        elif kind == "worn_guide":  # grit in the worn guide grinds while the carriage moves
+            grind = dsp.poisson_times(40, n / sr, rng)
+            grind = grind[moving[np.minimum((grind * sr).astype(int), n - 1)]]
+            x = x + _rattle(n, sr, rng, grind, rng.uniform(2000, 5000, 2), [0.002, 0.0015],
+                            (0.2 + 0.4 * sev) * np.max(np.abs(x)), gate)
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             ref = self.added_level(fault) * dsp.rms(x)
@@ -468,13 +507,13 @@ class Valve(MachineModel):
     )
     added_gains = {"chatter": 0.6, "leak": 0.35}
 
-    def build(self, slot, n_slots, rng, type_rng):
+    def build(self, slot, rng, type_rng):
         return dict(
             # units of one valve model on different controllers and pipes: what tells them apart
             # is their cycle (period, open fraction) and the flow's band, not the solenoid's click
-            period=ladder(type_rng, rng, slot, n_slots, 0.42, 1.05),  # one open-shut cycle, s
-            open_frac=ladder(type_rng, rng, slot, n_slots, 0.3, 1.08),
-            flow_lo=ladder(type_rng, rng, slot, n_slots, 1500.0, 1.05),
+            period=ladder(type_rng, rng, slot, 0.42, 1.07),  # one open-shut cycle, s
+            open_frac=ladder(type_rng, rng, slot, 0.3, 1.1),
+            flow_lo=ladder(type_rng, rng, slot, 1500.0, 1.06),
             **_common(type_rng, rng, 0.03, click_freqs=(1000, 6000, 3), click_decays=(0.003, 0.015, 3),
                       thump_hz=(90, 300), close_ratio=(0.5, 1.2), flow_level=(0.05, 0.12)),
             flow_hi=float(rng.uniform(4500, 7000)),
@@ -563,11 +602,11 @@ class ToyCar(MachineModel):
     )
     added_gains = {"bearing": 0.25, "tire_damage": 0.4}
 
-    def build(self, slot, n_slots, rng, type_rng):
+    def build(self, slot, rng, type_rng):
         teeth = int(type_rng.integers(8, 13))
         return dict(
-            f_motor=ladder(type_rng, rng, slot, n_slots, 160.0, 1.04),  # Hz
-            gear_ratio=ladder(type_rng, rng, slot, n_slots, 18.0, 1.05),  # wheels at 6-9 turns/s
+            f_motor=ladder(type_rng, rng, slot, 160.0, 1.04),  # Hz
+            gear_ratio=ladder(type_rng, rng, slot, 18.0, 1.05),  # wheels at 6-9 turns/s
             pinion_teeth=teeth, motor_amps=list(rng.uniform(0.1, 1.0, 8)),
             ripple_hz=float(rng.uniform(2, 6)), ripple_depth=float(rng.uniform(0.005, 0.015)),
             mesh_level=float(rng.uniform(0.2, 0.6)), brush_level=float(rng.uniform(0.3, 0.6)),
@@ -638,12 +677,12 @@ class ToyConveyor(MachineModel):
     added_gains = {"belt_damage": 0.45, "roller_bearing": 0.25, "rubbing": 0.3}
     level_spread_db = 0.3
 
-    def build(self, slot, n_slots, rng, type_rng):
+    def build(self, slot, rng, type_rng):
         common = dict(f_motor=type_rng.uniform(45, 60), roller_hz=list(type_rng.uniform(9, 16, 3)),
                       roller_order=int(type_rng.integers(18, 30)), belt_period=type_rng.uniform(0.6, 1.0),
                       slap_freqs=list(type_rng.uniform(300, 1500, 2)), belt_cutoff=type_rng.uniform(900, 2000),
                       hum_amps=list(type_rng.uniform(0.2, 1.0, 5)))
-        scale = ladder(type_rng, rng, slot, n_slots, 1.0, 1.006, jitter=0.001)  # the unit's gearing
+        scale = ladder(type_rng, rng, slot, 1.0, 1.006, jitter=0.001)  # the unit's gearing
         return dict(
             f_motor=common["f_motor"] * scale, roller_hz=[h * scale for h in common["roller_hz"]],
             belt_period=common["belt_period"] / scale, roller_order=common["roller_order"],
@@ -678,8 +717,10 @@ class ToyConveyor(MachineModel):
         slap = slap / (np.max(np.abs(slap)) + 1e-9) if exc.any() else slap
         x = dsp.normalise(hum) + 0.6 * dsp.normalise(rollers) + dsp.normalise(belt) * _level_jitter(rng) \
             + slap_level * slap
-        if kind == "tension_change":  # a belt out of tension flutters
-            x = x + _gated_noise(n, sr, rng, gate, 60, 300, (0.08 + 0.15 * sev) * dsp.rms(x))
+        if kind == "tension_change":  # a belt out of tension flutters and slaps the rollers
+            x = x + _gated_noise(n, sr, rng, gate, 60, 300, (0.08 + 0.15 * sev) * dsp.rms(x)) + _rattle(
+                n, sr, rng, dsp.poisson_times(4, n / sr, rng), rng.uniform(150, 600, 2), [0.02, 0.01],
+                (0.3 + 0.4 * sev) * np.max(np.abs(x)), gate)
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             ref = self.added_level(fault) * dsp.rms(x)
