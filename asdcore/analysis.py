@@ -126,7 +126,10 @@ def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neig
 
         import warnings
 
-        reducer = umap.UMAP(n_neighbors=n_neighbors, n_components=2, metric="cosine", random_state=seed)
+        # 200 optimisation epochs (umap-learn's own choice above 10 000 points; below it takes 500,
+        # 2.5x the time for a map that looks the same)
+        reducer = umap.UMAP(n_neighbors=n_neighbors, n_components=2, metric="cosine", random_state=seed,
+                            n_epochs=200)
         with warnings.catch_warnings():  # "n_jobs overridden by random_state": we want it seeded
             warnings.filterwarnings("ignore", message=".*n_jobs value.*")
             out[["umap_x", "umap_y"]] = reducer.fit_transform(x)

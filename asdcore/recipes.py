@@ -132,7 +132,7 @@ def base_config(recipe: Recipe) -> dict:
         "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "optimizer": "adamw",
                   "schedule": "cosine", "eta_min_ratio": 0.0,
                   "ema_decay": 0.9999 if recipe.ema else None, "select": "val_loss",
-                  "amp": "bf16", "num_workers": 0, "cache_gb": 3.0},
+                  "amp": "bf16", "channels_last": True, "num_workers": 0, "cache_gb": 3.0},
         "eval": {"backend": recipe.backend, "backends": backends, "knn_k": 1, "umap": True,
                  "umap_neighbors": 15, "batch_size": 64},
     }

