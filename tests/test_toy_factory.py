@@ -121,7 +121,7 @@ def _dominant_hz(x, lo, hi, sr=16000):
 
 
 @pytest.mark.parametrize("machine_type, kind, shift", [
-    ("fan", "voltage_change", 0.08),  # at severity 1 the motor runs 8 % faster or slower
+    ("fan", "voltage_change", 0.09),  # at severity 1 the motor runs 9 % faster or slower
     ("ToyCar", "excessive_voltage", 0.06),
     ("pump", "clogging", -0.06),  # the loaded motor slows
 ])

@@ -227,7 +227,7 @@ class Fan(MachineModel):
         kind, sev = (fault.kind, fault.severity) if fault else (None, 0.0)
         shift = 0.0
         if kind == "voltage_change":
-            shift = float(rng.choice([-1.0, 1.0])) * (0.035 + 0.045 * sev)
+            shift = float(rng.choice([-1.0, 1.0])) * (0.04 + 0.05 * sev)
         elif kind == "clogging":
             shift = 0.03 + 0.03 * sev  # less air to move: the motor's slip drops
         rate = speed_profile(n, sr, rng, p["speed_jitter"], shift=shift, gate=gate)
@@ -518,7 +518,7 @@ class Valve(MachineModel):
             open_frac=ladder(type_rng, rng, slot, 0.3, 1.1),
             flow_lo=ladder(type_rng, rng, slot, 1500.0, 1.06),
             **_common(type_rng, rng, 0.03, click_freqs=(1000, 6000, 3), click_decays=(0.003, 0.015, 3),
-                      thump_hz=(90, 300), close_ratio=(0.5, 1.2), flow_level=(0.05, 0.12)),
+                      thump_hz=(90, 300), close_ratio=(0.5, 1.2), flow_level=(0.15, 0.3)),
             flow_hi=float(rng.uniform(4500, 7000)),
         )
 
@@ -685,7 +685,7 @@ class ToyConveyor(MachineModel):
                       roller_order=int(type_rng.integers(18, 30)), belt_period=type_rng.uniform(0.6, 1.0),
                       slap_freqs=list(type_rng.uniform(300, 1500, 2)), belt_cutoff=type_rng.uniform(900, 2000),
                       hum_amps=list(type_rng.uniform(0.2, 1.0, 5)))
-        scale = ladder(type_rng, rng, slot, 1.0, 1.006, jitter=0.001)  # the unit's gearing
+        scale = ladder(type_rng, rng, slot, 1.0, 1.012, jitter=0.001)  # the unit's gearing
         return dict(
             f_motor=common["f_motor"] * scale, roller_hz=[h * scale for h in common["roller_hz"]],
             belt_period=common["belt_period"] / scale, roller_order=common["roller_order"],
@@ -727,8 +727,6 @@ class ToyConveyor(MachineModel):
                 n, sr, rng, dsp.poisson_times(4, n / sr, rng), rng.uniform(150, 600, 2), [0.02, 0.01],
                 (0.3 + 0.4 * sev) * np.max(np.abs(x)), gate) \
                 + gate * bursts * (0.1 + 0.2 * sev) * dsp.rms(x) * dsp.normalise(squeal)
-        elif kind == "excessive_voltage":  # the motor's brushes spark more
-            x = x + _gated_noise(n, sr, rng, gate, 4000, 7500, (0.05 + 0.1 * sev) * dsp.rms(x))
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             ref = self.added_level(fault) * dsp.rms(x)
