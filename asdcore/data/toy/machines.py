@@ -352,8 +352,8 @@ class Pump(MachineModel):
         elif kind == "impeller_wear":  # the worn vane brushes the casing on some turns
             turns = np.arange(rng.uniform(0, 1), mt[-1] * p["f_rot"], 1.0) / p["f_rot"]
             turns = turns[rng.uniform(size=len(turns)) < 0.3]
-            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(2500, 5000, 2),
-                            [0.008, 0.005], (0.5 + 0.5 * sev) * np.max(np.abs(x)), gate)
+            x = x + _rattle(n, sr, rng, np.interp(turns, mt, np.arange(n) / sr), rng.uniform(1500, 4000, 2),
+                            [0.004, 0.003], (0.3 + 0.5 * sev) * np.max(np.abs(x)), gate)
         elif kind == "clogging":  # the suction pressure drops: the first bubbles collapse
             x = x + _cavitation(n, sr, rng, rot, p["vanes"], gate, (0.08 + 0.15 * sev) * dsp.rms(x))
         added = np.zeros(n)
@@ -465,7 +465,7 @@ class Slider(MachineModel):
             grind = dsp.poisson_times(40, n / sr, rng)
             grind = grind[moving[np.minimum((grind * sr).astype(int), n - 1)]]
             x = x + _rattle(n, sr, rng, grind, rng.uniform(2000, 5000, 2), [0.002, 0.0015],
-                            (0.4 + 0.6 * sev) * np.max(np.abs(x)), gate)
+                            (0.2 + 0.4 * sev) * np.max(np.abs(x)), gate)
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             ref = self.added_level(fault) * dsp.rms(x)
@@ -501,8 +501,7 @@ class Valve(MachineModel):
     faults = (
         FaultKind("sticking", STRUCTURAL, "contamination makes the plunger stick: it opens late, shuts "
                   "late and its cycle turns irregular"),
-        FaultKind("contamination", STRUCTURAL, "deposits on the seat and plunger: dull, damped clicks, and a "
-                  "narrowed seat that makes the flow hiss louder and higher"),
+        FaultKind("contamination", STRUCTURAL, "deposits on the seat and plunger: dull, damped clicks"),
         FaultKind("missing_click", STRUCTURAL, "the plunger fails to move on some cycles: clicks and flow "
                   "go missing"),
         FaultKind("chatter", ADDED, "a weak spring: the plunger bounces, an extra click after some clicks"),
@@ -518,7 +517,7 @@ class Valve(MachineModel):
             open_frac=ladder(type_rng, rng, slot, 0.3, 1.1),
             flow_lo=ladder(type_rng, rng, slot, 1500.0, 1.06),
             **_common(type_rng, rng, 0.03, click_freqs=(1000, 6000, 3), click_decays=(0.003, 0.015, 3),
-                      thump_hz=(90, 300), close_ratio=(0.5, 1.2), flow_level=(0.15, 0.3)),
+                      thump_hz=(90, 300), close_ratio=(0.5, 1.2), flow_level=(0.05, 0.12)),
             flow_hi=float(rng.uniform(4500, 7000)),
         )
 
@@ -564,9 +563,6 @@ class Valve(MachineModel):
         for a, b in zip(opens[works], closes[works]):
             is_open[max(0, int(a * sr)):max(0, int(b * sr))] = True
         flow = dsp.band_noise(n, sr, p["flow_lo"], p["flow_hi"], rng)
-        if kind == "contamination":  # a narrowed seat: faster, louder, higher flow noise
-            narrowed = dsp.band_noise(n, sr, p["flow_lo"] * (1.1 + 0.15 * sev), p["flow_hi"], rng)
-            flow = dsp.crossfade(flow, narrowed * (1.5 + 1.0 * sev), _gate(n, sr, fault))
         peak = np.max(np.abs(click + thump)) + 1e-9
         x = (click + thump) / peak * 0.8 + p["flow_level"] * _level_jitter(rng) * flow * is_open
         if kind == "sticking":  # the plunger scrapes as it breaks free, just before each late click
@@ -720,13 +716,10 @@ class ToyConveyor(MachineModel):
         slap = slap / (np.max(np.abs(slap)) + 1e-9) if exc.any() else slap
         x = dsp.normalise(hum) + 0.6 * dsp.normalise(rollers) + dsp.normalise(belt) * _level_jitter(rng) \
             + slap_level * slap
-        if kind == "tension_change":  # a belt out of tension flutters, slaps the rollers, slips and squeals
-            bursts = dsp.lowpass(np.repeat(rng.uniform(size=n // 2400 + 1) < 0.4, 2400)[:n].astype(float), sr, 30)
-            squeal = dsp.harmonic_series(2 * np.pi * rng.uniform(2000, 3500) * np.arange(n) / sr, [1.0, 0.3], rng)
+        if kind == "tension_change":  # a belt out of tension flutters and slaps the rollers
             x = x + _gated_noise(n, sr, rng, gate, 60, 300, (0.08 + 0.15 * sev) * dsp.rms(x)) + _rattle(
                 n, sr, rng, dsp.poisson_times(4, n / sr, rng), rng.uniform(150, 600, 2), [0.02, 0.01],
-                (0.3 + 0.4 * sev) * np.max(np.abs(x)), gate) \
-                + gate * bursts * (0.1 + 0.2 * sev) * dsp.rms(x) * dsp.normalise(squeal)
+                (0.3 + 0.4 * sev) * np.max(np.abs(x)), gate)
         added = np.zeros(n)
         if kind in self.fault_kinds(ADDED):
             ref = self.added_level(fault) * dsp.rms(x)
