@@ -19,7 +19,7 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 data: setup
-	$(PY) -m asdcore data toy --out $(DATA) --preset default --seed 0
+	$(PY) -m asdcore data toy --out $(DATA) --preset default --seed 0 --replace-outdated
 
 # scripts/serve.py is `streamlit run app.py` with the first page's imports done before it listens
 run: data

@@ -29,7 +29,7 @@ def _data_toy(args) -> int:
 
     try:
         out = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers,
-                       progress=not args.quiet)
+                       progress=not args.quiet, replace_outdated=args.replace_outdated)
     except ToyDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -59,7 +59,7 @@ def _data_baseline(args) -> int:
 def _data_diagnose(args) -> int:
     from pathlib import Path
 
-    from .diagnose import diagnose_table, find_autoencoder_run, format_tables
+    from .diagnose import attention_summary, diagnose_table, find_autoencoder_run, format_attention, format_tables
     from .runs import Run, resolve_root
 
     runs = []
@@ -90,6 +90,10 @@ def _data_diagnose(args) -> int:
     if autoencoder is not None:
         print(f"autoencoder: the DCASE 2020 AE baseline of run {autoencoder.path}")
     print(format_tables(aucs, classifier))
+    for run in runs:
+        summary = attention_summary(run)
+        if summary is not None:
+            print("\n" + format_attention(run, summary))
     return 0
 
 
@@ -271,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--seed", type=int, default=0)
     toy.add_argument("--workers", type=int, default=None, help="processes (default: up to 4)")
     toy.add_argument("--quiet", action="store_true", help="no progress bar")
+    toy.add_argument("--replace-outdated", action="store_true",
+                     help="replace a toy set of the same preset and seed made by an older version of the "
+                          "generator (its own clips only; `make data` does this)")
     toy.set_defaults(func=_data_toy)
     base = data_sub.add_parser("baseline", help="AUC of a Gaussian on time-averaged log-mel per machine ID")
     base.add_argument("paths", nargs="+")

@@ -101,6 +101,42 @@ def classifier_table(clips: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def attention_summary(run: Run, short_span: float = 0.6) -> dict | None:
+    """TAgram's temporal attention on a run's test clips (None without attention.npy):
+
+    saturated     the share of all weights above 0.99 (a gate stuck open shows nothing)
+    mean, within_clip_std   the weights' mean and their spread along time inside a clip
+    inside, outside, n_short   over the anomalous clips whose fault (toy factory metadata) covers
+                  less than `short_span` of the clip: the mean weight of the frames inside the
+                  fault's span and of those outside it, and how many such clips there are.
+    Frame k is centred at k * hop / sample_rate seconds (centred STFT)."""
+    weights = run.attention()
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=np.float64)
+    clips = run.clips()
+    features = run.config.get("features", {})
+    hop, sr = features.get("hop_length", 512), features.get("sample_rate", 16000)
+    clip_seconds = float(run.config["data"]["clip_seconds"])
+    times = np.arange(weights.shape[1]) * hop / sr
+    out = {"saturated": float((weights > 0.99).mean()), "mean": float(weights.mean()),
+           "within_clip_std": float(weights.std(axis=1).mean())}
+    inside, outside = [], []
+    if "fault_onset_s" in clips:
+        onset = pd.to_numeric(clips["fault_onset_s"], errors="coerce").to_numpy()
+        offset = pd.to_numeric(clips["fault_offset_s"], errors="coerce").to_numpy()
+        short = (clips["label"].to_numpy() == 1) & np.isfinite(onset) & ((offset - onset) < short_span * clip_seconds)
+        for i in np.flatnonzero(short):
+            span = (times >= onset[i]) & (times < offset[i])
+            if span.any() and (~span).any():
+                inside.append(weights[i, span].mean())
+                outside.append(weights[i, ~span].mean())
+    out.update(inside=float(np.mean(inside)) if inside else None,
+               outside=float(np.mean(outside)) if outside else None, n_short=len(inside),
+               inside_higher=float(np.mean(np.array(inside) > np.array(outside))) if inside else None)
+    return out
+
+
 def _absolute_paths(run: Run, clips: pd.DataFrame) -> pd.Series:
     roots = run.data_roots()
     return pd.Series([str((roots[int(i)] / p).resolve()) for i, p in zip(clips["root_index"], clips["path"])],
@@ -174,6 +210,16 @@ def diagnose_table(roots: list[str | Path], runs: list[Run] = (), autoencoder: R
     return fault_auc_table(clips, columns), classifier
 
 
+def format_attention(run: Run, summary: dict) -> str:
+    text = (f"Temporal attention of {run.id}: {100 * summary['saturated']:.1f} % of the weights above 0.99, "
+            f"mean {summary['mean']:.2f}, spread along time within a clip {summary['within_clip_std']:.2f}")
+    if summary["n_short"]:
+        text += (f"; over the {summary['n_short']} anomalous clips with a short fault, mean weight inside the "
+                 f"fault's span {summary['inside']:.3f} against {summary['outside']:.3f} outside it "
+                 f"(higher inside in {100 * summary['inside_higher']:.0f} % of them)")
+    return text
+
+
 def format_tables(aucs: pd.DataFrame, classifier: pd.DataFrame | None) -> str:
     """The tables as text for the terminal: AUCs in %, accuracies in %, angles in degrees."""
     show = aucs.copy()
@@ -189,7 +235,7 @@ def format_tables(aucs: pd.DataFrame, classifier: pd.DataFrame | None) -> str:
         for c in ("id_acc_normal", "id_acc_anomaly"):
             show[c] = (100 * show[c]).round(1)
         for c in ("angle_normal_deg", "angle_anomaly_deg"):
-            show[c] = show[c].round(1)
+            show[c] = show[c].astype(float).round(1)
         text += ["", "Machine-ID accuracy (%) and median angle to the own class centre (degrees), test normals "
                  "against anomalies:", show.to_string(index=False, na_rep="-")]
     return "\n".join(text)

@@ -16,8 +16,9 @@
         clips.parquet      one row per labelled test clip (columns below)
         train_clips.parquet one row per training normal (same columns where they apply; `role` is
                            "train" or "val"), the reference set for nearest neighbours and thresholds
-        embeddings.npy     (N_test, D) float32 test embeddings, row i = clips.parquet row i
-        train_embeddings.npy (N_train, D) float32, row i = train_clips.parquet row i
+        embeddings.npy     (N_test, D) float32 test embeddings, row i = clips.parquet row i (float16 in
+                           the bundled runs; Run.embeddings() returns float32 either way)
+        train_embeddings.npy (N_train, D) float32, row i = train_clips.parquet row i (likewise)
         centres.npy        (C, D) float32 L2-normalised class centres (classifiers only)
         attention.npy      (N_test, T) float16 TAgram per-frame weights (TAgram models only)
 
@@ -196,10 +197,15 @@ class Run:
         return np.load(path) if path.exists() else None
 
     def embeddings(self):
-        return self._array("embeddings.npy")
+        return self._float32(self._array("embeddings.npy"))
 
     def train_embeddings(self):
-        return self._array("train_embeddings.npy")
+        return self._float32(self._array("train_embeddings.npy"))
+
+    @staticmethod
+    def _float32(array):
+        """Embeddings as float32 (the bundled runs store them as float16 to stay small)."""
+        return None if array is None else array.astype("float32", copy=False)
 
     def centres(self):
         return self._array("centres.npy")

@@ -124,10 +124,11 @@ def prepare_splits(config: dict) -> Splits:
         raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
                          f"(run `python -m asdcore data check {' '.join(roots)}`)")
     train, val = split_train_val(normals, config["data"]["val_fraction"], config["seed"],
-                                 config["data"]["max_train_clips_per_class"], config["data"].get("val_split", "per_class"))
+                                 config["data"]["max_train_clips_per_class"],
+                                 config["data"].get("val_split", "per_class"))
     test = [r for r in ds.select(split="test") if r.label is not None]
-    if config["data"]["max_train_clips_per_class"]:  # tiny runs evaluate on a matching subset
-        test = _cap_test(test, config["data"]["max_train_clips_per_class"], config["seed"])
+    if config["data"].get("max_test_clips_per_class"):  # tiny runs evaluate on a subset
+        test = _cap_test(test, config["data"]["max_test_clips_per_class"], config["seed"])
     return Splits(train=train, val=val, test=test, classes=ds.classes, roots=roots)
 
 
@@ -340,6 +341,18 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
             "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
 
 
+def bn_refresh_subset(index: np.ndarray, config: dict) -> np.ndarray:
+    """The training clips the EMA's BatchNorm statistics are recomputed on: at most
+    train.bn_refresh_clips of them (a fixed, seeded subset, so every epoch uses the same clips),
+    or all.  A few hundred clips pin the statistics well; all of them cost a forward pass over
+    the whole training set every epoch (a third of an epoch's time on a CPU)."""
+    limit = config["train"].get("bn_refresh_clips")
+    if not limit or len(index) <= limit:
+        return index
+    rng = np.random.default_rng(int(config["seed"]))
+    return np.sort(rng.choice(index, size=int(limit), replace=False))
+
+
 @torch.no_grad()
 def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarray, front: LogMel, config: dict,
                       device: torch.device) -> None:
@@ -547,7 +560,8 @@ def _train(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter,
             done_before += max(1, len(g.train_index) // bs)
             if g.ema is not None:
                 status.update(phase="training", message=f"epoch {epoch}/{epochs}: BatchNorm statistics of the EMA")
-                refresh_batchnorm(g.ema.module, train_waves, g.train_index, front, config, device)
+                refresh_batchnorm(g.ema.module, train_waves, bn_refresh_subset(g.train_index, config), front,
+                                  config, device)
             results.append((g, train_stats, validate(g, val_waves, val_labels, front, config, device)))
         row = _epoch_row(epoch, groups, results, time.time() - t_epoch)
         is_best = row["val_loss"] is not None and row["val_loss"] < best["val_loss"]

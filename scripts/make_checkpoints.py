@@ -1,15 +1,21 @@
 """Train every recipe's quick preset on the default toy data and bundle the runs under checkpoints/.
 
-    make checkpoints            (or: .venv/bin/python scripts/make_checkpoints.py [RECIPE ...])
+    make checkpoints            (or: .venv/bin/python scripts/make_checkpoints.py [RECIPE ...] [--no-seeds])
 
 Each run is trained in a work folder (runs/_bundle/<recipe>), then copied to checkpoints/<recipe>
-without its resume checkpoint (optimiser state) and with its selected weights stored in float16,
-so each bundled model is well under 5 MB.  Evaluation happens before the weights are shrunk, so
-the bundled eval/ artefacts are those of the float32 model.  Finally checkpoints/RESULTS.md gets
-the AUC / pAUC / mAUC table across recipes, with the time each took and on what hardware.
+without its resume checkpoint (optimiser state), with its selected weights and its embeddings stored
+in float16, so each bundled run stays a few MB.  Evaluation happens before anything is shrunk, so the
+bundled eval/ artefacts are those of the float32 model.
+
+The recipes in SEEDED are trained twice more with training seeds 1 and 2 (same data; other initial
+weights, batches, mixup and validation split) in runs/_bundle/<recipe>-seed<k>; their metrics, with
+seed 0's, go to checkpoints/seeds.json (not their weights).  Finally checkpoints/RESULTS.md gets the
+AUC / pAUC / mAUC table across recipes with the time each took and on what hardware, the mean and
+spread over the three seeds, and the Gaussian baseline on the same data.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import shutil
@@ -18,28 +24,32 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asdcore.metrics import metrics_table  # noqa: E402
 from asdcore.recipes import RECIPES  # noqa: E402
 from asdcore.runs import Run, read_json, write_json_atomic  # noqa: E402
 
 WORK = ROOT / "runs" / "_bundle"
 OUT = ROOT / "checkpoints"
+DATA = ROOT / "data" / "toy"
 ORDER = ["stgram-ce", "stgram-arcface", "stgram-arcmix", "stgram-noisy-arcmix", "tastgram-ce", "tastgram-arcface",
          "tastgram-arcmix", "tastgram-noisy-arcmix", "logmel-osscl", "tfstgram-osscl", "dcase-ae"]
+# the TASTgram recipes, the CE baselines and the autoencoder: trained with three seeds
+SEEDED = ["stgram-ce", "tastgram-ce", "tastgram-arcface", "tastgram-arcmix", "tastgram-noisy-arcmix", "dcase-ae"]
+EXTRA_SEEDS = (1, 2)
+TYPES = ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"]
 
 
-def train(recipe: str) -> float:
-    work = WORK / recipe
+def train(recipe: str, work: Path, seed: int = 0) -> float:
     if work.exists():
         shutil.rmtree(work)
     t0 = time.time()
     subprocess.run([sys.executable, "-m", "asdcore", "train", "--recipe", recipe, "--preset", "quick",
-                    "--run-dir", str(work), "--quiet"], check=True, cwd=ROOT)
+                    "--set", f"seed={seed}", "--run-dir", str(work), "--quiet"], check=True, cwd=ROOT)
     return time.time() - t0
 
 
@@ -51,7 +61,10 @@ def bundle(recipe: str, wall_seconds: float) -> None:
     for name in ["config.json", "metrics.jsonl", "train.log"]:
         shutil.copy2(work / name, dest / name)
     for path in (work / "eval").iterdir():
-        shutil.copy2(path, dest / "eval" / path.name)
+        if path.name.endswith("embeddings.npy"):
+            np.save(dest / "eval" / path.name, np.load(path).astype(np.float16))
+        else:
+            shutil.copy2(path, dest / "eval" / path.name)
     state = torch.load(work / "model.pt", weights_only=True)
     for group in state["groups"].values():
         group["model"] = {k: v.half() if v.is_floating_point() else v for k, v in group["model"].items()}
@@ -61,15 +74,34 @@ def bundle(recipe: str, wall_seconds: float) -> None:
     write_json_atomic(dest / "status.json", status)
 
 
-def results_markdown() -> str:
+def summary(run: Run) -> dict:
+    """What seeds.json keeps of a run: AUC / pAUC per type and the averages (default back-end)."""
+    m = run.eval_metrics()
+    return {"per_type": {t: {"auc": v["auc"], "pauc": v["pauc"]} for t, v in m["per_type"].items()},
+            "average": m["average"], "train_seconds": m["train_seconds"]}
+
+
+def gaussian_baseline() -> dict:
+    from asdcore.data import scan_dataset
+    from asdcore.data.baseline import auc_per_type, gaussian_baseline_scores
+
+    table = auc_per_type(gaussian_baseline_scores(scan_dataset(str(DATA)), clip_seconds=2.0))
+    return dict(zip(table["machine_type"], table["auc"]))
+
+
+def _cell(values) -> str:
+    values = 100 * np.asarray(values, dtype=float)
+    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+
+
+def results_markdown(seeds: dict) -> str:
     lines = ["# Bundled results", "",
-             "Every recipe's `quick` preset trained on the toy factory's default data set (seed 0) by "
-             "`make checkpoints`. AUC / pAUC / mAUC in %, DCASE protocol (per machine ID, then averaged over "
-             "IDs and types), each recipe's default back-end. pAUC is sklearn's `roc_auc_score(max_fpr=0.1)`, "
-             "McClish-standardised, as in all published tables.", ""]
-    types = ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"]
-    header = "| recipe | " + " | ".join(types) + " | average AUC | average pAUC | mAUC | train + eval time |"
-    lines += [header, "|" + "---|" * (len(types) + 5)]
+             "Every recipe's `quick` preset trained on the toy factory's default data set (toy seed 0, training "
+             "seed 0) by `make checkpoints`. AUC / pAUC / mAUC in %, DCASE protocol (per machine ID, then "
+             "averaged over IDs and types), each recipe's default back-end. pAUC is sklearn's "
+             "`roc_auc_score(max_fpr=0.1)`, McClish-standardised, as in all published tables.", ""]
+    header = "| recipe | " + " | ".join(TYPES) + " | average AUC | average pAUC | mAUC | train + eval time |"
+    lines += [header, "|" + "---|" * (len(TYPES) + 5)]
     device = ""
     for recipe in ORDER:
         run = Run(OUT / recipe)
@@ -78,27 +110,59 @@ def results_markdown() -> str:
         m = run.eval_metrics()
         device = m.get("device", device)
         cells = [f"{100 * m['per_type'][t]['auc']:.1f} / {100 * m['per_type'][t]['pauc']:.1f}"
-                 if t in m["per_type"] else "-" for t in types]
+                 if t in m["per_type"] else "-" for t in TYPES]
         wall = run.status.get("wall_seconds")
         lines.append(f"| {run.label} | " + " | ".join(cells) + f" | {100 * m['average']['auc']:.2f} | "
                      f"{100 * m['average']['pauc']:.2f} | {100 * m['average']['mauc']:.2f} | "
                      f"{m['train_seconds']:.0f} s + {m['eval_seconds']:.0f} s (wall {wall:.0f} s) |")
+    gauss = gaussian_baseline()
+    lines.append("| Gaussian on mean log-mel (no training) | " + " | ".join(
+        f"{100 * gauss[t]:.1f} / -" if t in gauss else "-" for t in TYPES)
+        + f" | {100 * np.mean(list(gauss.values())):.2f} | - | - | - |")
     lines += ["", "Per-type cells: AUC / pAUC. Hardware: " + f"{device}, {platform.processor() or platform.machine()}, "
               f"torch {torch.__version__}."]
+    if seeds:
+        lines += ["", "## Over three training seeds", "",
+                  "AUC in %, mean ± standard deviation over training seeds 0, 1 and 2 (same data, other initial "
+                  "weights, batches, mixup and validation split), each recipe's default back-end:", "",
+                  "| recipe | " + " | ".join(TYPES) + " | average AUC | average pAUC |",
+                  "|" + "---|" * (len(TYPES) + 3)]
+        for recipe in [r for r in ORDER if r in seeds]:
+            runs = list(seeds[recipe].values())
+            cells = [_cell([r["per_type"][t]["auc"] for r in runs]) for t in TYPES]
+            lines.append(f"| {RECIPES[recipe].label} | " + " | ".join(cells) + " | "
+                         f"{_cell([r['average']['auc'] for r in runs])} | {_cell([r['average']['pauc'] for r in runs])} |")
     return "\n".join(lines) + "\n"
 
 
-def main(recipes: list[str]) -> None:
-    for recipe in recipes:
-        if recipe not in RECIPES:
-            raise SystemExit(f"unknown recipe {recipe!r}")
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("recipes", nargs="*", default=ORDER)
+    parser.add_argument("--no-seeds", action="store_true", help="skip the seed 1 and 2 runs")
+    args = parser.parse_args(argv)
+    unknown = [r for r in args.recipes if r not in RECIPES]
+    if unknown:
+        raise SystemExit(f"unknown recipe(s) {unknown}")
+    seeds_path = OUT / "seeds.json"
+    seeds = read_json(seeds_path, {}) or {}
+    for recipe in args.recipes:
         print(f"== {recipe}", flush=True)
-        seconds = train(recipe)
+        seconds = train(recipe, WORK / recipe)
         bundle(recipe, seconds)
         print(f"   bundled in {OUT / recipe} ({seconds:.0f} s)", flush=True)
-    (OUT / "RESULTS.md").write_text(results_markdown())
+        if recipe in SEEDED:
+            seeds[recipe] = {"0": summary(Run(OUT / recipe))}
+    for recipe in [r for r in args.recipes if r in SEEDED and not args.no_seeds]:
+        for seed in EXTRA_SEEDS:
+            print(f"== {recipe}, training seed {seed}", flush=True)
+            work = WORK / f"{recipe}-seed{seed}"
+            train(recipe, work, seed)
+            seeds.setdefault(recipe, {})[str(seed)] = summary(Run(work))
+            write_json_atomic(seeds_path, seeds)
+    write_json_atomic(seeds_path, seeds)
+    (OUT / "RESULTS.md").write_text(results_markdown(seeds))
     print((OUT / "RESULTS.md").read_text())
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ORDER)
+    main()

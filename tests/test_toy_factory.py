@@ -97,15 +97,15 @@ def test_default_preset_is_hard_for_the_simple_baseline(default_toy_root):
 
 def test_machine_ids_sit_on_ladders_toyconveyor_closest():
     """Units of a type differ in stable properties (speeds, resonances, cycle timing) placed on a
-    ladder: neighbouring IDs at least ~3 % apart, never coinciding; ToyConveyor's within 1 %, the
-    confusable type."""
+    ladder: neighbouring IDs at least ~3 % apart, never coinciding; ToyConveyor's about 1 % apart,
+    the confusable type."""
     ladders = {"fan": "f_rot", "pump": "f_rot", "slider": "period", "valve": "period", "ToyCar": "f_motor",
                "ToyConveyor": "f_motor"}
     for machine_type, key in ladders.items():
         values = sorted(id_params(0, machine_type, i)[key] for i in ID_SLOTS[machine_type])
         steps = np.diff(np.log(values))
         if machine_type == "ToyConveyor":
-            assert steps.max() < 0.01, (machine_type, values)
+            assert steps.max() < 0.015, (machine_type, values)
         else:
             assert steps.min() > 0.03, (machine_type, values)
     # the same ID always has the same build; another seed builds other units

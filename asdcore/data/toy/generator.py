@@ -167,14 +167,51 @@ def read_manifest(out: str | os.PathLike) -> dict | None:
     return json.loads(path.read_text())
 
 
+def remove_outdated(out: Path, manifest: dict, progress: bool) -> None:
+    """Delete a toy set made by an older generator: only the files it lists in metadata.csv (and
+    their `.part` leftovers), its metadata.csv and manifest, and the folders left empty.  Anything
+    else in the folder stays where it is."""
+    listed = []
+    if (out / "metadata.csv").exists():
+        with open(out / "metadata.csv", newline="") as fh:
+            listed = [row["path"] for row in csv.DictReader(fh)]
+    listed += [str(p.relative_to(out)) for p in out.glob("*/*/*.wav.part")]
+    others = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
+                    and str(p.relative_to(out)) not in {*listed, "metadata.csv", "toy_manifest.json"})
+    if others:
+        raise ToyDataError(f"{out} holds an outdated toy data set (generator version "
+                           f"{manifest.get('generator_version')}) and files it did not make "
+                           f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}): not replacing it; "
+                           "move those files elsewhere, or choose another --out")
+    for rel in listed:
+        (out / rel).unlink(missing_ok=True)
+    for name in ("metadata.csv", "toy_manifest.json"):
+        (out / name).unlink(missing_ok=True)
+    for folder in sorted((d for d in out.glob("*/*") if d.is_dir()), reverse=True) + sorted(out.glob("*")):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    if progress:
+        print(f"{out}: removed the toy data set of generator version {manifest.get('generator_version')} "
+              f"({len(listed)} clips); making version {GENERATOR_VERSION}")
+
+
 def generate(out: str | os.PathLike, preset: str = "default", seed: int = 0, workers: int | None = None,
-             progress: bool = True) -> Path:
-    """Write the toy data set; resume an interrupted one; refuse to touch anything else."""
+             progress: bool = True, replace_outdated: bool = False) -> Path:
+    """Write the toy data set; resume an interrupted one; refuse to touch anything else.
+
+    replace_outdated: a toy set with the same preset and seed made by an older generator version
+    in `out` is replaced (its own clips only, see remove_outdated) rather than refused; `make data`
+    uses it, so a checkout that updates the sound models updates its default data set too."""
     if preset not in PRESETS:
         raise ToyDataError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
     out = Path(out).expanduser()
     manifest = read_manifest(out)
+    if (manifest is not None and replace_outdated and manifest.get("kind") == "asdcore toy factory"
+            and (manifest.get("preset"), manifest.get("seed")) == (preset, seed)
+            and int(manifest.get("generator_version", 0)) < GENERATOR_VERSION):
+        remove_outdated(out, manifest, progress)
+        manifest = None
     if manifest is not None:
         same = (manifest.get("preset") == preset and manifest.get("seed") == seed
                 and manifest.get("generator_version") == GENERATOR_VERSION)

@@ -681,7 +681,7 @@ class ToyConveyor(MachineModel):
                       roller_order=int(type_rng.integers(18, 30)), belt_period=type_rng.uniform(0.6, 1.0),
                       slap_freqs=list(type_rng.uniform(300, 1500, 2)), belt_cutoff=type_rng.uniform(900, 2000),
                       hum_amps=list(type_rng.uniform(0.2, 1.0, 5)))
-        scale = ladder(type_rng, rng, slot, 1.0, 1.012, jitter=0.001)  # the unit's gearing
+        scale = ladder(type_rng, rng, slot, 1.0, 1.009, jitter=0.001)  # the unit's gearing
         return dict(
             f_motor=common["f_motor"] * scale, roller_hz=[h * scale for h in common["roller_hz"]],
             belt_period=common["belt_period"] / scale, roller_order=common["roller_order"],
