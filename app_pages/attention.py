@@ -8,7 +8,9 @@ import numpy as np
 import streamlit as st
 
 from asdcore import alarms
+from asdcore.diagnose import attention_summary
 from asdcore.plots.style import fmt
+from asdcore.runs import Run
 from app_pages.common import (array, clips, pick_clip, play, select_evaluated_run, show_clip_spectrogram,
                           train_clips)
 
@@ -20,20 +22,44 @@ st.markdown(
 
 run = select_evaluated_run()
 test = clips(run)
+clip_seconds = float(run.config.get("data", {}).get("clip_seconds", 10.0))
+SHORT_SPAN = 0.6
+
+
+@st.cache_data(show_spinner=False)
+def cached_attention_summary(run_path: str, stamp: float) -> dict | None:
+    """The run's attention figures (asdcore.diagnose.attention_summary), until attention.npy changes."""
+    return attention_summary(Run(run_path), SHORT_SPAN)
 
 
 def prefer_known_fault(subset):
-    """An anomalous clip with a known fault span, the highest-scoring one (else any clip)."""
+    """An anomalous clip with a short known fault span (less than 60 % of the clip: there is time
+    outside it to compare with), the highest-scoring one; else any clip with a fault span; else
+    any clip."""
     with_fault = subset[(subset["label"] == 1) & subset["fault_onset_s"].notna()] \
         if "fault_onset_s" in subset.columns else subset.iloc[[]]
-    pool = with_fault if not with_fault.empty else subset
+    span = with_fault["fault_offset_s"] - with_fault["fault_onset_s"] if not with_fault.empty else None
+    short = with_fault[span < SHORT_SPAN * clip_seconds] if span is not None else with_fault
+    pool = short if not short.empty else with_fault if not with_fault.empty else subset
     return pool["score"].idxmax() if pool["score"].notna().any() else pool.index[0]
 
 
 index = pick_clip(test, prefer_known_fault, prefix="attention")
 row = test.loc[index]
 
-if array(run, "attention.npy") is None:
+weights = array(run, "attention.npy")
+if weights is not None:
+    attention_file = run.path / "eval" / "attention.npy"
+    summary = cached_attention_summary(str(run.path), attention_file.stat().st_mtime)
+    text = (f"Over all {len(weights)} test clips, **{100 * summary['saturated']:.0f} %** of the weights are above "
+            f"0.99 (a gate stuck open would show nothing), mean {summary['mean']:.2f}.")
+    if summary["n_short"]:
+        text += (f" Over the {summary['n_short']} anomalous clips whose fault covers less than "
+                 f"{100 * SHORT_SPAN:.0f} % of the clip, the mean weight inside the fault's span is "
+                 f"**{summary['inside']:.2f}** against **{summary['outside']:.2f}** outside it (higher inside for "
+                 f"{100 * summary['inside_higher']:.0f} % of them).")
+    st.caption(text)
+else:
     st.info(f"**{run.label}** has no temporal attention: only TAgram models (TASTgram-MFN) have it. "
             "The spectrogram and the fault span are shown alone; pick a TASTgram run above to see the weights.")
 left, right = st.columns([3, 1])

@@ -57,6 +57,48 @@ def fault_notes(root: str, stamp: float) -> dict:
             for row in meta.itertuples()}
 
 
+@st.cache_data(show_spinner=False)
+def toy_manifest(root: str, stamp: float) -> dict | None:
+    """The toy factory's toy_manifest.json of the data set, or None (not a toy set)."""
+    import json
+
+    path = Path(root) / "toy_manifest.json"
+    try:
+        return json.loads(path.read_text()) if path.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+def show_toy_factory(manifest: dict) -> None:
+    """Which toy preset this is, what each preset teaches, and its faults."""
+    from asdcore.data.toy.presets import PRESETS
+
+    name = manifest.get("preset")
+    st.markdown(f"This is the **toy factory**'s `{name}` preset (seed {manifest.get('seed')}): synthetic "
+                "machines in the DCASE 2020 layout. "
+                + (f"It is {PRESETS[name].what}." if name in PRESETS else ""))
+    st.markdown(
+        "**Why ID classifiers work here, and where they do not.** The machine IDs of a type are units that "
+        "differ in a few stable properties (running speed, resonances, cycle timing), a few per cent apart "
+        "(ToyConveyor's about 1 %: the type they confuse). Most faults are *structural*: they change those "
+        "same properties (a voltage change moves every tone, a clogged intake moves the duct's resonances, "
+        "a sticking valve shifts its timing), so a network that learnt to tell the IDs apart puts the faulty "
+        "clip away from its ID's centre. *Added* faults (bearing ticks, crackle, a leak's hiss) leave those "
+        "properties alone: the blind spot of ID classifiers, which the `hard` preset is made of.")
+    presets = pd.DataFrame([{"preset": p.name, "clip": f"{p.clip_seconds:g} s",
+                             "clips per ID (train / test normal / test anomalous)":
+                                 f"{p.train_per_id} / {p.test_normal_per_id} / {p.test_anomaly_per_id}",
+                             "what it teaches": p.what} for p in PRESETS.values()])
+    st.table(presets, hide_index=True)
+    st.caption("Make another with `python -m asdcore data toy --out DIR --preset NAME`; "
+               "`python -m asdcore data diagnose DIR --run RUN` says which faults each detector finds.")
+    faults = manifest.get("faults")
+    if faults:
+        with st.expander("Its faults, as a maintenance engineer would hear them"):
+            st.table(pd.DataFrame([{"machine type": t, "fault": f["kind"], "family": f["family"], "what": f["what"]}
+                                   for t, kinds in faults.items() for f in kinds]), hide_index=True)
+
+
 def show_guide() -> None:
     st.subheader("How to use it")
     st.markdown(
@@ -162,7 +204,7 @@ st.caption(f"`{root}`" + (" (set by `ASD_DATA`)" if "ASD_DATA" in os.environ els
 test_clips = pd.DataFrame()
 if not root.exists():
     st.warning(f"No data set at `{root}` yet. Run `make data` (the toy factory's default data set, "
-               "about 20 s) or set `ASD_DATA` to a DCASE 2020 folder.")
+               "about a minute) or set `ASD_DATA` to a DCASE 2020 folder.")
 else:
     table, n_clips, layouts, problems, test_clips = dataset_summary(str(root), folders_stamp([root]))
     if n_clips == 0:
@@ -170,10 +212,14 @@ else:
     else:
         st.markdown(f"**{n_clips} clips**, layout {', '.join(layouts)}, "
                     f"{len(table)} machine IDs across {table['machine_type'].nunique()} machine types.")
-        st.table(table, hide_index=True)
+        with st.expander("Clips per machine ID"):
+            st.table(table, hide_index=True)
     if problems:
         with st.expander(f"{len(problems)} problem file(s)"):
             st.code("\n".join(problems))
+    manifest = toy_manifest(str(root), folders_stamp([root]))
+    if manifest is not None:
+        show_toy_factory(manifest)
 
 if not test_clips.empty:
     show_listening(root, test_clips)

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from .metrics import machine_type_order
 from .runs import Run, list_runs, resolve_root
@@ -36,6 +35,8 @@ ALL_FAULTS = "(all)"
 
 def _auc_per_id_mean(normals: pd.DataFrame, anomalies: pd.DataFrame, column: str) -> float:
     """Mean over machine IDs of the AUC of `column`, the ID's normals against its anomalies."""
+    from sklearn.metrics import roc_auc_score
+
     aucs = []
     for machine_id, anomalous in anomalies.groupby("machine_id"):
         normal = normals[normals["machine_id"] == machine_id]

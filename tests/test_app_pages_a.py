@@ -119,7 +119,14 @@ def test_home_guides_lists_runs_and_plays_a_normal_and_an_anomalous_clip(env, bu
     assert len(captions) == 2 and "fault" not in captions[0] and "the orange bar marks the fault" in captions[1]
     assert figures(at) == []  # pictures, not plotly figures: the first page loads no plotly.js
     assert "valve/test/anomaly_id_00" in guide and "fault: **" in guide  # the toy factory's fault label
-    runs = at.table[1].value.set_index("run")
+    # what the toy data set is, what each preset teaches, its faults as an engineer would hear them
+    assert "toy factory**'s `tiny` preset" in guide and "Why ID classifiers work here" in guide
+    tables = [t.value for t in at.table]
+    presets = next(t for t in tables if "what it teaches" in t.columns)
+    assert {"tiny", "default", "hard", "dcase-scale"} <= set(presets["preset"])
+    faults = next(t for t in tables if "family" in t.columns)
+    assert set(faults["family"]) == {"structural", "added"} and set(faults["machine type"]) >= {"fan", "valve"}
+    runs = next(t for t in tables if "run" in t.columns).set_index("run")
     assert set(runs.index) == {NAM, WEAKER} and set(runs["state"]) == {"finished"}
     average = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["average"]
     assert runs.loc[NAM, "AUC (%)"] == pytest.approx(round(100 * average["auc"], 2))

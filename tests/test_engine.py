@@ -93,6 +93,36 @@ def test_noisy_arcmix_recipes_paper_preset_follows_the_reference_code(recipe):
                                        else None)
 
 
+# The other recipes' paper presets, likewise: (recipes, quoted fact, how the config shows it).
+OTHER_PAPER_FACTS = [
+    (["stgram-ce", "stgram-arcface", "stgram-arcmix", "dcase-ae"],
+     "STgram-MFN code: n_fft 1024, win 1024, hop 512, 128 mels, power 2, HTK scale, no filter norm",
+     lambda c: (c["features"]["n_fft"], c["features"]["hop_length"], c["features"]["n_mels"], c["features"]["power"],
+                c["features"]["mel_scale"], c["features"]["norm"]) == (1024, 512, 128, 2.0, "htk", None)),
+    (["stgram-arcface", "stgram-arcmix", "stgram-noisy-arcmix", "tastgram-arcface", "tastgram-arcmix",
+      "tastgram-noisy-arcmix", "logmel-osscl"],
+     "s = 30, m = 0.7", lambda c: (c["loss"]["s"], c["loss"]["m"]) == (30.0, 0.7)),
+    (["tfstgram-osscl"], "(OS-SCL TFSTgram m = 0.4)", lambda c: (c["loss"]["s"], c["loss"]["m"]) == (30.0, 0.4)),
+    (["logmel-osscl", "tfstgram-osscl"], "EMA 0.9999, AdamW lr 1e-4, cosine annealing, batch 64",
+     lambda c: (c["train"]["ema_decay"], c["train"]["optimizer"], c["train"]["lr"], c["train"]["batch_size"],
+                c["train"]["schedule"].startswith("cosine")) == (0.9999, "adamw", 1e-4, 64, True)),
+    (["logmel-osscl", "tfstgram-osscl"], "Noisy-ArcMix/OS-SCL code: n_fft 2048, slaney scale and norm",
+     lambda c: (c["features"]["n_fft"], c["features"]["mel_scale"], c["features"]["norm"]) == (2048, "slaney", "slaney")),
+    (["dcase-ae"], "MSE loss, Adam, 100 epochs, batch 512, validation split 0.1. One model per machine type.",
+     lambda c: (c["loss"]["name"], c["train"]["optimizer"], c["train"]["epochs"], c["train"]["batch_size"],
+                c["data"]["val_fraction"]) == ("mse", "adam", 100, 512, 0.1)),
+]
+
+
+@pytest.mark.parametrize("recipes, fact, holds", OTHER_PAPER_FACTS, ids=lambda v: v if isinstance(v, str) else None)
+def test_other_recipes_paper_presets_follow_reference_md(recipes, fact, holds):
+    reference = " ".join(REFERENCE_MD.read_text().split()) if REFERENCE_MD.exists() else None
+    if reference is not None:
+        assert fact in reference, f"REFERENCE.md no longer says {fact!r}: update this test"
+    for recipe in recipes:
+        assert holds(resolve(recipe, "paper")), f"{recipe} paper preset: {fact}"
+
+
 def test_stgram_recipes_keep_the_stgram_codes_log_mel():
     for recipe in ("stgram-ce", "stgram-arcface", "stgram-arcmix"):
         features = resolve(recipe, "paper")["features"]
@@ -239,6 +269,83 @@ def test_evaluate_json_cli_prints_the_dcase_protocol_metrics(tiny_run, capsys):
     assert out["protocol"] == "dcase"
     assert set(out["by_backend"]) == {"softmax", "cosine", "gmm", "knn", "lof"}
     assert set(out["by_backend"]["softmax"]) == {"dcase", "pooled"}
+
+
+def test_data_diagnose_prints_auc_per_fault_kind_for_baselines_and_runs(tiny_run, tiny_toy_root, tmp_path,
+                                                                      monkeypatch, capsys):
+    """`data diagnose`: per machine type and fault kind, the Gaussian and the autoencoder (trained
+    on the spot as a run when there is none, then reused) and every back-end of the run; the ID
+    accuracy and angles; the temporal attention's figures."""
+    import csv
+
+    monkeypatch.setenv("ASD_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "no-bundled-runs"))
+    assert main(["data", "diagnose", str(tiny_toy_root), "--run", str(tiny_run.path), "--clip-seconds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "training the DCASE 2020 autoencoder baseline" in out
+    header = next(line for line in out.splitlines() if line.strip().startswith("machine_type") and "gaussian" in line)
+    for column in ("gaussian", "autoencoder", "tast:softmax", "tast:cosine", "tast:gmm", "tast:knn", "tast:lof"):
+        assert column in header
+    kinds = {row["fault_kind"] for row in csv.DictReader(open(tiny_toy_root / "metadata.csv")) if row["fault_kind"]}
+    for kind in kinds:
+        assert f" {kind} " in out, kind
+    assert "id_acc_normal" in out and "angle_anomaly_deg" in out
+    assert "Temporal attention of tast" in out and "above 0.99" in out
+    # the autoencoder run is kept and reused: no second training
+    assert main(["data", "diagnose", str(tiny_toy_root), "--run", str(tiny_run.path)]) == 0
+    assert "training the DCASE" not in capsys.readouterr().out
+    assert len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_diagnose_tables_recompute_the_dcase_protocol_per_fault_kind():
+    """A fault kind's AUC is the mean over machine IDs of that ID's normals against its anomalies of
+    that kind; ID accuracy and median angles come from the predicted class and the angle column."""
+    from asdcore.diagnose import ALL_FAULTS, classifier_table, fault_auc_table
+
+    clips = pd.DataFrame({
+        "machine_type": ["fan"] * 10, "machine_id": ["id_00"] * 5 + ["id_02"] * 5,
+        "label": [0, 0, 1, 1, 1, 0, 0, 1, 1, 1],
+        "fault_kind": ["", "", "a", "a", "b", "", "", "a", "b", "b"],
+        "score": [0.1, 0.2, 0.9, 0.15, 0.3, 0.5, 0.6, 0.1, 0.7, 0.8],
+        "class_index": [0] * 5 + [1] * 5, "predicted_class": [0, 0, 1, 0, 0, 1, 0, 1, 0, 1],
+        "angle_to_centre_deg": [10, 20, 50, 40, 30, 12, 14, 60, 70, 80],
+    })
+    table = fault_auc_table(clips, {"s": "score"}).set_index("fault_kind")
+    # id_00: normals .1 .2; a: .9 .15 -> AUC (1 + 0.5) / 2 = .75; b: .3 -> 1.  id_02: normals .5 .6;
+    # a: .1 -> 0; b: .7 .8 -> 1
+    assert table.loc["a", "s"] == pytest.approx((0.75 + 0.0) / 2)
+    assert table.loc["b", "s"] == pytest.approx((1.0 + 1.0) / 2)
+    all_id00 = roc_auc_score([0, 0, 1, 1, 1], [0.1, 0.2, 0.9, 0.15, 0.3])
+    all_id02 = roc_auc_score([0, 0, 1, 1, 1], [0.5, 0.6, 0.1, 0.7, 0.8])
+    assert table.loc[ALL_FAULTS, "s"] == pytest.approx((all_id00 + all_id02) / 2)
+    assert table.loc[ALL_FAULTS, "n_anomalies"] == 6
+    acc = classifier_table(clips).set_index("fault_kind")
+    assert acc.loc[ALL_FAULTS, "id_acc_normal"] == pytest.approx(3 / 4)  # id_00's two right, id_02's one of two
+    assert acc.loc["b", "id_acc_anomaly"] == pytest.approx(2 / 3)
+    assert acc.loc[ALL_FAULTS, "angle_normal_deg"] == pytest.approx(13.0)
+    assert acc.loc["a", "angle_anomaly_deg"] == pytest.approx(50.0)
+
+
+def test_attention_summary_compares_the_fault_span_with_the_rest(tiny_run):
+    """The figures the issue asks of TAgram: saturation, and the mean weight inside the fault's span
+    against outside it, over the anomalous clips whose fault is shorter than a share of the clip."""
+    from asdcore.diagnose import attention_summary
+
+    weights = tiny_run.attention().astype(float)
+    clips = tiny_run.clips()
+    summary = attention_summary(tiny_run, short_span=1.0)
+    assert summary["saturated"] == pytest.approx((weights > 0.99).mean())
+    assert summary["mean"] == pytest.approx(weights.mean())
+    times = np.arange(weights.shape[1]) * 512 / 16000  # frame centres (hop 512 at 16 kHz)
+    inside, outside = [], []
+    for i, row in clips[clips["label"] == 1].iterrows():
+        span = (times >= row["fault_onset_s"]) & (times < row["fault_offset_s"])
+        if row["fault_offset_s"] - row["fault_onset_s"] < 2.0 and span.any() and (~span).any():
+            inside.append(weights[i, span].mean())
+            outside.append(weights[i, ~span].mean())
+    assert summary["n_short"] == len(inside) > 0
+    assert summary["inside"] == pytest.approx(np.mean(inside))
+    assert summary["outside"] == pytest.approx(np.mean(outside))
 
 
 def test_a_run_folder_is_never_overwritten(tiny_run, tiny_toy_root):

@@ -77,6 +77,36 @@ def test_an_interrupted_set_resumes_and_nothing_else_is_overwritten(tmp_path):
     assert (mine / "precious.wav").read_bytes() == b"x"
 
 
+def test_make_data_replaces_an_outdated_toy_set_but_nothing_else(tmp_path, capsys):
+    """`make data` after the sound models changed: the old toy set (same preset and seed, older
+    generator) is replaced, its own files only; a folder with anything else in it is left alone."""
+    import json
+
+    from asdcore.data.toy.generator import GENERATOR_VERSION
+
+    def age(folder):
+        manifest = folder / "toy_manifest.json"
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "generator_version": GENERATOR_VERSION - 1}))
+
+    out = generate(tmp_path / "toy", "tiny", seed=0, workers=2, progress=False)
+    fresh = _digest(out)
+    age(out)
+    (out / "fan" / "train" / "normal_id_00_00000000.wav").write_bytes(b"old sound")
+    with pytest.raises(ToyDataError, match="generator version"):
+        generate(out, "tiny", seed=0, progress=False)  # without the flag: refused, as before
+    mine = out / "fan" / "my_notes.txt"
+    mine.write_text("keep me")
+    with pytest.raises(ToyDataError, match="my_notes.txt"):
+        generate(out, "tiny", seed=0, progress=False, replace_outdated=True)
+    assert mine.read_text() == "keep me" and (out / "toy_manifest.json").exists()
+    mine.unlink()
+    generate(out, "tiny", seed=0, workers=2, progress=False, replace_outdated=True)
+    assert _digest(out) == fresh and read_manifest(out)["generator_version"] == GENERATOR_VERSION
+    assert main(["data", "toy", "--out", str(out), "--preset", "tiny", "--seed", "1", "--quiet",
+                 "--replace-outdated"]) == 2  # another seed is never replaced
+    assert "not overwriting" in capsys.readouterr().err
+
+
 def test_cli_writes_the_set_and_explains_refusals(tmp_path, capsys):
     assert main(["data", "toy", "--out", str(tmp_path / "t"), "--preset", "tiny", "--quiet"]) == 0
     assert "toy data set ready" in capsys.readouterr().out

@@ -86,9 +86,9 @@ def id_params(seed: int, machine_type: str, machine_id: str) -> dict:
 
 def factory_background(n: int, sr: int, rng: np.random.Generator, mains_hz: float = 50.0) -> np.ndarray:
     """Background of a factory hall: rumble (brown-ish noise), air handling (pink noise), distant
-    mains-driven machinery (hum harmonics), far-off clanks, and one to three other machines of the
-    hall running at their own speeds (tones that differ from one recording to the next, so they
-    say nothing about the machine recorded)."""
+    mains-driven machinery (hum harmonics), now and then a far-off clank, and one to four other
+    machines of the hall running at their own speeds (tones that differ from one recording to the
+    next, so they say nothing about the machine recorded); unit RMS."""
     t = np.arange(n) / sr
     others = sum(rng.uniform(0.3, 1.0) * dsp.normalise(dsp.harmonic_series(
         2 * np.pi * rng.uniform(25, 500) * t, rng.uniform(0.2, 1.0, 8) * 0.8 ** np.arange(8), rng))
@@ -155,9 +155,12 @@ METADATA_COLUMNS = ["path", "machine_type", "machine_id", "split", "label", "fau
 
 
 def _manifest(preset: Preset, seed: int, n_clips: int, complete: bool) -> dict:
+    """How the set was made, and what its faults are (so a page can say it without the sound models)."""
+    faults = {t: [dict(kind=f.name, family=f.family, what=f.what) for f in MACHINES[t].faults]
+              for t in DCASE2020_MACHINE_TYPES if t in preset.ids}
     return dict(kind="asdcore toy factory", generator_version=GENERATOR_VERSION, preset=preset.name,
                 seed=seed, sample_rate=SAMPLE_RATE, clip_seconds=preset.clip_seconds, clips=n_clips,
-                complete=complete, preset_settings=asdict(preset))
+                complete=complete, preset_settings=asdict(preset), faults=faults)
 
 
 def read_manifest(out: str | os.PathLike) -> dict | None:

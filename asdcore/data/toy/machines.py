@@ -11,14 +11,16 @@ models below are built that way:
 
 - Units (machine IDs) of a type share the type's build and differ in a few *stable* properties,
   each on a geometric ladder (`ladder`): running speed, resonance frequencies, cycle period.
-  Neighbouring units are a few per cent apart (ToyConveyor's only 1.5 %: its units are nearly
+  Neighbouring units are 4-10 % apart (ToyConveyor's only about 1 %: its units are nearly
   identical, as in ToyADMOS), far more than a unit varies from one recording to the next
   (speed +-0.5 %, a little level and noise-balance variation), so an ID classifier generalises
   from training to test normals once it measures those properties finely.
 - Most fault kinds are STRUCTURAL: they change the unit's own speed, harmonic balance,
-  resonances or timing, by about the distance between neighbouring units, over most of the clip
-  (DCASE anomalies are conditions of the machine, not events).  The classifier has learnt to
-  measure exactly what they change, so a faulty clip lands away from its unit's class centre.
+  resonances or timing, by about the distance between neighbouring units or more, over most of
+  the clip (DCASE anomalies are conditions of the machine, not events), with the side sounds a
+  maintenance engineer would expect (a rattling mount, a spurting seal, a flapping belt).  The
+  classifier has learnt to measure what they change, so a faulty clip lands away from its
+  unit's class centre.
 - ADDED fault kinds put a new sound on top (bearing ticks, cavitation crackle, a leak's hiss, a
   dry rail's squeal) and leave the properties that tell units apart as they were: the known
   blind spot of ID classifiers (the toy factory's `hard` preset holds only these), where an
@@ -26,9 +28,10 @@ models below are built that way:
 - What the simple baselines cannot do: every recording also carries what varies within a unit
   and says nothing about faults (the factory's background at a random level, other machines of
   the hall at their own speeds, the unit's load), which a Gaussian on the average spectrum or a
-  frame autoencoder has to model too; and several structural faults change timing and
-  modulation (a sticking valve, a loose belt, an imbalance's once-per-turn beat) rather than the
-  average spectrum.
+  frame autoencoder has to model too; several structural faults change timing or fine tonal
+  structure (a sticking valve, a loose belt, shaft orders beside a blade pass) rather than the
+  average spectrum; and the autoencoder, one per machine type, hears a unit that runs a ladder
+  step fast as its neighbour running normally.
 
 `render` returns (machine, added): the machine's own sound including any structural change, and
 the added fault sound, so the mixer sets the background level from the machine alone.  A fault
@@ -44,7 +47,6 @@ from . import dsp
 
 STRUCTURAL = "structural"  # changes the unit's own speed, harmonic balance, resonances or timing
 ADDED = "added"  # adds a new sound and leaves what tells the units apart as it was
-FAMILIES = (STRUCTURAL, ADDED)
 
 
 @dataclass(frozen=True)
@@ -661,7 +663,7 @@ class ToyCar(MachineModel):
 
 class ToyConveyor(MachineModel):
     """Motor hum, rollers beating against each other, belt noise and the belt joint's slap once
-    per turn.  Its units are nearly identical (1.5 % apart, the others' 6.5-13 %): ID
+    per turn.  Its units are nearly identical (about 1 % apart, the others' 4-10 %): ID
     classifiers confuse them, as with the real ToyConveyor, the problem OS-SCL addresses."""
 
     machine_type = "ToyConveyor"

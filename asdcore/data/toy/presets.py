@@ -38,7 +38,7 @@ class Preset:
 PRESETS = {
     # seconds to make: for the test suite
     "tiny": Preset("tiny", 2.0, {t: ids[:2] for t, ids in DEV_IDS.items()}, 8, 4, 4,
-                   what="tests and demos: 12 IDs, a few clips each"),
+                   what="for tests and demos: 12 IDs, a few clips each"),
     # sized for 2-core CPUs: 23 machine IDs, 2 s clips, enough clips per ID for an ID classifier
     # to generalise in a few CPU epochs, and test sets that pin an AUC to about +-0.03
     "default": Preset("default", 2.0, DEV_IDS, 120, 50, 50,
@@ -52,5 +52,5 @@ PRESETS = {
     # the real set's size: 10 s clips, ~900 training clips per ID, plus the
     # additional training set's 18 IDs (41 classes, as the papers train on)
     "dcase-scale": Preset("dcase-scale", 10.0, DEV_IDS, 900, 100, 150, train_only_ids=ADDITIONAL_IDS,
-                          what="GPU users and scale tests: the real set's size (41 IDs, 10 s clips)"),
+                          what="for GPU users and scale tests: the real set's size (41 IDs, 10 s clips)"),
 }
