@@ -18,12 +18,12 @@ threshold (as asdcore.plots.threshold_counts counts).  The percentile is the emp
 (numpy's linear interpolation), not a fitted gamma distribution.
 
 Which training normals: the network has fitted the clips it trained on, so their scores are lower
-than an unseen normal's (in-sample).  On the bundled TASTgram-MFN (Noisy-ArcMix) quick run, a
-90th-percentile softmax threshold from all its training normals flags 67 % of the test normals,
-not 10 %.  The validation normals (role "val" in train_clips.parquet) were held out of training:
-from them the same threshold flags 27 % (a rough percentile of 4 clips per ID; over all bundled
-runs and back-ends 14-31 %, against 9-95 % from all training normals).  threshold_reference()
-takes them when an ID has enough.  (gmm's training scores are cross-fitted, asdcore.scoring.)
+than an unseen normal's (in-sample), and a threshold from them flags far more than 10 % of the
+test normals (on the bundled TASTgram-MFN (Noisy-ArcMix) quick run, 26 %; README, False alarms).
+The validation normals (role "val" in train_clips.parquet) were held out of training: from them
+the same threshold flags fewer (16 % on that run, about 12 held-out clips per ID).
+threshold_reference() takes them when an ID has enough.  (gmm's training scores are
+cross-fitted, asdcore.scoring.)
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Train every recipe's quick preset on the default toy data and bundle the runs under checkpoints/.
 
-    make checkpoints            (or: .venv/bin/python scripts/make_checkpoints.py [RECIPE ...] [--no-seeds])
+    make checkpoints            (or: .venv/bin/python scripts/make_checkpoints.py [RECIPE ...] [--no-seeds | --seeds-only])
 
 Each run is trained in a work folder (runs/_bundle/<recipe>), then copied to checkpoints/<recipe>
 without its resume checkpoint (optimiser state), with its selected weights and its embeddings stored
@@ -139,13 +139,17 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("recipes", nargs="*", default=ORDER)
     parser.add_argument("--no-seeds", action="store_true", help="skip the seed 1 and 2 runs")
+    parser.add_argument("--seeds-only", action="store_true",
+                        help="keep the bundled runs; train only the seed 1 and 2 runs missing from seeds.json")
     args = parser.parse_args(argv)
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown:
         raise SystemExit(f"unknown recipe(s) {unknown}")
     seeds_path = OUT / "seeds.json"
     seeds = read_json(seeds_path, {}) or {}
-    for recipe in args.recipes:
+    if args.no_seeds and args.seeds_only:
+        raise SystemExit("--no-seeds and --seeds-only contradict each other")
+    for recipe in [] if args.seeds_only else args.recipes:
         print(f"== {recipe}", flush=True)
         seconds = train(recipe, WORK / recipe)
         bundle(recipe, seconds)
@@ -153,7 +157,11 @@ def main(argv=None) -> None:
         if recipe in SEEDED:
             seeds[recipe] = {"0": summary(Run(OUT / recipe))}
     for recipe in [r for r in args.recipes if r in SEEDED and not args.no_seeds]:
+        if args.seeds_only and "0" not in seeds.get(recipe, {}):
+            seeds.setdefault(recipe, {})["0"] = summary(Run(OUT / recipe))
         for seed in EXTRA_SEEDS:
+            if args.seeds_only and str(seed) in seeds.get(recipe, {}):
+                continue  # measured already: resume where an interrupted run stopped
             print(f"== {recipe}, training seed {seed}", flush=True)
             work = WORK / f"{recipe}-seed{seed}"
             train(recipe, work, seed)

@@ -190,4 +190,6 @@ def test_held_out_thresholds_bring_a_bundled_runs_false_alarms_towards_the_nomin
 
     assert alarms.held_out_ids(alarms.threshold_reference(train)) == train.groupby(alarms.MACHINE).ngroups
     in_sample, held_out = false_alarm_rate(train), false_alarm_rate(alarms.threshold_reference(train))
-    assert held_out < 0.5 * in_sample and held_out < 0.35, (held_out, in_sample)
+    # a 90th percentile from ~12 held-out clips per ID is coarse: within 10 points of the nominal
+    # 10 %, and at least 5 points nearer to it than the in-sample thresholds
+    assert abs(held_out - 0.10) < 0.10 and held_out < in_sample - 0.05, (held_out, in_sample)
