@@ -26,7 +26,8 @@ run: data
 	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
-# Retrain every recipe's quick preset on the default data and re-bundle checkpoints/ (~1 h on 2 cores).
+# Retrain every recipe's quick preset on the default data and re-bundle checkpoints/, plus training
+# seeds 1 and 2 of six recipes for the spread (about 1 h 45 min on 2 cores).
 checkpoints: data
 	$(PY) scripts/make_checkpoints.py
 

@@ -23,8 +23,9 @@ models below are built that way:
   unit's class centre.
 - ADDED fault kinds put a new sound on top (bearing ticks, cavitation crackle, a leak's hiss, a
   dry rail's squeal) and leave the properties that tell units apart as they were: the known
-  blind spot of ID classifiers (the toy factory's `hard` preset holds only these), where an
-  autoencoder that models the whole spectrum does better.
+  blind spot of ID classifiers (the toy factory's `hard` preset holds only these), where
+  detectors that model the whole spectrum (a Gaussian on the mean log-mel, the autoencoder)
+  catch up with them or beat them (README, measured).
 - What the simple baselines cannot do: every recording also carries what varies within a unit
   and says nothing about faults (the factory's background at a random level, other machines of
   the hall at their own speeds, the unit's load), which a Gaussian on the average spectrum or a
