@@ -19,10 +19,3 @@ PUBLISHED = [
     ("Log-Mel (OS-SCL)", "OS-SCL paper, Table II", 94.64, 88.42, 89.24),
     ("TFSTgram (OS-SCL)", "OS-SCL paper, Table II", 95.71, 90.23, 91.23),
 ]
-
-
-def published_table():
-    """A DataFrame: method, source, AUC, pAUC, mAUC (percent, averages over the six types)."""
-    import pandas as pd
-
-    return pd.DataFrame(PUBLISHED, columns=["method", "source", "AUC", "pAUC", "mAUC"])

@@ -6,11 +6,13 @@
                           "epochs", "progress" (0..1), "phase" (waiting|loading|training|evaluating|done),
                           "message", "error" (text, when failed), "created", "updated" (unix s)}
       metrics.jsonl      one JSON object per finished epoch: {"epoch", "lr", "train_loss", "train_acc",
-                          "val_loss", "val_acc", "val_score_mean", "seconds", "selected"}
+                          "val_loss", "val_acc", "seconds", "selected"}
       train.log          the training process's output (the app shows its tail)
-      checkpoint.pt      the last epoch, for --resume: model, ema, optimizer, scheduler, epoch, config
-                         (loadable with torch.load(weights_only=True))
-      model.pt           the selected weights only ({"model", "config", "epoch"}), what evaluation uses
+      checkpoint.pt      the last epoch, for --resume: {"config", "epoch", "best", "groups": {name:
+                         {"model", "loss", "optimizer", "scheduler", "ema"}}}, one group per trained
+                         network (the autoencoder has one per machine type); torch.load(weights_only=True)
+      model.pt           the selected weights, what evaluation uses: {"config", "epoch", "groups":
+                         {name: {"model", "loss"}}} (the EMA's weights where there is one)
       eval/
         metrics.json       AUC / pAUC / mAUC per machine type and average, every back-end, both protocols
         clips.parquet      one row per labelled test clip (columns below)

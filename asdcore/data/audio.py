@@ -75,8 +75,3 @@ def load_batch(paths, clip_seconds: float, sample_rate: int = SAMPLE_RATE,
                pad_mode: str = "constant") -> np.ndarray:
     """Several clips stacked into (N, samples)."""
     return np.stack([load_clip(p, clip_seconds, sample_rate, pad_mode) for p in paths])
-
-
-def wav_bytes(path: str | Path) -> bytes:
-    """The file's bytes, for playing it at its true level (no peak normalisation)."""
-    return Path(path).read_bytes()

@@ -29,10 +29,3 @@ class ModelOutput:
     subcentre_cosine: torch.Tensor | None = None
     attention: torch.Tensor | None = None
     reconstruction_error: torch.Tensor | None = None
-
-    @property
-    def angle_to_centre_deg(self) -> torch.Tensor:
-        """(B, C) angles in degrees between each embedding and each class centre."""
-        if self.cosine is None:
-            raise ValueError("this model has no class centres (an autoencoder)")
-        return torch.rad2deg(torch.arccos(self.cosine.clamp(-1.0, 1.0)))
