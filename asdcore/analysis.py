@@ -21,8 +21,8 @@ from . import metrics as metrics_mod
 from . import scoring
 from .features import LogMel
 from .runs import Run, write_json_atomic
-from .train import (SELECTED, Splits, Waveforms, _autocast, _float_output, build_model, feature_config,
-                    group_names, load_checkpoint, pick_device, prepare_splits)
+from .runtime import (SELECTED, Splits, Waveforms, autocast, build_model, device_description, feature_config,
+                      float_output, group_names, load_checkpoint, pick_device, prepare_splits)
 from .registry import create_loss
 
 
@@ -43,9 +43,9 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
         batch = index[i:i + bs]
         wave = waves.batch(torch.from_numpy(batch)).to(device)
         y = torch.from_numpy(labels[batch]).to(device)
-        with _autocast(device, config):
+        with autocast(device, config):
             out = model(wave, front(wave))
-        out = _float_output(out)
+        out = float_output(out)
         fields = {"embedding": out.embedding, "cosine": out.cosine, "subcentre_cosine": out.subcentre_cosine,
                   "attention": out.attention, "reconstruction_error": out.reconstruction_error}
         if out.cosine is not None and hasattr(loss, "logits"):
@@ -247,7 +247,6 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
 
 
 def _device_name(device: torch.device) -> str:
-    from .train import device_description
 
     return device_description(device)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import signal
 import sys
 import time
@@ -39,134 +38,16 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .data import load_clip, scan_dataset
-from .data.records import ClipRecord
-from .features import LogMel, LogMelConfig
+from .features import LogMel
 from .mixup import mixup_waveform, mixup_waveform_and_logmel
-from .registry import create_loss, create_model
-from .runs import read_json, resolve_root, write_json_atomic
-
-CHECKPOINT = "checkpoint.pt"
-SELECTED = "model.pt"
+from .registry import create_loss
+from .runs import read_json, write_json_atomic
+from .runtime import (CHECKPOINT, SELECTED, Splits, Waveforms, autocast, build_model, device_description,
+                      feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits)
 
 
 class Cancelled(Exception):
     pass
-
-
-# --- devices ------------------------------------------------------------------------------------
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA device here")
-    return torch.device(name)
-
-
-def device_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
-# --- data ---------------------------------------------------------------------------------------
-
-@dataclass
-class Splits:
-    train: list[ClipRecord]  # training normals used for gradient steps
-    val: list[ClipRecord]  # held-out training normals (model selection)
-    test: list[ClipRecord]  # labelled test clips
-    classes: list[tuple[str, str]]
-    roots: list[str]
-
-
-def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
-                    max_per_class: int | None = None, mode: str = "per_class"
-                    ) -> tuple[list[ClipRecord], list[ClipRecord]]:
-    """Hold out a seeded random `fraction` of the training normals for validation.
-
-    mode "per_class": that fraction of every class (at least one clip of each class with 2+), so
-    every machine ID is validated; "random": that fraction of all clips at random, as the
-    Noisy-ArcMix code's random_split does (a class may then have no validation clip).
-    `max_per_class` caps what is used at all (per class, before the split)."""
-    rng = random.Random(seed)
-    by_class: dict[int, list[ClipRecord]] = {}
-    for r in sorted(records, key=lambda r: (r.root, r.relpath)):
-        by_class.setdefault(r.class_index, []).append(r)
-    kept = []
-    for k in sorted(by_class):
-        clips = by_class[k][:]
-        rng.shuffle(clips)
-        kept.append(clips[:max_per_class] if max_per_class else clips)
-    if mode == "random":
-        clips = [r for group in kept for r in group]
-        rng.shuffle(clips)
-        n_val = round(fraction * len(clips)) if len(clips) >= 2 else 0
-        return clips[n_val:], clips[:n_val]
-    train, val = [], []
-    for clips in kept:
-        n_val = max(1, round(fraction * len(clips))) if len(clips) >= 2 and fraction > 0 else 0
-        val += clips[:n_val]
-        train += clips[n_val:]
-    return train, val
-
-
-def prepare_splits(config: dict) -> Splits:
-    roots = [str(resolve_root(r)) for r in config["data"]["roots"]]
-    for root in roots:
-        if not Path(root).is_dir():
-            hint = " (run `make data` to make the default toy data set)" if root.endswith("data/toy") else ""
-            raise FileNotFoundError(f"data root {root} does not exist{hint}")
-    ds = scan_dataset(roots, check_audio=False)
-    normals = ds.select(split="train", label="normal")
-    if not normals:
-        raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
-                         f"(run `python -m asdcore data check {' '.join(roots)}`)")
-    train, val = split_train_val(normals, config["data"]["val_fraction"], config["seed"],
-                                 config["data"]["max_train_clips_per_class"],
-                                 config["data"].get("val_split", "per_class"))
-    test = [r for r in ds.select(split="test") if r.label is not None]
-    if config["data"].get("max_test_clips_per_class"):  # tiny runs evaluate on a subset
-        test = _cap_test(test, config["data"]["max_test_clips_per_class"], config["seed"])
-    return Splits(train=train, val=val, test=test, classes=ds.classes, roots=roots)
-
-
-def _cap_test(test: list[ClipRecord], per_class: int, seed: int) -> list[ClipRecord]:
-    rng = random.Random(seed)
-    out = []
-    for key in sorted({(r.class_index, r.label) for r in test}):
-        group = sorted((r for r in test if (r.class_index, r.label) == key), key=lambda r: r.relpath)
-        rng.shuffle(group)
-        out += group[:per_class]
-    return out
-
-
-class Waveforms:
-    """Clips as a float32 tensor (N, samples), loaded once; the default toy set is ~130 MB."""
-
-    def __init__(self, records: list[ClipRecord], clip_seconds: float, pad_mode: str = "constant",
-                 cache_gb: float = 3.0):
-        self.records = records
-        self.clip_seconds = clip_seconds
-        self.pad_mode = pad_mode
-        n_samples = int(round(clip_seconds * 16000))
-        size_gb = len(records) * n_samples * 4 / 1e9
-        self.cached = size_gb <= cache_gb
-        self._data = None
-        if self.cached and records:
-            self._data = torch.from_numpy(np.stack([load_clip(r.path, clip_seconds, pad_mode=pad_mode)
-                                                    for r in records]))
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def batch(self, index) -> torch.Tensor:
-        if self._data is not None:
-            return self._data[index]
-        # larger sets (dcase-scale) are read from disk batch by batch
-        return torch.from_numpy(np.stack([load_clip(self.records[i].path, self.clip_seconds,
-                                                    pad_mode=self.pad_mode) for i in index.tolist()]))
 
 
 # --- model groups -------------------------------------------------------------------------------
@@ -185,33 +66,6 @@ class Group:
 
     def eval_model(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else self.model
-
-
-def n_frames_for(config: dict) -> int:
-    cfg = feature_config(config)
-    return cfg.n_frames(int(round(config["data"]["clip_seconds"] * cfg.sample_rate)))
-
-
-def feature_config(config: dict) -> LogMelConfig:
-    return LogMelConfig.from_dict({k: v for k, v in config["features"].items() if k != "variant"})
-
-
-def build_model(config: dict, num_classes: int) -> torch.nn.Module:
-    cfg = feature_config(config)
-    model = create_model({**config["model"], "num_classes": num_classes, "n_mels": cfg.n_mels,
-                          "n_frames": n_frames_for(config)})
-    if config["train"].get("channels_last", True):
-        # the 2-D convolutions (MobileFaceNet) in channels-last layout: the same numbers, and on a
-        # 2-core CPU 1.4x the training clips per second (TASTgram-MFN, 2 s clips, batch 32:
-        # 64 -> 90 clips/s, measured with the machine otherwise idle)
-        model = model.to(memory_format=torch.channels_last)
-    return model
-
-
-def group_names(config: dict, splits: Splits) -> list[str]:
-    if config["model"]["name"] == "dcase_autoencoder":
-        return list(dict.fromkeys(t for t, _ in splits.classes if any(r.machine_type == t for r in splits.train)))
-    return ["all"]
 
 
 def build_groups(config: dict, splits: Splits, device: torch.device, steps_per_epoch: dict) -> list[Group]:
@@ -277,21 +131,6 @@ def append_log(run_dir: Path, text: str) -> None:
 
 # --- one epoch ----------------------------------------------------------------------------------
 
-def _autocast(device: torch.device, config: dict):
-    if device.type == "cuda" and config["train"].get("amp") == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-def _float_output(out):
-    """Loss maths in float32 even when the forward ran in bf16."""
-    for name in ("embedding", "cosine", "subcentre_cosine", "reconstruction_error"):
-        value = getattr(out, name)
-        if value is not None and value.dtype != torch.float32:
-            setattr(out, name, value.float())
-    return out
-
-
 def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: dict,
                 device: torch.device, generator: torch.Generator, on_batch) -> dict:
     """One pass over the group's training clips; returns mean loss and accuracy."""
@@ -318,9 +157,9 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
                                                                    mix["alpha"], mix["per_sample"])
             else:
                 mel = front(wave)
-        with _autocast(device, config):
+        with autocast(device, config):
             out = group.model(wave, mel)
-        out = _float_output(out)
+        out = float_output(out)
         loss = group.loss.from_output(out, y, y_b, lam)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at batch {b} (try a lower train.lr)")
@@ -375,7 +214,7 @@ def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarra
         if len(batch) < 2:
             continue
         wave = waves.batch(torch.from_numpy(batch)).to(device)
-        with _autocast(device, config):
+        with autocast(device, config):
             model(wave, front(wave))
     for m in norms:
         m.momentum = momenta[m]
@@ -397,9 +236,9 @@ def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel
         index = group.val_index[i:i + bs]
         wave = waves.batch(torch.from_numpy(index)).to(device)
         y = labels[index].to(device)
-        with _autocast(device, config):
+        with autocast(device, config):
             out = model(wave, front(wave))
-        out = _float_output(out)
+        out = float_output(out)
         if out.cosine is not None and hasattr(group.loss, "logits"):
             try:
                 logits = group.loss.logits(out.subcentre_cosine if out.subcentre_cosine is not None
@@ -438,10 +277,6 @@ def selected_state(groups: list[Group], epoch: int, config: dict) -> dict:
     return {"config": config, "epoch": epoch,
             "groups": {g.name: {"model": g.eval_model().state_dict(), "loss": g.loss.state_dict()}
                        for g in groups}}
-
-
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 # --- the run ------------------------------------------------------------------------------------

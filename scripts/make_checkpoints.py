@@ -16,7 +16,6 @@ spread over the three seeds, and the Gaussian baseline on the same data.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import subprocess

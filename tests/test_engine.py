@@ -17,7 +17,8 @@ from sklearn.metrics import roc_auc_score
 from asdcore.cli import main
 from asdcore.recipes import PRESETS, RECIPES, resolve
 from asdcore.runs import Run, list_runs, mark_queued, wait_turn, write_json_atomic
-from asdcore.train import split_train_val, train_run
+from asdcore.runtime import split_train_val
+from asdcore.train import train_run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = ["stgram-ce", "stgram-arcface", "stgram-arcmix", "stgram-noisy-arcmix", "tastgram-ce", "tastgram-arcface",
@@ -454,7 +455,8 @@ def test_ema_batchnorm_statistics_are_recomputed_for_the_ema_weights(tiny_toy_ro
     """The EMA model's BatchNorm running mean is the plain mean of its own activations over the
     training clips (not an average of statistics of earlier weights)."""
     from asdcore.features import LogMel
-    from asdcore.train import Waveforms, build_model, feature_config, prepare_splits, refresh_batchnorm
+    from asdcore.runtime import Waveforms, build_model, feature_config, prepare_splits
+    from asdcore.train import refresh_batchnorm
 
     config = resolve("logmel-osscl", "tiny", {"data.roots": [str(tiny_toy_root)]})
     splits = prepare_splits(config)
