@@ -103,7 +103,7 @@ def _train_autoencoder(roots):
     from .paths import runs_root
     from .recipes import resolve
     from .runs import Run, new_run_id, portable_root
-    from .train import train_run
+    from .pipeline import train_run
 
     run_dir = runs_root() / new_run_id("dcase-ae", "quick")
     print(f"no evaluated dcase-ae run on this data yet: training the DCASE 2020 autoencoder baseline "
@@ -146,7 +146,7 @@ def _train(args) -> int:
     from .paths import runs_root
     from .recipes import resolve
     from .runs import mark_queued, new_run_id, portable_root
-    from .train import Cancelled, train_run
+    from .pipeline import Cancelled, train_run
 
     if args.resume:
         if not args.run_dir:

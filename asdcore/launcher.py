@@ -13,10 +13,9 @@ folder, first come first served) and trains.
 
 The process runs `python -m asdcore.launcher RUN_DIR`: this module's `main`, which waits its
 turn with a SIGTERM handler installed (a queued run that is cancelled ends "cancelled", not as a
-process that vanished), then hands over to the CLI: `python -m asdcore train --resume --run-dir
-RUN_DIR`, which trains from the folder's config.json (no checkpoint yet: from the start).
-Why not `python -m asdcore train --queue` itself: its waiting path installs no SIGTERM handler
-and then refuses the folder it has just queued (train_run sees config.json); see cli.py.
+process that vanished), then trains the folder with asdcore.pipeline.train_queued (from its
+checkpoint when it was resumed, else from its config.json).  `python -m asdcore train --queue`
+queues a folder and runs this same `main`.
 
 No Streamlit here.
 """
@@ -273,11 +272,16 @@ def main(argv=None) -> int:
         print("cancelled while queued", file=sys.stderr)
         return CANCELLED_EXIT
     try:
-        from .cli import main as cli_main
+        from .pipeline import Cancelled, train_queued  # torch: only now, past the queue
 
-        # the folder holds config.json already: --resume trains it from there (from the start when
-        # no checkpoint exists), with the CLI's own SIGTERM handling and error reporting
-        code = cli_main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"])
+        try:
+            train_queued(run_dir)  # installs its own SIGTERM handling for the training
+            code = 0
+        except Cancelled:
+            code = CANCELLED_EXIT
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = 1
     except _Terminated:
         code = CANCELLED_EXIT
     if terminated.is_set() and Run(run_dir).state in ACTIVE_STATES:

@@ -1,7 +1,8 @@
-"""The training loop: one run folder in, a trained (and evaluated) model out.
+"""The training loop: one run folder in, a trained model out (asdcore.pipeline runs it, then the
+evaluation, and keeps status.json; this module never imports the evaluation).
 
-    train_run(config, run_dir)          start a run (writes config.json, status.json, metrics.jsonl)
-    train_run(None, run_dir, resume=True)   continue a killed run from its last checkpoint
+    config, ckpt = load_run(run_dir, resume, config)   a fresh run's folder, or what to resume from
+    fit(config, run_dir, ckpt, status, cancelled, progress)   train; writes metrics.jsonl, checkpoints
 
 - Device: "auto" takes CUDA when present, else the CPU.  On CUDA the forward pass runs under
   bf16 autocast; features and losses stay in float32.
@@ -27,10 +28,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
+import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,60 +281,26 @@ def selected_state(groups: list[Group], epoch: int, config: dict) -> dict:
 
 # --- the run ------------------------------------------------------------------------------------
 
-def train_run(config: dict | None, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
-              evaluate: bool = True) -> Path:
-    """Train (and evaluate) one run in `run_dir`.  With resume=True, continue from checkpoint.pt."""
-    run_dir = Path(run_dir)
+def load_run(run_dir: Path, resume: bool, config: dict | None) -> tuple[dict, dict | None]:
+    """The config and checkpoint to train `run_dir` from.  resume=True: the last checkpoint, or the
+    folder's config.json when it was stopped before its first one (it then starts over).  Else a
+    fresh run: `config` is written to the folder, which must not hold a run already."""
     if resume:
         if not (run_dir / CHECKPOINT).exists():
             if not (run_dir / "config.json").exists():
                 raise FileNotFoundError(f"{run_dir}: no run to resume (no config.json)")
-            config = read_json(run_dir / "config.json")  # killed before the first checkpoint: start over
-            ckpt = None
-        else:
-            ckpt = load_checkpoint(run_dir / CHECKPOINT)
-            config = ckpt["config"]
-    else:
-        if run_dir.exists() and any(p.name != "status.json" for p in run_dir.iterdir()):
-            raise FileExistsError(f"{run_dir} already holds a run: not overwriting it (use --resume to "
-                                  "continue it, or choose another --run-dir)")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_dir / "config.json", config)
-        ckpt = None
-    status = StatusWriter(run_dir)
-    status.update(force=True, state="running", pid=os.getpid(), phase="loading", error=None,
-                  created=status.state.get("created", time.time()), epochs=config["train"]["epochs"],
-                  message="loading the data set")
-    cancelled = {"flag": False}
-
-    def on_term(signum, frame):
-        cancelled["flag"] = True
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        _train(config, run_dir, ckpt, status, cancelled, progress)
-        if evaluate:
-            from .analysis import evaluate_run
-
-            status.update(force=True, phase="evaluating", message="scoring the test clips", progress=1.0)
-            evaluate_run(run_dir, progress=progress, status=status)
-        status.update(force=True, state="finished", phase="done", message="finished", progress=1.0)
-        append_log(run_dir, "finished")
-    except Cancelled:
-        status.update(force=True, state="cancelled", phase="done", message="cancelled by the user")
-        append_log(run_dir, "cancelled")
-        raise
-    except BaseException as exc:
-        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        status.update(force=True, state="failed", phase="done", error=text, message="failed")
-        append_log(run_dir, "failed:\n" + traceback.format_exc())
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return run_dir
+            return read_json(run_dir / "config.json"), None
+        ckpt = load_checkpoint(run_dir / CHECKPOINT)
+        return ckpt["config"], ckpt
+    if run_dir.exists() and any(p.name != "status.json" for p in run_dir.iterdir()):
+        raise FileExistsError(f"{run_dir} already holds a run: not overwriting it (use --resume to "
+                              "continue it, or choose another --run-dir)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "config.json", config)
+    return config, None
 
 
-def _train(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: dict,
+def fit(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: threading.Event,
            progress: bool) -> None:
     from tqdm import tqdm
 
@@ -382,7 +348,7 @@ def _train(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter,
         results = []
         for g in groups:
             def on_batch(b, n, done_before=done_before):
-                if cancelled["flag"]:
+                if cancelled.is_set():
                     raise Cancelled()
                 bar.update(1)
                 frac = ((epoch - 1) * total_batches + done_before + b) / (epochs * total_batches)

@@ -18,7 +18,7 @@ from asdcore.cli import main
 from asdcore.recipes import PRESETS, RECIPES, resolve
 from asdcore.runs import Run, list_runs, mark_queued, wait_turn, write_json_atomic
 from asdcore.runtime import split_train_val
-from asdcore.train import train_run
+from asdcore.pipeline import train_run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = ["stgram-ce", "stgram-arcface", "stgram-arcmix", "stgram-noisy-arcmix", "tastgram-ce", "tastgram-arcface",

@@ -1,0 +1,71 @@
+"""One run folder from queued to trained to evaluated: what the CLI, the launcher and the app call.
+
+    train_run(config, run_dir)                start a run (writes config.json, status.json, metrics.jsonl)
+    train_run(None, run_dir, resume=True)     continue a stopped run from its last checkpoint
+    train_queued(run_dir)                     train a folder waiting in the queue (fresh or resumed)
+
+Training (asdcore.train.fit) and evaluation (asdcore.analysis.evaluate_run) are leaves that do not
+import each other; this module runs one after the other and owns the run's lifecycle in
+status.json: running -> finished, or failed (with the error), or cancelled (SIGTERM: the training
+loop stops at the next batch and the run can be resumed).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from .analysis import evaluate_run
+from .runs import read_json
+from .train import Cancelled, StatusWriter, append_log, fit, load_run
+
+__all__ = ["Cancelled", "train_run", "train_queued"]
+
+
+def train_run(config: dict | None, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
+              evaluate: bool = True) -> Path:
+    """Train (and evaluate) one run in `run_dir`.  With resume=True, continue from checkpoint.pt
+    (or from the start when it was stopped before its first checkpoint)."""
+    run_dir = Path(run_dir)
+    config, ckpt = load_run(run_dir, resume, config)
+    status = StatusWriter(run_dir)
+    status.update(force=True, state="running", pid=os.getpid(), phase="loading", error=None,
+                  created=status.state.get("created", time.time()), epochs=config["train"]["epochs"],
+                  message="loading the data set")
+    cancelled = threading.Event()
+    # SIGTERM (the app's Cancel) only raises the flag: the loop stops cleanly at the next batch
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: cancelled.set())
+    try:
+        fit(config, run_dir, ckpt, status, cancelled, progress)
+        if evaluate:
+            status.update(force=True, phase="evaluating", message="scoring the test clips", progress=1.0)
+            evaluate_run(run_dir, progress=progress, status=status)
+        status.update(force=True, state="finished", phase="done", message="finished", progress=1.0)
+        append_log(run_dir, "finished")
+    except Cancelled:
+        status.update(force=True, state="cancelled", phase="done", message="cancelled by the user")
+        append_log(run_dir, "cancelled")
+        raise
+    except BaseException as exc:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        status.update(force=True, state="failed", phase="done", error=text, message="failed")
+        append_log(run_dir, "failed:\n" + traceback.format_exc())
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return run_dir
+
+
+def train_queued(run_dir: str | os.PathLike, progress: bool = False) -> Path:
+    """Train a folder waiting in the queue (runs.mark_queued, or launcher.resume_training): from its
+    last checkpoint when it has one (a resumed run), else from the start with its config.json."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not a queued run folder (no config.json)")
+    state = (read_json(run_dir / "status.json", {}) or {}).get("state")
+    if state not in (None, "queued"):
+        raise ValueError(f"{run_dir} is {state}, not queued")
+    return train_run(None, run_dir, resume=True, progress=progress)
