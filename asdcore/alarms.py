@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .scoring import l2_normalise
+
 DEFAULT_PERCENTILE = 90.0
 MACHINE = ["machine_type", "machine_id"]
 HELD_OUT_ROLE = "val"
@@ -169,15 +171,11 @@ def nearest_training_clips(embedding, train_embeddings: np.ndarray, train: pd.Da
     positions = np.flatnonzero(candidates)
     if positions.size == 0:
         return train.iloc[[]].assign(similarity=pd.Series(dtype=float))
-    reference = _unit_rows(np.asarray(train_embeddings, dtype=np.float64)[positions])
-    query = _unit_rows(np.asarray(embedding, dtype=np.float64).reshape(1, -1))[0]
+    reference = l2_normalise(np.asarray(train_embeddings)[positions])
+    query = l2_normalise(np.asarray(embedding).reshape(1, -1))[0]
     similarity = reference @ query
     order = np.argsort(-similarity, kind="stable")[:k]
     return train.iloc[positions[order]].assign(similarity=similarity[order])
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def class_names(*tables: pd.DataFrame) -> dict[int, tuple[str, str]]:

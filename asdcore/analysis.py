@@ -119,7 +119,7 @@ def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neig
     """2-D PCA and UMAP (cosine metric) of L2-normalised embeddings, fitted on all rows together."""
     from sklearn.decomposition import PCA
 
-    x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    x = scoring.l2_normalise(embeddings).astype(np.float32)  # UMAP / PCA in the embeddings' own precision
     out = pd.DataFrame(PCA(n_components=2, random_state=seed).fit_transform(x), columns=["pca_x", "pca_y"])
     if use_umap and len(x) > n_neighbors + 1:
         import umap
@@ -257,7 +257,7 @@ def _centres(models: dict) -> np.ndarray | None:
     if head is None:
         return None
     w = head.weight.detach().float().cpu().numpy()
-    w = w / np.linalg.norm(w, axis=1, keepdims=True)
+    w = scoring.l2_normalise(w).astype(np.float32)
     return w.reshape(head.num_classes, head.num_subcentres, -1)[:, 0, :] if head.num_subcentres == 1 else \
         w.reshape(head.num_classes, head.num_subcentres, -1)
 

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..scoring import l2_normalise
 from .style import COLORS, apply_style, category_color
 
 MIXED_LOSSES = (("mixup CE: no margin", "cross_entropy", "dot"),
@@ -247,10 +248,6 @@ def _numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
-def _normalise(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-
-
 def embedding_circle(points, labels, centres=None, class_names=None, normalise: bool = True,
                      title: str = "Toy embedding") -> go.Figure:
     """2-D embeddings on the unit circle (or 3-D on the sphere), one colour per class, each
@@ -262,8 +259,8 @@ def embedding_circle(points, labels, centres=None, class_names=None, normalise: 
     dim = points.shape[1]
     centres = None if centres is None else _numpy(centres).astype(float)
     if normalise:
-        points = _normalise(points)
-        centres = None if centres is None else _normalise(centres)
+        points = l2_normalise(points)
+        centres = None if centres is None else l2_normalise(centres)
     n_classes = max(int(labels.max(initial=-1)) + 1, 0 if centres is None else len(centres))
     names = list(class_names) if class_names is not None else [f"class {k}" for k in range(n_classes)]
     fig = go.Figure()
