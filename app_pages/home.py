@@ -46,11 +46,10 @@ def dataset_summary(root: str, stamp: float):
 @st.cache_data(show_spinner=False)
 def fault_notes(root: str, stamp: float) -> dict:
     """path -> (fault kind, onset s, offset s, severity) from the toy factory's metadata.csv."""
-    path = Path(root) / "metadata.csv"
-    if not path.exists():
-        return {}
-    meta = pd.read_csv(path)
-    if "fault_kind" not in meta.columns:
+    from asdcore.data.toy.metadata import read_fault_metadata
+
+    meta = read_fault_metadata(root)
+    if meta is None:
         return {}
     meta = meta[meta["fault_kind"].notna()]
     return {row.path: (row.fault_kind, row.fault_onset_s, row.fault_offset_s, row.severity)

@@ -140,12 +140,13 @@ def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neig
 
 def fault_metadata(roots: list[str]) -> pd.DataFrame | None:
     """The toy factory's metadata.csv of each root (fault kind, span, severity), keyed by root and path."""
+    from .data.toy.metadata import read_fault_metadata
+
     frames = []
     for i, root in enumerate(roots):
-        path = Path(root) / "metadata.csv"
-        if path.exists():
-            meta = pd.read_csv(path)
-            meta["root_index"] = i
+        meta = read_fault_metadata(root)
+        if meta is not None:
+            meta = meta.assign(root_index=i)
             frames.append(meta[["root_index", "path", "fault_kind", "fault_onset_s", "fault_offset_s", "severity"]])
     return pd.concat(frames, ignore_index=True) if frames else None
 

@@ -171,12 +171,13 @@ def gaussian_clips(roots: list[Path], clip_seconds: float | None) -> pd.DataFram
     scores = gaussian_baseline_scores(ds, clip_seconds)
     absolute = {r.relpath: str(Path(r.path).resolve()) for r in by_relpath.values()}
     scores["abs_path"] = scores["path"].map(absolute)
+    from .data.toy.metadata import read_fault_metadata
+
     frames = []
     for root in roots:
-        meta_path = Path(root) / "metadata.csv"
-        if meta_path.exists():
-            meta = pd.read_csv(meta_path, keep_default_na=False)
-            meta["abs_path"] = [str((Path(root) / p).resolve()) for p in meta["path"]]
+        meta = read_fault_metadata(root)
+        if meta is not None:
+            meta = meta.assign(abs_path=[str((Path(root) / p).resolve()) for p in meta["path"]])
             frames.append(meta)
     if frames:
         meta = pd.concat(frames)
