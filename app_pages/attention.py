@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from asdcore import alarms
-from asdcore.diagnose import attention_summary
+from asdcore.diagnose import SHORT_SPAN, attention_summary
 from asdcore.plots.style import fmt
 from asdcore.runs import Run
 from app_pages.common import (array, clips, pick_clip, play, select_evaluated_run, show_clip_spectrogram,
@@ -23,13 +23,12 @@ st.markdown(
 run = select_evaluated_run()
 test = clips(run)
 clip_seconds = float(run.config.get("data", {}).get("clip_seconds", 10.0))
-SHORT_SPAN = 0.6
 
 
 @st.cache_data(show_spinner=False)
 def cached_attention_summary(run_path: str, stamp: float) -> dict | None:
     """The run's attention figures (asdcore.diagnose.attention_summary), until attention.npy changes."""
-    return attention_summary(Run(run_path), SHORT_SPAN)
+    return attention_summary(Run(run_path))
 
 
 def prefer_known_fault(subset):

@@ -31,12 +31,7 @@ def _train_clips(run_path: str, stamp: float) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _array(run_path: str, name: str, stamp: float):
-    path = Path(run_path) / "eval" / name
-    if not path.exists():
-        return None
-    array = np.load(path)
-    # the bundled runs keep their embeddings in float16; similarities are computed in float32
-    return array.astype(np.float32) if name.endswith("embeddings.npy") else array
+    return Run(run_path).array(name)
 
 
 def clips(run: Run) -> pd.DataFrame:

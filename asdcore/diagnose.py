@@ -102,7 +102,11 @@ def classifier_table(clips: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def attention_summary(run: Run, short_span: float = 0.6) -> dict | None:
+# a fault span shorter than this share of the clip leaves time outside it to compare attention with
+SHORT_SPAN = 0.6
+
+
+def attention_summary(run: Run, short_span: float = SHORT_SPAN) -> dict | None:
     """TAgram's temporal attention on a run's test clips (None without attention.npy):
 
     saturated     the share of all weights above 0.99 (a gate stuck open shows nothing)

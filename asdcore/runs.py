@@ -192,28 +192,28 @@ class Run:
 
         return pd.read_parquet(self.path / "eval" / "train_clips.parquet")
 
-    def _array(self, name: str):
+    def array(self, name: str):
+        """An eval/ array by file name, or None.  Embeddings come back as float32 whatever they were
+        stored in (the bundled runs keep them in float16 to stay small)."""
         import numpy as np
 
         path = self.path / "eval" / name
-        return np.load(path) if path.exists() else None
+        if not path.exists():
+            return None
+        array = np.load(path)
+        return array.astype(np.float32, copy=False) if name.endswith("embeddings.npy") else array
 
     def embeddings(self):
-        return self._float32(self._array("embeddings.npy"))
+        return self.array("embeddings.npy")
 
     def train_embeddings(self):
-        return self._float32(self._array("train_embeddings.npy"))
-
-    @staticmethod
-    def _float32(array):
-        """Embeddings as float32 (the bundled runs store them as float16 to stay small)."""
-        return None if array is None else array.astype("float32", copy=False)
+        return self.array("train_embeddings.npy")
 
     def centres(self):
-        return self._array("centres.npy")
+        return self.array("centres.npy")
 
     def attention(self):
-        return self._array("attention.npy")
+        return self.array("attention.npy")
 
     def data_roots(self) -> list[Path]:
         return [resolve_root(r) for r in self.config.get("data", {}).get("roots", [])]
