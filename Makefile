@@ -1,22 +1,35 @@
 # make run  : set up, make the default data set if missing, serve the app on 127.0.0.1
 # make test : set up, then the whole test suite
+# make lint : ruff over the package, the app, the scripts and the tests
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements-installed
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
 DATA := data/toy
 PORT ?= 8501
 
-.PHONY: setup run test data checkpoints clean-venv
+.PHONY: setup setup-dev run test lint data checkpoints clean-venv
 
+# The runtime: requirements.txt's exact versions, then this package (editable: the checkout is
+# what runs), which also installs the `asdcore` command into .venv/bin.
 setup: $(STAMP)
 
-# Reinstalls only when requirements.txt changes (the stamp is newer otherwise).
-$(STAMP): requirements.txt
+# Reinstalls only when a requirements file or pyproject.toml changes (the stamp is newer otherwise).
+$(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (or run make PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
 	touch $(STAMP)
+
+# Tests, the notebook runner, Playwright and ruff on top of the runtime.
+setup-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 data: setup
 	$(PY) -m asdcore data toy --out $(DATA) --preset default --seed 0 --replace-outdated
@@ -32,8 +45,12 @@ checkpoints: data
 	$(PY) scripts/make_checkpoints.py
 
 # The bundled runs refer to clips under data/toy, so the suite makes the default data set first.
-test: setup data
-	$(PY) -m pytest tests
+test: setup-dev data
+	$(PY) -m pytest
+
+# pyflakes, pycodestyle and bugbear checks as configured in pyproject.toml
+lint: setup-dev
+	$(VENV)/bin/ruff check .
 
 clean-venv:
 	rm -rf $(VENV)

@@ -3,13 +3,13 @@
     .venv/bin/python scripts/bench_pages.py [--rounds 3] [--data data/toy] [--runs DIR]
 
 Each round starts a fresh server as `make run` does (the bundled runs, the given data set) and
-one Chromium session, then times (tests/browser.py: visit_every_page):
+one Chromium session, then times (browser_driver.py: visit_every_page):
   fresh   Home, the first page the fresh server shows;
   sidebar every other page opened from the sidebar, in the sidebar's order, straight after
           Home, then Home again (each page's first render in that session);
   link    every page opened again from its URL (a shared link: a full page load).
 A render ends when the server has sent the run's `script_finished` message, the page shows no
-run going on and every plotly chart has drawn (tests/browser.py: wait_for_app).  Prints each
+run going on and every plotly chart has drawn (browser_driver.py: wait_for_app).  Prints each
 round and, per page, the median and the worst.
 Needs Chromium (/usr/bin/chromium or ASD_CHROMIUM) and the Playwright package.
 """
@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from browser_driver import chromium_page, streamlit_server, visit_every_page  # scripts/, beside this file
 
-from browser import chromium_page, streamlit_server, visit_every_page  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 def one_round(env: dict) -> dict:
     with streamlit_server(env) as url, chromium_page() as page:

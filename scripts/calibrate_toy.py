@@ -15,12 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from asdcore.compare import display_frame, results_table
+from asdcore.recipes import RECIPES
+from asdcore.runs import Run
 
-from asdcore.compare import display_frame, results_table  # noqa: E402
-from asdcore.recipes import RECIPES  # noqa: E402
-from asdcore.runs import Run  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv=None) -> None:

@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from asdcore.recipes import RECIPES
+from asdcore.runs import Run, read_json, write_json_atomic
 
-from asdcore.recipes import RECIPES  # noqa: E402
-from asdcore.runs import Run, read_json, write_json_atomic  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 WORK = ROOT / "runs" / "_bundle"
 OUT = ROOT / "checkpoints"

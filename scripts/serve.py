@@ -14,16 +14,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import pyarrow  # noqa: F401
+
+import asdcore.data  # noqa: F401
+import asdcore.melspec  # noqa: F401
+import asdcore.runs  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy  # noqa: E402,F401
-import pandas  # noqa: E402,F401
-import pyarrow  # noqa: E402,F401
-
-import asdcore.data  # noqa: E402,F401
-import asdcore.melspec  # noqa: E402,F401
-import asdcore.runs  # noqa: E402,F401
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ import pytest
 from browser import (PROJECT_ROOT, chromium_page, finished_runs, goto, require_browser, streamlit_server,
                      visit_every_page, wait_for_app)
 
+pytestmark = pytest.mark.browser  # `pytest -m 'not browser'` leaves these out
+
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
