@@ -12,16 +12,11 @@ import streamlit as st
 
 from asdcore import launcher, plots
 from asdcore.paths import default_data_root, runs_root
-from asdcore.recipes import PRESETS, RECIPES, resolve
+from asdcore.recipes import PRESETS, RECIPES, describe_preset, resolve
 from asdcore.runs import ACTIVE_STATES, Run, list_runs
 from app_pages.common import data_check, select_run
 
 REFRESH_SECONDS = 2.0
-PRESET_HELP = {
-    "tiny": "seconds on a CPU: 2 s clips, 2 epochs, at most 8 clips per class (a smoke test)",
-    "quick": "a few minutes on a 2-core CPU with the default toy data (2 s clips, 8 epochs)",
-    "paper": "the papers' settings: 10 s clips, 300 epochs, batch 64, lr 1e-4 (hours on a GPU, days on a CPU)",
-}
 STATE_COLOURS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "cancelled": "orange"}
 
 
@@ -79,12 +74,12 @@ def choose_settings() -> tuple[str, str, dict, str]:
     recipe = c_recipe.selectbox("Recipe", names, index=names.index("tastgram-noisy-arcmix"),
                                 format_func=lambda n: f"{RECIPES[n].label}  ({n})")
     preset = c_preset.radio("Preset", list(PRESETS), index=0, horizontal=True,
-                            help="\n\n".join(f"**{k}**: {v}" for k, v in PRESET_HELP.items()))
+                            help="\n\n".join(f"**{k}**: {describe_preset(k)}" for k in PRESETS))
     r = RECIPES[recipe]
     c_recipe.caption(f"{r.description}. Model `{r.model['name']}`, loss `{r.loss['name']}`, mixup "
                      f"`{r.mixup or 'none'}`, log-mel `{r.features}`, score `{r.backend}`.")
-    c_preset.caption(PRESET_HELP[preset])
-    defaults = resolve(recipe, preset)
+    c_preset.caption(describe_preset(preset))
+    defaults = resolve(recipe, preset).to_dict()
     # keys carry the recipe and preset: switching either refills the boxes with its values
     key = f"{recipe}-{preset}"
     loss, mixup, train = defaults["loss"], defaults["mixup"], defaults["train"]

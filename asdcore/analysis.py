@@ -11,14 +11,18 @@ paper), 2-D UMAP and PCA projections, and TAgram's attention weights, and writes
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.decomposition import PCA
 
 from . import metrics as metrics_mod
 from . import scoring
+from .config import RunConfig
+from .data.toy.metadata import read_fault_metadata
 from .features import LogMel
 from .runs import Run, write_json_atomic
 from .runtime import (SELECTED, Splits, Waveforms, autocast, build_model, device_description, feature_config,
@@ -29,7 +33,7 @@ from .registry import create_loss
 # --- inference ----------------------------------------------------------------------------------
 
 @torch.no_grad()
-def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, config: dict,
+def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, config: RunConfig,
           device: torch.device, index: np.ndarray | None = None) -> dict:
     """Run the model over clips (eval mode, no mixup).  Returns numpy arrays: embedding,
     cosine, subcentre_cosine, logits (margin at the own class, as the papers score), attention,
@@ -37,7 +41,7 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
     model.eval()
     loss.eval()
     index = np.arange(len(waves)) if index is None else index
-    bs = config["eval"]["batch_size"]
+    bs = config.eval.batch_size
     parts: dict[str, list] = {}
     for i in range(0, len(index), bs):
         batch = index[i:i + bs]
@@ -48,35 +52,32 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
         out = float_output(out)
         fields = {"embedding": out.embedding, "cosine": out.cosine, "subcentre_cosine": out.subcentre_cosine,
                   "attention": out.attention, "reconstruction_error": out.reconstruction_error}
-        if out.cosine is not None and hasattr(loss, "logits"):
+        if out.cosine is not None and loss.has_logits:
             cos = out.subcentre_cosine if out.subcentre_cosine is not None else out.cosine
-            try:
-                fields["logits"] = loss.logits(cos, y)
-            except NotImplementedError:
-                pass
+            fields["logits"] = loss.logits(cos, y)
         for name, value in fields.items():
             if value is not None:
                 parts.setdefault(name, []).append(value.float().cpu().numpy())
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
-def load_selected(run_dir: Path, config: dict, splits: Splits, device: torch.device) -> tuple[dict, int]:
+def load_selected(run_dir: Path, config: RunConfig, splits: Splits, device: torch.device) -> tuple[dict, int]:
     """({group name: (model, loss)} with the selected weights, the epoch they are from)."""
     state = load_checkpoint(run_dir / SELECTED)
     out = {}
     for name in group_names(config, splits):
         model = build_model(config, len(splits.classes)).to(device)
-        loss = create_loss(config["loss"]).to(device)
+        loss = create_loss(config.loss.to_dict()).to(device)
         model.load_state_dict(state["groups"][name]["model"])
         loss.load_state_dict(state["groups"][name]["loss"])
         out[name] = (model, loss)
     return out, state["epoch"]
 
 
-def _infer_all(models: dict, records, config, device, front, progress_note) -> dict:
+def _infer_all(models: dict, records, config: RunConfig, device, front, progress_note) -> dict:
     """Embed records with their group's model; rows stay in the records' order."""
-    waves = Waveforms(records, config["data"]["clip_seconds"], config["data"]["pad_mode"],
-                      config["train"]["cache_gb"])
+    waves = Waveforms(records, config.data.clip_seconds, config.data.pad_mode,
+                      config.train.cache_gb)
     labels = np.array([r.class_index for r in records], dtype=np.int64)
     result: dict[str, np.ndarray] = {}
     for name, (model, loss) in models.items():
@@ -117,14 +118,10 @@ def angles(cosine: np.ndarray, class_index: np.ndarray, classes: list[tuple[str,
 
 def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neighbors: int = 15) -> pd.DataFrame:
     """2-D PCA and UMAP (cosine metric) of L2-normalised embeddings, fitted on all rows together."""
-    from sklearn.decomposition import PCA
-
     x = scoring.l2_normalise(embeddings).astype(np.float32)  # UMAP / PCA in the embeddings' own precision
     out = pd.DataFrame(PCA(n_components=2, random_state=seed).fit_transform(x), columns=["pca_x", "pca_y"])
     if use_umap and len(x) > n_neighbors + 1:
-        import umap
-
-        import warnings
+        import umap  # here, not at the top: importing umap costs seconds of numba set-up
 
         # 200 optimisation epochs (umap-learn's own choice above 10 000 points; below it takes 500,
         # 2.5x the time for a map that looks the same)
@@ -140,8 +137,6 @@ def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neig
 
 def fault_metadata(roots: list[str]) -> pd.DataFrame | None:
     """The toy factory's metadata.csv of each root (fault kind, span, severity), keyed by root and path."""
-    from .data.toy.metadata import read_fault_metadata
-
     frames = []
     for i, root in enumerate(roots):
         meta = read_fault_metadata(root)
@@ -177,10 +172,10 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
         if progress:
             print(f"[evaluate] {message}", flush=True)
 
-    config = Run(run_dir).config
+    config = RunConfig.from_dict(Run(run_dir).config)
     if not (run_dir / SELECTED).exists():
         raise FileNotFoundError(f"{run_dir}: no {SELECTED} (the run has not finished an epoch)")
-    device = pick_device(config["device"])
+    device = pick_device(config.device)
     splits = prepare_splits(config)
     models, selected_epoch = load_selected(run_dir, config, splits, device)
     front = LogMel(feature_config(config)).to(device)
@@ -196,7 +191,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     for name, scores in backend_scores.items():
         test[f"score_{name}"] = scores.test
         train[f"score_{name}"] = scores.train
-    default = config["eval"]["backend"]
+    default = config.eval.backend
     test["score"] = test[f"score_{default}"]
     train["score"] = train[f"score_{default}"]
 
@@ -205,8 +200,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
         train = pd.concat([train, angles(train_out["cosine"], train["class_index"].to_numpy(), splits.classes)],
                           axis=1)
     note("projecting the embeddings (UMAP, PCA)")
-    proj = projections(np.concatenate([train_out["embedding"], test_out["embedding"]]), int(config["seed"]),
-                       config["eval"]["umap"], config["eval"]["umap_neighbors"])
+    proj = projections(np.concatenate([train_out["embedding"], test_out["embedding"]]), int(config.seed),
+                       config.eval.umap, config.eval.umap_neighbors)
     train = pd.concat([train, proj.iloc[:len(train)].reset_index(drop=True)], axis=1)
     test = pd.concat([test, proj.iloc[len(train):].reset_index(drop=True)], axis=1)
 
@@ -220,8 +215,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     result = metrics_mod.evaluate_all(test, columns)
     history = Run(run_dir).metrics_history()
     summary = {
-        "run_id": run_dir.name, "recipe": config["recipe"], "label": config.get("label"),
-        "preset": config.get("preset"), "backend": default, "protocol": "dcase",
+        "run_id": run_dir.name, "recipe": config.recipe, "label": config.label,
+        "preset": config.preset, "backend": default, "protocol": "dcase",
         **{k: result["by_backend"][default]["dcase"][k] for k in ("per_type", "average")},
         "pauc_note": metrics_mod.PAUC_NOTE, "by_backend": result["by_backend"],
         "selected_epoch": selected_epoch, "epochs": len(history),
@@ -263,7 +258,7 @@ def _centres(models: dict) -> np.ndarray | None:
         w.reshape(head.num_classes, head.num_subcentres, -1)
 
 
-def _score(config, test, train, test_out, train_out, models) -> dict:
+def _score(config: RunConfig, test, train, test_out, train_out, models) -> dict:
     if "reconstruction_error" in test_out:
         return {"reconstruction": scoring.BackendScores(test=test_out["reconstruction_error"],
                                                         train=train_out["reconstruction_error"])}
@@ -274,5 +269,5 @@ def _score(config, test, train, test_out, train_out, models) -> dict:
                                     cosine=test_out.get("cosine"), logits=test_out.get("logits"), subcentres=sub)
     train_set = scoring.EmbeddingSet(embedding=train_out["embedding"], class_index=train["class_index"].to_numpy(),
                                      cosine=train_out.get("cosine"), logits=train_out.get("logits"), subcentres=sub)
-    wanted = [b for b in config["eval"]["backends"] if b != "reconstruction"]
-    return scoring.score_all(test_set, train_set, backends=wanted, k=config["eval"]["knn_k"])
+    wanted = [b for b in config.eval.backends if b != "reconstruction"]
+    return scoring.score_all(test_set, train_set, backends=wanted, k=config.eval.knn_k)

@@ -11,11 +11,18 @@
                             [--device auto|cpu|cuda] [--run-dir DIR] [--resume] [--queue] [--no-eval]
     python -m asdcore evaluate RUN_DIR [--json] [--recompute]
     python -m asdcore runs
+
+`asdcore ...` (the console script `make setup` installs) is the same as `python -m asdcore ...`.
+Each subcommand imports what it needs when it runs: `asdcore --help` and `asdcore runs` answer
+at once instead of after torch and scikit-learn have loaded (seconds).  The import-graph test
+(tests/test_import_graph.py) sees these imports too, so they cannot hide a cycle.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 
 def _data_check(args) -> int:
@@ -57,8 +64,6 @@ def _data_baseline(args) -> int:
 
 
 def _data_diagnose(args) -> int:
-    from pathlib import Path
-
     from .diagnose import attention_summary, diagnose_table, find_autoencoder_run, format_attention, format_tables
     from .runs import Run, resolve_root
 
@@ -129,7 +134,7 @@ def _recipes(args) -> int:
 
 
 def _parse_sets(pairs) -> dict:
-    from .recipes import parse_value
+    from .config import parse_value
 
     out = {}
     for pair in pairs or []:
@@ -141,8 +146,6 @@ def _parse_sets(pairs) -> dict:
 
 
 def _train(args) -> int:
-    from pathlib import Path
-
     from .paths import runs_root
     from .recipes import resolve
     from .runs import mark_queued, new_run_id, portable_root
@@ -211,9 +214,6 @@ def _print_metrics(run_dir) -> None:
 
 
 def _evaluate(args) -> int:
-    import json
-    from pathlib import Path
-
     from .analysis import evaluate_run
     from .runs import Run
 
@@ -260,7 +260,7 @@ def _runs(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .data.toy.presets import PRESETS as TOY_PRESETS
 
-    parser = argparse.ArgumentParser(prog="python -m asdcore",
+    parser = argparse.ArgumentParser(prog="asdcore" if Path(sys.argv[0]).name == "asdcore" else "python -m asdcore",
                                      description="margin-loss anomalous sound detection toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
 

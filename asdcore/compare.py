@@ -27,6 +27,7 @@ import pandas as pd
 
 from .metrics import PROTOCOLS, machine_type_order
 from .reference_results import PUBLISHED
+from .scoring import BACKEND_DESCRIPTIONS
 
 AVERAGE = "Average"
 TYPE_METRICS = ("AUC", "pAUC")  # under each machine type, as in Table 1
@@ -73,8 +74,6 @@ def backend_result(metrics: dict, backend: str = DEFAULT_BACKEND, protocol: str 
 
 def available_backends(metrics_list) -> list[str]:
     """Every back-end any of the runs has, in the order scoring.BACKEND_DESCRIPTIONS lists them."""
-    from .scoring import BACKEND_DESCRIPTIONS
-
     found = {name for m in metrics_list for name in (m or {}).get("by_backend", {})}
     return [b for b in BACKEND_DESCRIPTIONS if b in found] + sorted(found - set(BACKEND_DESCRIPTIONS))
 

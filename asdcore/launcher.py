@@ -62,7 +62,7 @@ def start_training(recipe: str, preset: str, data_roots, overrides: dict | None 
             raise LaunchError(f"data folder {root} does not exist (or is not a folder)")
     if device not in DEVICES:
         raise LaunchError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    from .recipes import resolve
+    from .recipes import resolve  # imports torch: not at module level (see the imports above)
 
     settings = dict(overrides or {})
     settings["data.roots"] = [portable_root(r) for r in roots]
@@ -157,25 +157,23 @@ def resume_command(run: Run) -> str:
     return shlex.join(["python", "-m", "asdcore", "train", "--resume", "--run-dir", str(run.path)])
 
 
-def short_overrides(config: dict, defaults: dict) -> dict:
+def short_overrides(config, defaults) -> dict:
     """The short-named settings (m, s, alpha, epochs, ...) where `config` differs from `defaults`."""
-    from .recipes import SHORT_KEYS
+    from .config import SHORT_KEYS  # imports torch: not at module level (see the imports above)
 
     out = {}
-    for short, dotted in SHORT_KEYS.items():
-        a, b = _dotted_get(config, dotted), _dotted_get(defaults, dotted)
+    for short in SHORT_KEYS:
+        a, b = _get(config, short), _get(defaults, short)
         if a != b:
             out[short] = a
     return out
 
 
-def _dotted_get(config: dict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+def _get(config, key: str):
+    try:
+        return config.get(key)
+    except KeyError:  # a setting this config does not have (loss.m of a loss without a margin)
+        return None
 
 
 # --- cancelling --------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ y_a, y_b   (B,) int64 class labels: y_a of the sample, y_b of its mixup partner 
 lam        mixup weight of y_a: a float (one per batch) or a (B,) tensor (one per sample).
 embedding  (B, D) embeddings; only the supervised-contrastive losses use them.
 
+Every loss is an `ASDLoss` (below), the interface the training loop and the evaluation rely on:
 `loss.from_output(output, y_a, y_b, lam)` picks the right fields of a ModelOutput, so a training
-loop calls every loss, the autoencoder's MSE included, the same way.  `loss.logits(cosine,
-labels)` gives the scaled logits with the margin at `labels`, which is how the reference code
-scores a clip (score = -log_softmax(logits)[label]).
+loop calls every loss, the autoencoder's MSE included, the same way.  Where `loss.has_logits`,
+`loss.logits(cosine, labels)` gives the scaled logits with the margin at `labels`, which is how
+the reference code scores a clip (score = -log_softmax(logits)[label]).
 
 Shape of the code (pytorch-metric-learning style): `CosineSoftmaxLoss` is softmax
 cross-entropy on s * cos(theta); subclasses override one hook:
@@ -21,11 +22,37 @@ cross-entropy on s * cos(theta); subclasses override one hook:
 """
 from __future__ import annotations
 
+import abc
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class ASDLoss(nn.Module, abc.ABC):
+    """What a loss declares and provides.  Declares: which kind of model it trains
+    (`model_kind`: "classifier" or "autoencoder"), whether it takes a mixup partner
+    (`supports_mixup`: y_b and lam) and whether it gives class logits for scoring
+    (`has_logits`).  Provides: forward (the call signature of the module docstring) and
+    from_output (the same on a ModelOutput)."""
+
+    model_kind: ClassVar[str] = "classifier"
+    supports_mixup: ClassVar[bool] = True
+    has_logits: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def forward(self, cosine, y_a, y_b=None, lam=None, embedding=None) -> torch.Tensor:
+        """The scalar training loss of a batch."""
+
+    @abc.abstractmethod
+    def from_output(self, output, y_a, y_b=None, lam=None) -> torch.Tensor:
+        """The scalar training loss of a ModelOutput."""
+
+    def logits(self, cosine: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, C) class logits with the method's margin at `labels` (only where has_logits)."""
+        raise TypeError(f"{type(self).__name__} gives no class logits (has_logits is False)")
 
 
 def class_cosine(cosine: torch.Tensor) -> torch.Tensor:
@@ -53,16 +80,12 @@ def _is_unmixed(y_b: torch.Tensor | None, lam) -> bool:
     return y_b is None or (not torch.is_tensor(lam) and lam is not None and float(lam) == 1.0)
 
 
-class CosineSoftmaxLoss(nn.Module):
+class CosineSoftmaxLoss(ASDLoss):
     """Cross-entropy on scaled cosines, no margin: CE(s * cos(theta), y).
 
     With mixup: lam * CE(z, y_a) + (1 - lam) * CE(z, y_b), z = the logits with the target
     modification at y_a.  With no margin this is plain mixup cross-entropy.
     """
-
-    supports_mixup = True     # accepts (y_b, lam)
-    needs_embedding = False   # uses the `embedding` argument
-    model_kind = "classifier"  # which kind of model it trains
 
     def __init__(self, s: float = 30.0):
         super().__init__()
@@ -282,7 +305,7 @@ class SubclusterAdaCos(AdaCos):
         return cosine
 
 
-class SupCon(nn.Module):
+class SupCon(ASDLoss):
     """Supervised contrastive loss as OS-SCL uses it (OS-SCL eq. 1; Khosla et al. 2020):
 
         L_i = -(tau / tau_base) * 1/|P(i)| sum_{p in P(i)} log( exp(z_i.z_p / tau)
@@ -292,9 +315,7 @@ class SupCon(nn.Module):
     tau = 0.02, tau_base = 0.07.  y_b and lam are accepted and ignored.
     """
 
-    supports_mixup = True
-    needs_embedding = True
-    model_kind = "classifier"
+    has_logits = False  # no class centres: OS-SCL scores with its Noisy-ArcMix head
 
     def __init__(self, temperature: float = 0.02, base_temperature: float = 0.07):
         super().__init__()
@@ -314,22 +335,15 @@ class SupCon(nn.Module):
         mean_log_prob_pos = (log_prob * positive).sum(dim=1) / n_positive.clamp(min=1)
         return (-(self.temperature / self.base_temperature) * mean_log_prob_pos).mean()
 
-    def logits(self, cosine, labels):
-        raise NotImplementedError("SupCon has no class logits; score with a margin head (osscl)")
-
     def from_output(self, output, y_a, y_b=None, lam=None):
         return self(output.cosine, y_a, y_b, lam, embedding=output.embedding)
 
 
-class OSSCL(nn.Module):
+class OSSCL(ASDLoss):
     """OS-SCL total loss: SupCon(z, y_a) + Noisy-ArcMix(cos, y_a, y_b, lam), unweighted sum.
 
     Scoring uses the Noisy-ArcMix logits (margin at the label).  m = 0.7 (0.4 for TFSTgram).
     """
-
-    supports_mixup = True
-    needs_embedding = True
-    model_kind = "classifier"
 
     def __init__(self, s: float = 30.0, m: float = 0.7, temperature: float = 0.02, base_temperature: float = 0.07):
         super().__init__()
@@ -346,16 +360,16 @@ class OSSCL(nn.Module):
         return self(output.cosine, y_a, y_b, lam, embedding=output.embedding)
 
 
-class ReconstructionMSE(nn.Module):
+class ReconstructionMSE(ASDLoss):
     """The DCASE 2020 autoencoder's loss: mean squared reconstruction error.
 
     Called as loss(reconstruction_error (B,), ...): the per-clip errors the autoencoder returns
     are already means over equal-sized windows, so their mean is the MSE over all windows.
     """
 
-    supports_mixup = False
-    needs_embedding = False
     model_kind = "autoencoder"
+    supports_mixup = False
+    has_logits = False
 
     def forward(self, reconstruction_error, y_a=None, y_b=None, lam=None, embedding=None):
         return reconstruction_error.mean()

@@ -19,13 +19,14 @@ import traceback
 from pathlib import Path
 
 from .analysis import evaluate_run
+from .config import RunConfig
 from .runs import read_json
 from .train import Cancelled, StatusWriter, append_log, fit, load_run
 
 __all__ = ["Cancelled", "train_run", "train_queued"]
 
 
-def train_run(config: dict | None, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
+def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
               evaluate: bool = True) -> Path:
     """Train (and evaluate) one run in `run_dir`.  With resume=True, continue from checkpoint.pt
     (or from the start when it was stopped before its first checkpoint)."""
@@ -33,7 +34,7 @@ def train_run(config: dict | None, run_dir: str | os.PathLike, resume: bool = Fa
     config, ckpt = load_run(run_dir, resume, config)
     status = StatusWriter(run_dir)
     status.update(force=True, state="running", pid=os.getpid(), phase="loading", error=None,
-                  created=status.state.get("created", time.time()), epochs=config["train"]["epochs"],
+                  created=status.state.get("created", time.time()), epochs=config.train.epochs,
                   message="loading the data set")
     cancelled = threading.Event()
     # SIGTERM (the app's Cancel) only raises the flag: the loop stops cleanly at the next batch

@@ -1,8 +1,9 @@
-"""Recipes: the seed papers' methods as plain data, each with tiny / quick / paper presets.
+"""Recipes: the seed papers' methods as typed run configs, each with tiny / quick / paper presets.
 
-A recipe names the model, the loss, the mixup, the log-mel variant and the default scoring
-back-end; a preset sets the training budget.  `resolve(recipe, preset, overrides)` merges
-them into the run's configuration (saved as config.json and inside every checkpoint).
+A recipe is a RunConfig (asdcore.config) with the model, the loss, the mixup, the log-mel
+variant and the default scoring back-end of its method; a preset sets the training budget.
+`resolve(recipe, preset, overrides)` applies the preset and the overrides to the recipe's
+config and validates it: the run's configuration (saved as config.json and in every checkpoint).
 
     tiny   seconds on a CPU: tests and demos (2 s clips, 2 epochs, at most 8 clips per class)
     quick  sized for the default toy data on a 2-core CPU (2 s clips, a few minutes a run)
@@ -15,25 +16,44 @@ epochs, batch_size, lr, clip_seconds and seed are accepted too.
 """
 from __future__ import annotations
 
-import copy
-import json
 from dataclasses import dataclass, field
 
-from .melspec import LogMelConfig
+from .config import EvalConfig, FeaturesConfig, MixupConfig, NamedConfig, RunConfig, TrainConfig
 
 
 @dataclass(frozen=True)
 class Recipe:
-    name: str
-    label: str  # for tables and legends, in the papers' words
-    description: str
-    model: dict
-    loss: dict
-    mixup: str | None = None  # None, "waveform" or "waveform_and_logmel" (the reference codes' way)
-    features: str = "stgram"  # "stgram" (HTK, n_fft 1024) or "noisy_arcmix" (slaney, n_fft 2048)
-    backend: str = "softmax"  # default anomaly-score back-end
-    ema: bool = False  # evaluate an exponential moving average of the weights (OS-SCL)
-    per_preset: dict = field(default_factory=dict)  # preset -> overrides specific to this recipe
+    """A method: its run configuration before any preset, and what it changes in some presets."""
+
+    config: RunConfig
+    per_preset: dict = field(default_factory=dict)  # preset -> {dotted key: value} for this recipe
+
+    # what tables and the app show of a recipe
+    name = property(lambda self: self.config.recipe)
+    label = property(lambda self: self.config.label)  # in the papers' words
+    description = property(lambda self: self.config.description)
+    model = property(lambda self: self.config.model.to_dict())
+    loss = property(lambda self: self.config.loss.to_dict())
+    mixup = property(lambda self: self.config.mixup.mode)  # None, "waveform" or "waveform_and_logmel"
+    features = property(lambda self: self.config.features.variant)  # "stgram" or "noisy_arcmix"
+    backend = property(lambda self: self.config.eval.backend)  # the default anomaly score
+    ema = property(lambda self: self.config.train.ema_decay is not None)  # evaluates an EMA of the weights
+
+
+def recipe(name: str, label: str, description: str, model: dict, loss: dict, mixup: str | None = None,
+           features: str = "stgram", backend: str = "softmax", ema: bool = False,
+           per_preset: dict | None = None) -> Recipe:
+    """A recipe's config: the engine's defaults with the method's model, loss, mixup, log-mel
+    variant and back-end.  OS-SCL's EMA: decay 0.9999, BatchNorm statistics from 512 clips."""
+    config = RunConfig(
+        recipe=name, label=label, description=description,
+        model=NamedConfig.from_dict(model, "model"), loss=NamedConfig.from_dict(loss, "loss"),
+        features=FeaturesConfig.of_variant(features), mixup=MixupConfig(mode=mixup),
+        train=TrainConfig(ema_decay=0.9999 if ema else None, bn_refresh_clips=512 if ema else None),
+        eval=EvalConfig(backend=backend, backends=["reconstruction"] if backend == "reconstruction" else
+                        ["softmax", "cosine", "gmm", "knn", "lof"]))
+    config.validate()
+    return Recipe(config, per_preset or {})
 
 
 def _margin(name, s=30.0, m=0.7):
@@ -51,16 +71,16 @@ NOISY_ARCMIX_CODE = {"train.weight_decay": 0.01, "train.schedule": "cosine_epoch
 def _noisy_arcmix_paper(name, label, description, model, loss, mixup=None):
     """A recipe the Noisy-ArcMix paper trained: its code's log-mel (n_fft 2048, slaney), its mixup
     (waveform and log-mel mixed separately) and its training settings in the paper preset."""
-    return Recipe(name, label, description, model, loss, mixup="waveform_and_logmel" if mixup else None,
+    return recipe(name, label, description, model, loss, mixup="waveform_and_logmel" if mixup else None,
                   features="noisy_arcmix", per_preset={"paper": NOISY_ARCMIX_CODE})
 
 
 _RECIPES = [
-    Recipe("stgram-ce", "STgram-MFN (CE)", "STgram-MFN trained with cross-entropy on scaled cosines, no margin",
+    recipe("stgram-ce", "STgram-MFN (CE)", "STgram-MFN trained with cross-entropy on scaled cosines, no margin",
            {"name": "stgram_mfn"}, {"name": "ce", "s": 30.0}),
-    Recipe("stgram-arcface", "STgram-MFN (ArcFace)", "STgram-MFN with ArcFace (Liu et al., ICASSP 2022)",
+    recipe("stgram-arcface", "STgram-MFN (ArcFace)", "STgram-MFN with ArcFace (Liu et al., ICASSP 2022)",
            {"name": "stgram_mfn"}, _margin("arcface")),
-    Recipe("stgram-arcmix", "STgram-MFN (ArcMix)", "STgram-MFN with ArcMix: margins on both mixup partners",
+    recipe("stgram-arcmix", "STgram-MFN (ArcMix)", "STgram-MFN with ArcMix: margins on both mixup partners",
            {"name": "stgram_mfn"}, _margin("arcmix"), mixup="waveform"),
     _noisy_arcmix_paper("stgram-noisy-arcmix", "STgram-MFN (Noisy-ArcMix)",
                         "STgram-MFN with Noisy-ArcMix (margin at y_a only; Noisy-ArcMix paper, Table 2)",
@@ -76,14 +96,14 @@ _RECIPES = [
     _noisy_arcmix_paper("tastgram-noisy-arcmix", "TASTgram-MFN (Noisy-ArcMix)",
                         "TASTgram-MFN with Noisy-ArcMix, the Noisy-ArcMix paper's method",
                         {"name": "tastgram_mfn"}, _margin("noisy_arcmix"), mixup=True),
-    Recipe("logmel-osscl", "Log-Mel (OS-SCL)", "OS-SCL on one log-mel channel with a LeakyReLU FPH",
+    recipe("logmel-osscl", "Log-Mel (OS-SCL)", "OS-SCL on one log-mel channel with a LeakyReLU FPH",
            {"name": "logmel_mfn"}, _margin("osscl"), mixup="waveform", features="noisy_arcmix", ema=True),
     # its TFgram branch (1-D convolutions over the waveform) trains at a quarter of the others' speed
     # on a CPU: the quick preset sees fewer clips per machine ID to fit the same few minutes
-    Recipe("tfstgram-osscl", "TFSTgram (OS-SCL)", "OS-SCL's TFSTgram-MFN with FPH, SupCon + Noisy-ArcMix, m 0.4",
+    recipe("tfstgram-osscl", "TFSTgram (OS-SCL)", "OS-SCL's TFSTgram-MFN with FPH, SupCon + Noisy-ArcMix, m 0.4",
            {"name": "tfstgram_mfn"}, _margin("osscl", m=0.4), mixup="waveform", features="noisy_arcmix", ema=True,
            per_preset={"quick": {"data.max_train_clips_per_class": 50, "train.epochs": 4}}),
-    Recipe("dcase-ae", "DCASE 2020 AE baseline",
+    recipe("dcase-ae", "DCASE 2020 AE baseline",
            "The DCASE 2020 official autoencoder baseline: one dense AE per machine type, reconstruction error",
            {"name": "dcase_autoencoder"}, {"name": "mse"}, backend="reconstruction",
            per_preset={"quick": {"train.epochs": 30, "train.batch_size": 64, "train.lr": 1e-3},
@@ -105,113 +125,32 @@ PRESETS: dict[str, dict] = {
               "train.ema_decay": 0.9999},
 }
 
-# Learning-rate schedules: "cosine" anneals per batch from lr to eta_min_ratio x lr over the whole
-# run; "cosine_epoch" is torch's CosineAnnealingLR stepped once per epoch with T_max = epochs (the
-# Noisy-ArcMix code); "constant" keeps lr.
-SCHEDULES = ("cosine", "cosine_epoch", "constant")
-# Validation split of the training normals: "per_class" holds out val_fraction of every class
-# (every machine ID is validated); "random" holds out val_fraction of all clips at random (the
-# Noisy-ArcMix code's random_split).
-VAL_SPLITS = ("per_class", "random")
-
-SHORT_KEYS = {"m": "loss.m", "s": "loss.s", "alpha": "mixup.alpha", "epochs": "train.epochs",
-              "batch_size": "train.batch_size", "lr": "train.lr", "clip_seconds": "data.clip_seconds",
-              "seed": "seed", "device": "device"}
+# What each preset is for, as the app and the CLI say it; the numbers come from PRESETS itself.
+PRESET_PURPOSES = {
+    "tiny": "seconds on a CPU: a smoke test, at most 8 clips per class",
+    "quick": "a few minutes on a 2-core CPU with the default toy data",
+    "paper": "the papers' settings: hours on a GPU, days on a CPU",
+}
 
 
-def base_config(recipe: Recipe) -> dict:
-    """Every setting a run has, at the recipe's values before any preset."""
-    features = LogMelConfig.stgram() if recipe.features == "stgram" else LogMelConfig.noisy_arcmix()
-    backends = ["reconstruction"] if recipe.backend == "reconstruction" else ["softmax", "cosine", "gmm",
-                                                                                 "knn", "lof"]
-    return {
-        "recipe": recipe.name, "label": recipe.label, "description": recipe.description,
-        "preset": None, "seed": 0, "device": "auto",
-        "data": {"roots": ["data/toy"], "clip_seconds": 2.0, "val_fraction": 0.1, "val_split": "per_class",
-                 "max_train_clips_per_class": None, "max_test_clips_per_class": None, "pad_mode": "constant"},
-        "features": {"variant": recipe.features, **features.to_dict()},
-        "model": copy.deepcopy(recipe.model),
-        "loss": copy.deepcopy(recipe.loss),
-        "mixup": {"mode": recipe.mixup, "alpha": 0.5, "per_sample": False},
-        "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "optimizer": "adamw",
-                  "schedule": "cosine", "eta_min_ratio": 0.0,
-                  "ema_decay": 0.9999 if recipe.ema else None, "select": "val_loss",
-                  "bn_refresh_clips": 512 if recipe.ema else None,
-                  "amp": "bf16", "channels_last": True, "num_workers": 0, "cache_gb": 3.0},
-        "eval": {"backend": recipe.backend, "backends": backends, "knn_k": 1, "umap": True,
-                 "umap_neighbors": 15, "batch_size": 64},
-    }
+def describe_preset(preset: str) -> str:
+    """One line: what the preset is for and its training budget (clip length, epochs, batch, lr)."""
+    p = PRESETS[preset]
+    return (f"{PRESET_PURPOSES[preset]} ({p['data.clip_seconds']:g} s clips, {p['train.epochs']} epochs, "
+            f"batch {p['train.batch_size']}, lr {p['train.lr']:g}; some recipes differ: `asdcore recipes`)")
 
-
-def parse_value(text: str):
-    """`--set` values: JSON where it parses (numbers, true/false/null, lists), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def set_dotted(config: dict, key: str, value) -> None:
-    """config["a"]["b"] = value for key "a.b"; unknown keys are an error (typos must not pass)."""
-    key = SHORT_KEYS.get(key, key)
-    parts = key.split(".")
-    node = config
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            raise KeyError(f"unknown setting {key!r}")
-        node = node[part]
-    if parts[-1] not in node and not (parts[0] in ("model", "loss") and len(parts) == 2):
-        raise KeyError(f"unknown setting {key!r}; known in {'.'.join(parts[:-1]) or 'top level'}: "
-                       f"{', '.join(sorted(node))}")
-    node[parts[-1]] = value
-
-
-def resolve(recipe_name: str, preset: str = "quick", overrides: dict | None = None) -> dict:
-    """The run configuration: recipe, then preset, then the recipe's own preset tweaks, then overrides."""
+def resolve(recipe_name: str, preset: str = "quick", overrides: dict | None = None) -> RunConfig:
+    """The run configuration: recipe, then preset, then the recipe's own preset tweaks, then
+    overrides (dotted keys or short names), validated."""
     if recipe_name not in RECIPES:
         raise KeyError(f"unknown recipe {recipe_name!r}; known: {', '.join(RECIPES)}")
     if preset not in PRESETS:
         raise KeyError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     recipe = RECIPES[recipe_name]
-    config = base_config(recipe)
-    config["preset"] = preset
     # a preset's EMA decay applies only to recipes that use an EMA
     preset_settings = {k: v for k, v in PRESETS[preset].items() if recipe.ema or k != "train.ema_decay"}
-    for key, value in {**preset_settings, **recipe.per_preset.get(preset, {})}.items():
-        set_dotted(config, key, value)
-    for key, value in (overrides or {}).items():
-        set_dotted(config, key, value)
-    validate(config)
-    return config
-
-
-def validate(config: dict) -> None:
-    """Clear errors for values that cannot work."""
-    t = config["train"]
-    if int(t["epochs"]) < 1:
-        raise ValueError(f"train.epochs must be >= 1, got {t['epochs']}")
-    if int(t["batch_size"]) < 2:
-        raise ValueError(f"train.batch_size must be >= 2 (mixup and SupCon need pairs), got {t['batch_size']}")
-    if float(t["lr"]) <= 0:
-        raise ValueError(f"train.lr must be > 0, got {t['lr']}")
-    if float(config["data"]["clip_seconds"]) <= 0.1:
-        raise ValueError(f"data.clip_seconds must be > 0.1 s, got {config['data']['clip_seconds']}")
-    if config["mixup"]["mode"] not in (None, "waveform", "waveform_and_logmel"):
-        raise ValueError(f"mixup.mode must be null, 'waveform' or 'waveform_and_logmel', "
-                         f"got {config['mixup']['mode']!r}")
-    if t["schedule"] not in SCHEDULES:
-        raise ValueError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t['schedule']!r}")
-    if not 0 <= float(t["eta_min_ratio"]) <= 1:
-        raise ValueError(f"train.eta_min_ratio must be in [0, 1], got {t['eta_min_ratio']}")
-    if config["data"]["val_split"] not in VAL_SPLITS:
-        raise ValueError(f"data.val_split must be one of {', '.join(VAL_SPLITS)}, "
-                         f"got {config['data']['val_split']!r}")
-    if not 0 <= float(config["data"]["val_fraction"]) < 1:
-        raise ValueError(f"data.val_fraction must be in [0, 1), got {config['data']['val_fraction']}")
-    if config["train"]["select"] not in ("val_loss", "last"):
-        raise ValueError(f"train.select must be 'val_loss' or 'last', got {config['train']['select']!r}")
-    if "m" in config["loss"] and not 0 <= float(config["loss"]["m"]) < 3.1416:
-        raise ValueError(f"loss.m must be an angle in radians in [0, pi), got {config['loss']['m']}")
+    return recipe.config.with_settings({"preset": preset, **preset_settings, **recipe.per_preset.get(preset, {}),
+                                        **(overrides or {})})
 
 
 def recipes_table() -> str:
@@ -231,11 +170,11 @@ def recipes_table() -> str:
     for name in RECIPES:
         for preset in PRESETS:
             c = resolve(name, preset)
-            d, t = c["data"], c["train"]
-            rows.append((name, preset, f"{d['clip_seconds']:g}", t["epochs"], t["batch_size"], t["optimizer"],
-                         f"{t['lr']:g}", f"{t['weight_decay']:g}", t["schedule"],
-                         f"{t['eta_min_ratio']:g} x lr" if t["schedule"] != "constant" else "-",
-                         f"{d['val_split']} {100 * d['val_fraction']:g} %", t["ema_decay"] or "-"))
+            d, t = c.data, c.train
+            rows.append((name, preset, f"{d.clip_seconds:g}", t.epochs, t.batch_size, t.optimizer,
+                         f"{t.lr:g}", f"{t.weight_decay:g}", t.schedule,
+                         f"{t.eta_min_ratio:g} x lr" if t.schedule != "constant" else "-",
+                         f"{d.val_split} {100 * d.val_fraction:g} %", t.ema_decay or "-"))
     lines += _table(header, rows)
     lines += ["", "schedule: cosine = annealed per batch over the run; cosine_epoch = CosineAnnealingLR stepped "
               "once per epoch, T_max = epochs (the Noisy-ArcMix code); validation: per_class = that share of each "

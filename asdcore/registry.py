@@ -79,6 +79,15 @@ def _defaults(fn: Callable | None) -> dict:
             if p.default is not inspect.Parameter.empty}
 
 
+def accepted_options(entry: Entry) -> set[str]:
+    """The keyword arguments an entry's constructor takes (through **kwargs: defaults_from's too)."""
+    params = inspect.signature(entry.build).parameters
+    names = {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    if entry.defaults_from is not None and any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        names |= set(inspect.signature(entry.defaults_from).parameters) - {"self"}
+    return names
+
+
 def _resolved_config(entry: Entry, kwargs: dict) -> dict:
     """The full config: every default of the constructor, overridden by the given keys."""
     return {"name": entry.name, **_defaults(entry.defaults_from), **_defaults(entry.build), **kwargs}
@@ -94,12 +103,14 @@ def create_model(config: dict) -> nn.Module:
     return model
 
 
-def create_loss(config: dict) -> nn.Module:
+def create_loss(config: dict) -> losses.ASDLoss:
     """A loss from {"name": ..., **options}, e.g. {"name": "arcface", "s": 30, "m": 0.7}."""
     entry, kwargs = _lookup(LOSSES, config, "loss")
     loss = entry.build(**kwargs)
     loss.config = _resolved_config(entry, kwargs)
-    if getattr(loss, "model_kind", None) != entry.kind:
+    if not isinstance(loss, losses.ASDLoss):
+        raise TypeError(f"loss {entry.name!r} must be an asdcore.losses.ASDLoss, got {type(loss).__name__}")
+    if loss.model_kind != entry.kind:
         raise TypeError(f"{entry.name!r} is registered for {entry.kind!r} models but trains {loss.model_kind!r}")
     return loss
 

@@ -1,7 +1,7 @@
 """The run folder: the one contract between the engine and the app.
 
     runs/<run_id>/                     (bundled runs: checkpoints/<run_id>/, same layout, read-only)
-      config.json        the resolved configuration (recipe + preset + overrides), see recipes.py
+      config.json        the resolved configuration (recipe + preset + overrides): RunConfig.to_dict()
       status.json        {"state": queued|running|finished|failed|cancelled, "pid", "epoch",
                           "epochs", "progress" (0..1), "phase" (waiting|loading|training|evaluating|done),
                           "message", "error" (text, when failed), "created", "updated" (unix s)}
@@ -51,8 +51,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .paths import PROJECT_ROOT, bundled_runs_root, runs_root
+
+if TYPE_CHECKING:  # only for annotations: the config module imports torch, run folders are read without it
+    from .config import RunConfig
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
@@ -247,14 +251,14 @@ def new_run_id(recipe: str, preset: str, parent: str | os.PathLike | None = None
     return run_id
 
 
-def mark_queued(run_dir: str | os.PathLike, config: dict) -> None:
+def mark_queued(run_dir: str | os.PathLike, config: RunConfig) -> None:
     """A new run folder waiting for its turn: config.json and status.json (queued)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=False)
-    write_json_atomic(run_dir / "config.json", config)
+    write_json_atomic(run_dir / "config.json", config.to_dict())
     now = time.time()
     write_json_atomic(run_dir / "status.json", {"state": "queued", "pid": os.getpid(), "phase": "waiting",
-                                                "epoch": 0, "epochs": config["train"]["epochs"], "progress": 0.0,
+                                                "epoch": 0, "epochs": config.train.epochs, "progress": 0.0,
                                                 "message": "queued: waiting for earlier runs to finish",
                                                 "created": now, "updated": now, "error": None})
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import RunConfig
 from .data import load_clip, scan_dataset
 from .data.records import ClipRecord
 from .features import LogMelConfig
@@ -79,8 +80,8 @@ def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
     return train, val
 
 
-def prepare_splits(config: dict) -> Splits:
-    roots = [str(resolve_root(r)) for r in config["data"]["roots"]]
+def prepare_splits(config: RunConfig) -> Splits:
+    roots = [str(resolve_root(r)) for r in config.data.roots]
     for root in roots:
         if not Path(root).is_dir():
             hint = " (run `make data` to make the default toy data set)" if root.endswith("data/toy") else ""
@@ -90,12 +91,11 @@ def prepare_splits(config: dict) -> Splits:
     if not normals:
         raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
                          f"(run `python -m asdcore data check {' '.join(roots)}`)")
-    train, val = split_train_val(normals, config["data"]["val_fraction"], config["seed"],
-                                 config["data"]["max_train_clips_per_class"],
-                                 config["data"].get("val_split", "per_class"))
+    d = config.data
+    train, val = split_train_val(normals, d.val_fraction, config.seed, d.max_train_clips_per_class, d.val_split)
     test = [r for r in ds.select(split="test") if r.label is not None]
-    if config["data"].get("max_test_clips_per_class"):  # tiny runs evaluate on a subset
-        test = _cap_test(test, config["data"]["max_test_clips_per_class"], config["seed"])
+    if d.max_test_clips_per_class:  # tiny runs evaluate on a subset
+        test = _cap_test(test, d.max_test_clips_per_class, config.seed)
     return Splits(train=train, val=val, test=test, classes=ds.classes, roots=roots)
 
 
@@ -138,20 +138,20 @@ class Waveforms:
 
 # --- the model a run config describes ----------------------------------------------------------
 
-def n_frames_for(config: dict) -> int:
+def n_frames_for(config: RunConfig) -> int:
     cfg = feature_config(config)
-    return cfg.n_frames(int(round(config["data"]["clip_seconds"] * cfg.sample_rate)))
+    return cfg.n_frames(int(round(config.data.clip_seconds * cfg.sample_rate)))
 
 
-def feature_config(config: dict) -> LogMelConfig:
-    return LogMelConfig.from_dict({k: v for k, v in config["features"].items() if k != "variant"})
+def feature_config(config: RunConfig) -> LogMelConfig:
+    return config.features.logmel()
 
 
-def build_model(config: dict, num_classes: int) -> torch.nn.Module:
+def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
     cfg = feature_config(config)
-    model = create_model({**config["model"], "num_classes": num_classes, "n_mels": cfg.n_mels,
+    model = create_model({**config.model.to_dict(), "num_classes": num_classes, "n_mels": cfg.n_mels,
                           "n_frames": n_frames_for(config)})
-    if config["train"].get("channels_last", True):
+    if config.train.channels_last:
         # the 2-D convolutions (MobileFaceNet) in channels-last layout: the same numbers, and on a
         # 2-core CPU 1.4x the training clips per second (TASTgram-MFN, 2 s clips, batch 32:
         # 64 -> 90 clips/s, measured with the machine otherwise idle)
@@ -159,16 +159,16 @@ def build_model(config: dict, num_classes: int) -> torch.nn.Module:
     return model
 
 
-def group_names(config: dict, splits: Splits) -> list[str]:
-    if config["model"]["name"] == "dcase_autoencoder":
+def group_names(config: RunConfig, splits: Splits) -> list[str]:
+    if config.model.name == "dcase_autoencoder":
         return list(dict.fromkeys(t for t, _ in splits.classes if any(r.machine_type == t for r in splits.train)))
     return ["all"]
 
 
 # --- mixed precision and the weight files -------------------------------------------------------
 
-def autocast(device: torch.device, config: dict):
-    if device.type == "cuda" and config["train"].get("amp") == "bf16":
+def autocast(device: torch.device, config: RunConfig):
+    if device.type == "cuda" and config.train.amp == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
 

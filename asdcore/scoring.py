@@ -23,35 +23,22 @@ thresholds (the 90th percentile of training-normal scores, DCASE 2021-2023):
     scores are optimistic (lower than a fresh normal's would be).  The validation normals (role
     "val" in train_clips.parquet) were not trained on: asdcore.alarms takes thresholds from them.
 
+Each back-end is a small `Backend` class: `fit(train)` on the training normals (which also
+sets `train_scores`, the reference scores above), then `score(clips)` for any clips; they sit in
+the BACKEND_REGISTRY (`create_backend(name)`), which tests/test_scoring.py walks.
 `score_all(test, train)` runs every back-end whose inputs are present and skips the others
 (no logits -> no softmax); nothing is faked.
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
-
-# The back-ends computed here, in the order the app lists them.
-BACKENDS = ("softmax", "cosine", "gmm", "knn", "lof")
-
-# One line per back-end for the app; "reconstruction" is the autoencoder's own score (no code here).
-BACKEND_DESCRIPTIONS = {
-    "softmax": "-log softmax of the margin head's logits at the clip's own machine ID (the papers' score)",
-    "cosine": "1 - cos(angle) between the embedding and its own class centre (cosine distance)",
-    "gmm": "-max component log-likelihood of a Gaussian mixture fitted per class on training "
-           "normals (sub-cluster AdaCos back-end)",
-    "knn": "cosine distance to the nearest training normal(s) of the clip's own class",
-    "lof": "local outlier factor among the training normals of the clip's own class",
-    "reconstruction": "mean squared reconstruction error over the clip's frame windows (autoencoder)",
-}
-
-# Which EmbeddingSet field each back-end reads.
-REQUIRED_INPUT = {"softmax": "logits", "cosine": "cosine", "gmm": "embedding", "knn": "embedding",
-                  "lof": "embedding"}
-
-# Back-ends fitted per class on training normals: NaN for a class that has none.
-CLASS_CONDITIONAL = ("gmm", "knn", "lof")
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import LocalOutlierFactor
+from threadpoolctl import threadpool_limits
 
 GMM_FOLDS = 10  # cross-fitting of the training normals' gmm scores (each fit leaves a tenth out)
 GMM_REG_COVAR = 1e-3  # sub-cluster AdaCos: makes a full covariance from few clips in 128-d invertible
@@ -160,17 +147,98 @@ def cosine_score(cosine: np.ndarray, class_index: np.ndarray) -> np.ndarray:
     return 1.0 - _own_class(cosine, np.asarray(class_index))
 
 
-# --- class-conditional back-ends (fitted on training normals) ---------------------------------
-def _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls) -> BackendScores:
-    """Run fit_and_score(c, train_x, test_x) -> (test_scores, train_scores) for each class with
-    training normals, on L2-normalised embeddings.  Clips of other classes keep NaN."""
-    test_x, train_x = l2_normalise(test_emb), l2_normalise(train_emb)
-    test_scores, train_scores = np.full(len(test_x), np.nan), np.full(len(train_x), np.nan)
-    for c in np.unique(train_cls):
-        in_train, in_test = train_cls == c, test_cls == c
-        t, r = fit_and_score(int(c), train_x[in_train], test_x[in_test])
-        test_scores[in_test], train_scores[in_train] = t, r
-    return BackendScores(test_scores, train_scores)
+# --- the back-ends: fit on the training normals, score any clips --------------------------------
+class Backend(abc.ABC):
+    """One anomaly score.  `needs`: the EmbeddingSet field it reads.  After `fit(train)`,
+    `train_scores` holds the training normals' own scores (NaN where there is none)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # one line for the app
+    needs: ClassVar[str]
+    class_conditional: ClassVar[bool] = False  # fitted per class on training normals' embeddings
+    train_scores: np.ndarray
+
+    @abc.abstractmethod
+    def fit(self, train: EmbeddingSet) -> Backend:
+        """Learn from the training normals; returns self."""
+
+    @abc.abstractmethod
+    def score(self, clips: EmbeddingSet) -> np.ndarray:
+        """(N,) anomaly scores, higher = more anomalous; NaN = no score."""
+
+    def missing_input(self, clips: EmbeddingSet, train: EmbeddingSet) -> str | None:
+        """Why this back-end cannot score `clips` after fitting on `train`, or None when it can."""
+        if getattr(clips, self.needs) is None:
+            return f"{self.name}: the test clips have no {self.needs}"
+        if self.class_conditional and train.embedding is None:
+            return f"{self.name}: the training normals have no embedding"
+        return None
+
+
+class HeadBackend(Backend):
+    """A score read off the network's head: nothing to fit.  The training normals' scores are
+    those of the head on them (NaN when the training set carries no such output)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def head_score(matrix: np.ndarray, class_index: np.ndarray) -> np.ndarray: ...
+
+    def fit(self, train: EmbeddingSet) -> HeadBackend:
+        self.train_scores = (np.full(len(train), np.nan) if getattr(train, self.needs) is None
+                             else self.score(train))
+        return self
+
+    def score(self, clips: EmbeddingSet) -> np.ndarray:
+        return self.head_score(getattr(clips, self.needs), clips.class_index)
+
+
+class Softmax(HeadBackend):
+    name, needs = "softmax", "logits"
+    description = "-log softmax of the margin head's logits at the clip's own machine ID (the papers' score)"
+    head_score = staticmethod(softmax_score)
+
+
+class Cosine(HeadBackend):
+    name, needs = "cosine", "cosine"
+    description = "1 - cos(angle) between the embedding and its own class centre (cosine distance)"
+    head_score = staticmethod(cosine_score)
+
+
+class ClassConditional(Backend):
+    """Fitted per class on the L2-normalised embeddings of that class's training normals.  Clips
+    of a class with no training normals (or too few for the model) get NaN."""
+
+    needs = "embedding"
+    class_conditional = True
+
+    @abc.abstractmethod
+    def fit_class(self, c: int, train_x: np.ndarray):
+        """The class's model (None when it cannot be fitted)."""
+
+    @abc.abstractmethod
+    def held_out_scores(self, c: int, train_x: np.ndarray, model) -> np.ndarray:
+        """The class's training normals scored without scoring a clip by a model of itself."""
+
+    @abc.abstractmethod
+    def score_class(self, model, x: np.ndarray) -> np.ndarray:
+        """Scores of clips x (normalised) of the class."""
+
+    def fit(self, train: EmbeddingSet) -> ClassConditional:
+        train_x = l2_normalise(train.embedding)
+        self.models, self.train_scores = {}, np.full(len(train_x), np.nan)
+        for c in np.unique(train.class_index):
+            in_c = train.class_index == c
+            self.models[int(c)] = model = self.fit_class(int(c), train_x[in_c])
+            self.train_scores[in_c] = self.held_out_scores(int(c), train_x[in_c], model)
+        return self
+
+    def score(self, clips: EmbeddingSet) -> np.ndarray:
+        x, out = l2_normalise(clips.embedding), np.full(len(clips), np.nan)
+        for c, model in self.models.items():
+            in_c = clips.class_index == c
+            if in_c.any():
+                out[in_c] = self.score_class(model, x[in_c])
+        return out
 
 
 def _initial_means(centres: np.ndarray, train_x: np.ndarray, n_components: int) -> np.ndarray:
@@ -197,8 +265,7 @@ def component_log_likelihood(gmm, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def gmm_scores(test_emb, test_cls, train_emb, train_cls, subcentres: np.ndarray | None = None,
-               reg_covar: float = GMM_REG_COVAR, seed: int = 0) -> BackendScores:
+class GMM(ClassConditional):
     """Sub-cluster AdaCos back-end: per class, a GaussianMixture (full covariance, reg_covar
     1e-3) on the normalised embeddings of the class's training normals, one component per
     sub-centre (1 without sub-centres), means initialised from the normalised sub-centres.
@@ -210,34 +277,44 @@ def gmm_scores(test_emb, test_cls, train_emb, train_cls, subcentres: np.ndarray 
     are scored cross-fitted: clip i of a class by the mixture fitted on the class's other folds
     (fold = rank in the class mod GMM_FOLDS, at least 2 clips to fit), so no clip scores itself.
     """
-    from sklearn.mixture import GaussianMixture
-    from threadpoolctl import threadpool_limits
 
-    def fit(c, train_x):
+    name = "gmm"
+    description = ("-max component log-likelihood of a Gaussian mixture fitted per class on training "
+                   "normals (sub-cluster AdaCos back-end)")
+
+    def __init__(self, subcentres: np.ndarray | None = None, reg_covar: float = GMM_REG_COVAR, seed: int = 0):
+        self.subcentres = None if subcentres is None else EmbeddingSet(None, [], subcentres=subcentres).subcentres
+        self.reg_covar, self.seed = reg_covar, seed
+
+    def fit_class(self, c, train_x):
         """The class's mixture on train_x, or None with fewer than 2 clips (sklearn's minimum)."""
         if len(train_x) < 2:
             return None
-        n_sub = subcentres.shape[1] if subcentres is not None and c < len(subcentres) else 1
-        n_components = min(n_sub, len(train_x))
-        means_init = (_initial_means(subcentres[c], train_x, n_components)
-                      if subcentres is not None and c < len(subcentres) else None)
-        return GaussianMixture(n_components=n_components, covariance_type="full", reg_covar=reg_covar,
-                               means_init=means_init, random_state=seed).fit(train_x)
+        has_centres = self.subcentres is not None and c < len(self.subcentres)
+        n_components = min(self.subcentres.shape[1] if has_centres else 1, len(train_x))
+        means_init = _initial_means(self.subcentres[c], train_x, n_components) if has_centres else None
+        return GaussianMixture(n_components=n_components, covariance_type="full", reg_covar=self.reg_covar,
+                               means_init=means_init, random_state=self.seed).fit(train_x)
 
-    def score(gmm, x):
+    def score_class(self, gmm, x):
         return np.full(len(x), np.nan) if gmm is None else -component_log_likelihood(gmm, x).max(axis=1)
 
-    def fit_and_score(c, train_x, test_x):
-        train_scores = np.full(len(train_x), np.nan)
+    def held_out_scores(self, c, train_x, model):
+        scores = np.full(len(train_x), np.nan)
         fold = np.arange(len(train_x)) % GMM_FOLDS
         for f in np.unique(fold):
-            train_scores[fold == f] = score(fit(c, train_x[fold != f]), train_x[fold == f])
-        return score(fit(c, train_x), test_x), train_scores
+            scores[fold == f] = self.score_class(self.fit_class(c, train_x[fold != f]), train_x[fold == f])
+        return scores
 
     # One BLAS thread: EM on D x D (128 x 128) covariances is many tiny Choleskys, which threaded
     # BLAS makes slower, not faster (measured 40x slower on a busy 2-core machine).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls)
+    def fit(self, train):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return super().fit(train)
+
+    def score(self, clips):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return super().score(clips)
 
 
 def _mean_of_k_smallest(distances: np.ndarray, k: int) -> np.ndarray:
@@ -247,91 +324,103 @@ def _mean_of_k_smallest(distances: np.ndarray, k: int) -> np.ndarray:
     return np.partition(distances, k - 1, axis=1)[:, :k].mean(axis=1)
 
 
-def knn_scores(test_emb, test_cls, train_emb, train_cls, k: int = 1) -> BackendScores:
+def _cosine_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # clip at 0: rounding can make 1 - <x, x> slightly negative for identical unit vectors
+    return np.clip(1.0 - x @ y.T, 0.0, 2.0)
+
+
+class KNN(ClassConditional):
     """Cosine distance 1 - <x, x_j> (normalised embeddings) to the nearest training normal of the
     clip's class, averaged over the k nearest (k = 1: the nearest; fewer when the class has
     fewer clips).  Training normals are scored leave-one-out: the nearest OTHER training clip,
     so a duplicated clip scores 0 only because of its twin; a class with one clip gives NaN."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
 
-    def fit_and_score(c, train_x, test_x):
-        # clip at 0: rounding can make 1 - <x, x> slightly negative for identical unit vectors
-        test_d = np.clip(1.0 - test_x @ train_x.T, 0.0, 2.0)
-        train_d = np.clip(1.0 - train_x @ train_x.T, 0.0, 2.0)
-        np.fill_diagonal(train_d, np.inf)  # leave one out: a clip is not its own neighbour
-        return (_mean_of_k_smallest(test_d, min(k, len(train_x))),
-                _mean_of_k_smallest(train_d, min(k, len(train_x) - 1)))
+    name = "knn"
+    description = "cosine distance to the nearest training normal(s) of the clip's own class"
 
-    return _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls)
+    def __init__(self, k: int = 1):
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.k = k
+
+    def fit_class(self, c, train_x):
+        return train_x  # the model is the training normals themselves
+
+    def score_class(self, train_x, x):
+        return _mean_of_k_smallest(_cosine_distance(x, train_x), min(self.k, len(train_x)))
+
+    def held_out_scores(self, c, train_x, model):
+        d = _cosine_distance(train_x, train_x)
+        np.fill_diagonal(d, np.inf)  # leave one out: a clip is not its own neighbour
+        return _mean_of_k_smallest(d, min(self.k, len(train_x) - 1))
 
 
-def lof_scores(test_emb, test_cls, train_emb, train_cls,
-               n_neighbors: int = LOF_MAX_NEIGHBORS) -> BackendScores:
+class LOF(ClassConditional):
     """Local outlier factor per class: sklearn LocalOutlierFactor(novelty=True, n_neighbors =
     min(20, n_train - 1)) on the normalised embeddings, Euclidean metric (on unit vectors
     ||a - b||^2 = 2 (1 - cos), so the neighbours are the cosine-nearest ones).
 
-    test score = -score_samples (the LOF, ~1 for an inlier); training normals: the fit's own
+    score = -score_samples (the LOF, ~1 for an inlier); training normals: the fit's own
     -negative_outlier_factor_, which sklearn computes leaving each clip out of its own
     neighbourhood.  A class with fewer than 2 training clips gives NaN.
     """
-    from sklearn.neighbors import LocalOutlierFactor
 
-    def fit_and_score(c, train_x, test_x):
+    name = "lof"
+    description = "local outlier factor among the training normals of the clip's own class"
+
+    def __init__(self, n_neighbors: int = LOF_MAX_NEIGHBORS):
+        self.n_neighbors = n_neighbors
+
+    def fit_class(self, c, train_x):
         if len(train_x) < 2:
-            return np.nan, np.nan
-        lof = LocalOutlierFactor(n_neighbors=min(n_neighbors, len(train_x) - 1), novelty=True,
-                                 metric="euclidean").fit(train_x)
-        test = -lof.score_samples(test_x) if len(test_x) else np.empty(0)
-        return test, -lof.negative_outlier_factor_
+            return None
+        return LocalOutlierFactor(n_neighbors=min(self.n_neighbors, len(train_x) - 1), novelty=True,
+                                  metric="euclidean").fit(train_x)
 
-    return _per_class(fit_and_score, test_emb, test_cls, train_emb, train_cls)
+    def score_class(self, lof, x):
+        return np.full(len(x), np.nan) if lof is None else -lof.score_samples(x)
+
+    def held_out_scores(self, c, train_x, lof):
+        return np.full(len(train_x), np.nan) if lof is None else -lof.negative_outlier_factor_
+
+
+# --- the registry -------------------------------------------------------------------------------
+# The back-ends computed here, in the order the app lists them.
+BACKEND_REGISTRY: dict[str, type[Backend]] = {b.name: b for b in (Softmax, Cosine, GMM, KNN, LOF)}
+BACKENDS = tuple(BACKEND_REGISTRY)
+
+# One line per back-end for the app; "reconstruction" is the autoencoder's own score (its model
+# computes it: no back-end here).
+BACKEND_DESCRIPTIONS = {**{name: b.description for name, b in BACKEND_REGISTRY.items()},
+                        "reconstruction": "mean squared reconstruction error over the clip's frame windows (autoencoder)"}
+
+
+def create_backend(name: str, **options) -> Backend:
+    """A back-end by name with its options (knn: k; gmm: subcentres, reg_covar, seed; lof: n_neighbors)."""
+    if name not in BACKEND_REGISTRY:
+        raise ValueError(f"unknown back-end {name!r}; known: {BACKENDS} "
+                         "(reconstruction is the autoencoder's own score)")
+    return BACKEND_REGISTRY[name](**options)
+
+
+def fit_and_score(backend: Backend, test: EmbeddingSet, train: EmbeddingSet) -> BackendScores:
+    """The back-end fitted on the training normals: the test clips' scores and the training normals' own."""
+    backend.fit(train)
+    return BackendScores(backend.score(test), backend.train_scores)
 
 
 # --- everything at once -----------------------------------------------------------------------
-def missing_input(backend: str, test: EmbeddingSet, train: EmbeddingSet) -> str | None:
-    """Why `backend` cannot run on these clip sets, or None when it can."""
-    field = REQUIRED_INPUT[backend]
-    if getattr(test, field) is None:
-        return f"{backend}: the test clips have no {field}"
-    if backend in CLASS_CONDITIONAL and train.embedding is None:
-        return f"{backend}: the training normals have no embedding"
-    return None
-
-
 def score_all(test: EmbeddingSet, train: EmbeddingSet, backends=BACKENDS, k: int = 1) -> dict[str, BackendScores]:
     """Scores of every requested back-end whose inputs are present, {name: BackendScores}.
 
     Skipped (absent from the result), never faked: softmax without test logits, cosine without
-    test cosines, gmm/knn/lof without embeddings (see `missing_input`).  softmax and cosine give
-    NaN training scores when only the test set carries logits/cosines.  Test clips whose class
-    has no training normals get NaN from gmm, knn and lof; a class index outside the head's
-    columns gets NaN from softmax and cosine.  Sub-centres for the GMM come from `train`, else
-    `test`.  k: neighbours averaged by knn.
+    test cosines, gmm/knn/lof without embeddings (see `Backend.missing_input`).  softmax and
+    cosine give NaN training scores when only the test set carries logits/cosines.  Test clips
+    whose class has no training normals get NaN from gmm, knn and lof; a class index outside
+    the head's columns gets NaN from softmax and cosine.  Sub-centres for the GMM come from
+    `train`, else `test`.  k: neighbours averaged by knn.
     """
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown:
-        raise ValueError(f"unknown back-end(s) {unknown}; known: {BACKENDS} "
-                         "(reconstruction is the autoencoder's own score)")
-    results: dict[str, BackendScores] = {}
-    for backend in backends:
-        if missing_input(backend, test, train):
-            continue
-        if backend in ("softmax", "cosine"):
-            head_score = softmax_score if backend == "softmax" else cosine_score
-            field = REQUIRED_INPUT[backend]
-            train_matrix = getattr(train, field)
-            train_scores = (head_score(train_matrix, train.class_index) if train_matrix is not None
-                            else np.full(len(train), np.nan))
-            results[backend] = BackendScores(head_score(getattr(test, field), test.class_index), train_scores)
-            continue
-        args = (test.embedding, test.class_index, train.embedding, train.class_index)
-        if backend == "gmm":
-            subcentres = train.subcentres if train.subcentres is not None else test.subcentres
-            results[backend] = gmm_scores(*args, subcentres=subcentres)
-        elif backend == "knn":
-            results[backend] = knn_scores(*args, k=k)
-        else:
-            results[backend] = lof_scores(*args)
-    return results
+    options = {"knn": {"k": k},
+               "gmm": {"subcentres": train.subcentres if train.subcentres is not None else test.subcentres}}
+    chosen = [create_backend(name, **options.get(name, {})) for name in backends]
+    return {b.name: fit_and_score(b, test, train) for b in chosen if b.missing_input(test, train) is None}

@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
 
+from .config import RunConfig
 from .features import LogMel
 from .mixup import mixup_waveform, mixup_waveform_and_logmel
 from .registry import create_loss
@@ -68,35 +70,30 @@ class Group:
         return self.ema.module if self.ema is not None else self.model
 
 
-def build_groups(config: dict, splits: Splits, device: torch.device, steps_per_epoch: dict) -> list[Group]:
-    t = config["train"]
+def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_per_epoch: dict) -> list[Group]:
+    t = config.train
     groups = []
     for name in group_names(config, splits):
         model = build_model(config, len(splits.classes)).to(device)
-        loss = create_loss(config["loss"]).to(device)
+        loss = create_loss(config.loss.to_dict()).to(device)
         params = list(model.parameters()) + list(loss.parameters())
-        if t["optimizer"] == "adamw":
-            optimizer = torch.optim.AdamW(params, lr=t["lr"], weight_decay=t["weight_decay"])
-        elif t["optimizer"] == "adam":
-            optimizer = torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
-        else:
-            raise ValueError(f"train.optimizer must be 'adamw' or 'adam', got {t['optimizer']!r}")
-        eta_min = float(t.get("eta_min_ratio", 0.0)) * t["lr"]
-        if t["schedule"] == "cosine":  # per batch, over the whole run
-            total_steps = max(1, t["epochs"] * steps_per_epoch[name])
+        # config.validate() has checked the names: adamw or adam; cosine, cosine_epoch or constant
+        optimizer_class = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(params, lr=t.lr, weight_decay=t.weight_decay)
+        eta_min = t.eta_min_ratio * t.lr
+        if t.schedule == "cosine":  # per batch, over the whole run
+            total_steps = max(1, t.epochs * steps_per_epoch[name])
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=eta_min)
-        elif t["schedule"] == "cosine_epoch":  # the Noisy-ArcMix code: stepped once per epoch
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t["epochs"], eta_min=eta_min)
-        elif t["schedule"] == "constant":
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        elif t.schedule == "cosine_epoch":  # the Noisy-ArcMix code: stepped once per epoch
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t.epochs, eta_min=eta_min)
         else:
-            raise ValueError(f"train.schedule must be 'cosine', 'cosine_epoch' or 'constant', got {t['schedule']!r}")
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         ema = None
-        if t.get("ema_decay"):
+        if t.ema_decay:
             # parameters only: the EMA's BatchNorm statistics are recomputed for its own weights
             # each epoch (refresh_batchnorm); averaged statistics of drifting weights do not fit
             # the averaged weights, and early in training the EMA model then collapses to one class
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t["ema_decay"]), use_buffers=False)
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=False)
         in_group = (lambda r: True) if name == "all" else (lambda r, n=name: r.machine_type == n)
         train_index = np.array([i for i, r in enumerate(splits.train) if in_group(r)], dtype=np.int64)
         val_index = np.array([i for i, r in enumerate(splits.val) if in_group(r)], dtype=np.int64)
@@ -131,13 +128,13 @@ def append_log(run_dir: Path, text: str) -> None:
 
 # --- one epoch ----------------------------------------------------------------------------------
 
-def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: dict,
+def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: RunConfig,
                 device: torch.device, generator: torch.Generator, on_batch) -> dict:
     """One pass over the group's training clips; returns mean loss and accuracy."""
     group.model.train()
     group.loss.train()
-    bs = config["train"]["batch_size"]
-    mix = config["mixup"]
+    bs = config.train.batch_size
+    mix = config.mixup
     order = group.train_index[torch.randperm(len(group.train_index), generator=generator).numpy()]
     # drop a last batch of one: BatchNorm cannot train on a single clip
     batches = [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) > 1]
@@ -147,14 +144,13 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         y = labels[index].to(device)
         y_b, lam = None, None
         with torch.no_grad():
-            if mix["mode"] == "waveform":
-                wave, y, y_b, lam = mixup_waveform(wave, y, generator, mix["alpha"],
-                                                   mix["per_sample"])
+            if mix.mode == "waveform":
+                wave, y, y_b, lam = mixup_waveform(wave, y, generator, mix.alpha, mix.per_sample)
                 mel = front(wave)
-            elif mix["mode"] == "waveform_and_logmel":
+            elif mix.mode == "waveform_and_logmel":
                 mel = front(wave)
                 wave, mel, y, y_b, lam = mixup_waveform_and_logmel(wave, mel, y, generator,
-                                                                   mix["alpha"], mix["per_sample"])
+                                                                   mix.alpha, mix.per_sample)
             else:
                 mel = front(wave)
         with autocast(device, config):
@@ -166,7 +162,7 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         group.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         group.optimizer.step()
-        if config["train"]["schedule"] != "cosine_epoch":
+        if config.train.schedule != "cosine_epoch":
             group.scheduler.step()
         if group.ema is not None:
             group.ema.update_parameters(group.model)
@@ -180,20 +176,20 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
             "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
 
 
-def bn_refresh_subset(index: np.ndarray, config: dict) -> np.ndarray:
+def bn_refresh_subset(index: np.ndarray, config: RunConfig) -> np.ndarray:
     """The training clips the EMA's BatchNorm statistics are recomputed on: at most
     train.bn_refresh_clips of them (a fixed, seeded subset, so every epoch uses the same clips),
     or all.  A few hundred clips pin the statistics well; all of them cost a forward pass over
     the whole training set every epoch (a third of an epoch's time on a CPU)."""
-    limit = config["train"].get("bn_refresh_clips")
+    limit = config.train.bn_refresh_clips
     if not limit or len(index) <= limit:
         return index
-    rng = np.random.default_rng(int(config["seed"]))
+    rng = np.random.default_rng(int(config.seed))
     return np.sort(rng.choice(index, size=int(limit), replace=False))
 
 
 @torch.no_grad()
-def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarray, front: LogMel, config: dict,
+def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarray, front: LogMel, config: RunConfig,
                       device: torch.device) -> None:
     """Recompute every BatchNorm's running statistics for the model's current weights: one pass
     over the training clips (no mixup) with a cumulative average, as swa_utils.update_bn does
@@ -208,7 +204,7 @@ def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarra
         m.momentum = None  # None: a plain average over all batches
     was_training = model.training
     model.train()
-    bs = config["eval"]["batch_size"]
+    bs = config.eval.batch_size
     for i in range(0, len(index), bs):
         batch = index[i:i + bs]
         if len(batch) < 2:
@@ -222,7 +218,7 @@ def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarra
 
 
 @torch.no_grad()
-def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: dict,
+def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: RunConfig,
              device: torch.device) -> dict:
     """Loss and accuracy on the held-out training normals, without mixup, in eval mode."""
     if len(group.val_index) == 0:
@@ -230,7 +226,7 @@ def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel
     model = group.eval_model()
     model.eval()
     group.loss.eval()
-    bs = config["eval"]["batch_size"]
+    bs = config.eval.batch_size
     total, correct, n = 0.0, 0, 0
     for i in range(0, len(group.val_index), bs):
         index = group.val_index[i:i + bs]
@@ -239,13 +235,13 @@ def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel
         with autocast(device, config):
             out = model(wave, front(wave))
         out = float_output(out)
-        if out.cosine is not None and hasattr(group.loss, "logits"):
-            try:
+        if out.cosine is not None:
+            if group.loss.has_logits:
                 logits = group.loss.logits(out.subcentre_cosine if out.subcentre_cosine is not None
                                            else out.cosine, y)
                 # the papers' score on validation normals: -log softmax at the own class, margin included
                 per_clip = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-            except NotImplementedError:
+            else:  # a loss with no class logits (SupCon alone): its own value
                 per_clip = group.loss.from_output(out, y).expand(len(y))
             correct += int((out.cosine.argmax(1) == y).sum())
         else:
@@ -263,25 +259,25 @@ def save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def checkpoint_state(groups: list[Group], epoch: int, config: dict, best: dict) -> dict:
+def checkpoint_state(groups: list[Group], epoch: int, config: RunConfig, best: dict) -> dict:
     return {
-        "config": config, "epoch": epoch, "best": best,
+        "config": config.to_dict(), "epoch": epoch, "best": best,
         "groups": {g.name: {"model": g.model.state_dict(), "loss": g.loss.state_dict(),
                             "optimizer": g.optimizer.state_dict(), "scheduler": g.scheduler.state_dict(),
                             "ema": g.ema.state_dict() if g.ema is not None else None} for g in groups},
     }
 
 
-def selected_state(groups: list[Group], epoch: int, config: dict) -> dict:
+def selected_state(groups: list[Group], epoch: int, config: RunConfig) -> dict:
     """What evaluation loads: the weights to score with (the EMA's when there is one)."""
-    return {"config": config, "epoch": epoch,
+    return {"config": config.to_dict(), "epoch": epoch,
             "groups": {g.name: {"model": g.eval_model().state_dict(), "loss": g.loss.state_dict()}
                        for g in groups}}
 
 
 # --- the run ------------------------------------------------------------------------------------
 
-def load_run(run_dir: Path, resume: bool, config: dict | None) -> tuple[dict, dict | None]:
+def load_run(run_dir: Path, resume: bool, config: RunConfig | None) -> tuple[RunConfig, dict | None]:
     """The config and checkpoint to train `run_dir` from.  resume=True: the last checkpoint, or the
     folder's config.json when it was stopped before its first one (it then starts over).  Else a
     fresh run: `config` is written to the folder, which must not hold a run already."""
@@ -289,32 +285,30 @@ def load_run(run_dir: Path, resume: bool, config: dict | None) -> tuple[dict, di
         if not (run_dir / CHECKPOINT).exists():
             if not (run_dir / "config.json").exists():
                 raise FileNotFoundError(f"{run_dir}: no run to resume (no config.json)")
-            return read_json(run_dir / "config.json"), None
+            return RunConfig.from_dict(read_json(run_dir / "config.json")), None
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        return ckpt["config"], ckpt
+        return RunConfig.from_dict(ckpt["config"]), ckpt
     if run_dir.exists() and any(p.name != "status.json" for p in run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run: not overwriting it (use --resume to "
                               "continue it, or choose another --run-dir)")
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "config.json", config)
+    write_json_atomic(run_dir / "config.json", config.to_dict())
     return config, None
 
 
-def fit(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: threading.Event,
+def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: threading.Event,
            progress: bool) -> None:
-    from tqdm import tqdm
-
-    seed = int(config["seed"])
-    device = pick_device(config["device"])
+    seed = int(config.seed)
+    device = pick_device(config.device)
     torch.manual_seed(seed)
     splits = prepare_splits(config)
     t0 = time.time()
-    clip_s, pad = config["data"]["clip_seconds"], config["data"]["pad_mode"]
-    train_waves = Waveforms(splits.train, clip_s, pad, config["train"]["cache_gb"])
-    val_waves = Waveforms(splits.val, clip_s, pad, config["train"]["cache_gb"])
+    clip_s, pad = config.data.clip_seconds, config.data.pad_mode
+    train_waves = Waveforms(splits.train, clip_s, pad, config.train.cache_gb)
+    val_waves = Waveforms(splits.val, clip_s, pad, config.train.cache_gb)
     train_labels = torch.tensor([r.class_index for r in splits.train])
     val_labels = torch.tensor([r.class_index for r in splits.val])
-    bs = config["train"]["batch_size"]
+    bs = config.train.batch_size
     names = group_names(config, splits)
     steps = {n: max(1, sum(1 for r in splits.train if n == "all" or r.machine_type == n) // bs) for n in names}
     groups = build_groups(config, splits, device, steps)
@@ -333,21 +327,21 @@ def fit(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter, ca
         _truncate_metrics(run_dir, ckpt["epoch"])
         append_log(run_dir, f"resumed after epoch {ckpt['epoch']}")
     else:
-        append_log(run_dir, f"{config['recipe']} ({config['preset']}): {len(splits.train)} training clips, "
+        append_log(run_dir, f"{config.recipe} ({config.preset}): {len(splits.train)} training clips, "
                             f"{len(splits.val)} validation, {len(splits.test)} test, {len(splits.classes)} classes, "
                             f"{len(groups)} model(s), device {device_description(device)}; "
                             f"data loaded in {time.time() - t0:.1f} s")
-    epochs = config["train"]["epochs"]
+    epochs = config.train.epochs
     total_batches = sum(max(1, len(g.train_index) // bs) for g in groups)
     bar = tqdm(total=epochs * total_batches, initial=(start_epoch - 1) * total_batches, unit="batch",
-               disable=not progress, desc=config["recipe"], file=sys.stderr)
+               disable=not progress, desc=config.recipe, file=sys.stderr)
     for epoch in range(start_epoch, epochs + 1):
         t_epoch = time.time()
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         done_before = 0
         results = []
         for g in groups:
-            def on_batch(b, n, done_before=done_before):
+            def on_batch(b, n, done_before=done_before, epoch=epoch, g=g):  # bound now: called in this loop only
                 if cancelled.is_set():
                     raise Cancelled()
                 bar.update(1)
@@ -356,7 +350,7 @@ def fit(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter, ca
                               message=f"epoch {epoch}/{epochs}" + (f", {g.name}" if len(groups) > 1 else ""))
 
             train_stats = train_epoch(g, train_waves, train_labels, front, config, device, generator, on_batch)
-            if config["train"]["schedule"] == "cosine_epoch":
+            if config.train.schedule == "cosine_epoch":
                 g.scheduler.step()
             done_before += max(1, len(g.train_index) // bs)
             if g.ema is not None:
@@ -366,7 +360,7 @@ def fit(config: dict, run_dir: Path, ckpt: dict | None, status: StatusWriter, ca
             results.append((g, train_stats, validate(g, val_waves, val_labels, front, config, device)))
         row = _epoch_row(epoch, groups, results, time.time() - t_epoch)
         is_best = row["val_loss"] is not None and row["val_loss"] < best["val_loss"]
-        select_this = config["train"]["select"] == "last" or is_best or row["val_loss"] is None
+        select_this = config.train.select == "last" or is_best or row["val_loss"] is None
         if select_this:
             best = {"epoch": epoch, "val_loss": row["val_loss"] if row["val_loss"] is not None else math.inf}
             save_atomic(selected_state(groups, epoch, config), run_dir / SELECTED)

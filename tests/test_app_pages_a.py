@@ -171,7 +171,7 @@ def test_train_prefills_each_recipes_settings_and_sets_only_changes(page):
     for recipe in ("stgram-ce", "tfstgram-osscl", "dcase-ae"):
         at = widget(at, "selectbox", "Recipe").set_value(recipe).run()
         assert not at.exception, [e.message for e in at.exception]
-        config = resolve(recipe, "tiny")
+        config = resolve(recipe, "tiny").to_dict()
         boxes = {w.label: w for w in at.number_input}
         assert boxes["epochs"].value == config["train"]["epochs"]
         assert boxes["learning rate"].value == pytest.approx(config["train"]["lr"])
@@ -181,7 +181,7 @@ def test_train_prefills_each_recipes_settings_and_sets_only_changes(page):
             assert "m (margin, rad)" not in boxes  # no margin to set for CE or the autoencoder
         assert "--set" not in texts(at.code)  # nothing changed: the plain command
     at = widget(at, "radio", "Preset").set_value("quick").run()
-    assert widget(at, "number_input", "epochs").value == resolve("dcase-ae", "quick")["train"]["epochs"]
+    assert widget(at, "number_input", "epochs").value == resolve("dcase-ae", "quick").train.epochs
     at = widget(at, "number_input", "learning rate").set_value(0.002).run()
     assert "--preset quick" in texts(at.code) and "--set lr=0.002" in texts(at.code)
 

@@ -1,6 +1,7 @@
 """The engine: recipes, the training loop, run folders, resume, evaluation artefacts, the CLI."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from asdcore import runs as runs_module
 from asdcore.cli import main
+from asdcore.config import RunConfig
 from asdcore.recipes import PRESETS, RECIPES, resolve
 from asdcore.runs import Run, list_runs, mark_queued, wait_turn, write_json_atomic
 from asdcore.runtime import split_train_val
@@ -32,13 +35,13 @@ def test_every_seed_method_has_a_recipe_with_all_presets():
     for name in RECIPES:
         for preset in PRESETS:
             config = resolve(name, preset)
-            json.dumps(config)  # plain data
-            assert config["recipe"] == name and config["preset"] == preset
+            json.dumps(config.to_dict())  # plain data
+            assert config.recipe == name and config.preset == preset
 
 
 def test_paper_preset_has_the_papers_settings():
     for name in REQUIRED:
-        c = resolve(name, "paper")
+        c = resolve(name, "paper").to_dict()
         assert c["data"]["clip_seconds"] == 10.0
         if name == "dcase-ae":
             assert (c["train"]["epochs"], c["train"]["batch_size"], c["train"]["optimizer"]) == (100, 512, "adam")
@@ -51,7 +54,7 @@ def test_paper_preset_has_the_papers_settings():
         if c["mixup"]["mode"]:
             assert c["mixup"]["alpha"] == 0.5
         assert (c["train"]["ema_decay"] == 0.9999) == name.endswith("osscl")
-    assert resolve("tfstgram-osscl", "paper")["features"]["variant"] == "noisy_arcmix"
+    assert resolve("tfstgram-osscl", "paper").features.variant == "noisy_arcmix"
 
 
 REFERENCE_MD = PROJECT_ROOT.parent / "shared" / "REFERENCE.md"
@@ -83,7 +86,7 @@ NOISY_ARCMIX_CODE_FACTS = [
 def test_noisy_arcmix_recipes_paper_preset_follows_the_reference_code(recipe):
     """TASTgram as its paper runs it: each fact of REFERENCE.md about the Noisy-ArcMix code holds in
     the recipe's paper preset (the facts are quoted, and the quote must still be in REFERENCE.md)."""
-    config = resolve(recipe, "paper")
+    config = resolve(recipe, "paper").to_dict()  # as config.json holds it
     reference = " ".join(REFERENCE_MD.read_text().split()) if REFERENCE_MD.exists() else None
     for fact, holds in NOISY_ARCMIX_CODE_FACTS:
         if reference is not None:
@@ -121,12 +124,12 @@ def test_other_recipes_paper_presets_follow_reference_md(recipes, fact, holds):
     if reference is not None:
         assert fact in reference, f"REFERENCE.md no longer says {fact!r}: update this test"
     for recipe in recipes:
-        assert holds(resolve(recipe, "paper")), f"{recipe} paper preset: {fact}"
+        assert holds(resolve(recipe, "paper").to_dict()), f"{recipe} paper preset: {fact}"
 
 
 def test_stgram_recipes_keep_the_stgram_codes_log_mel():
     for recipe in ("stgram-ce", "stgram-arcface", "stgram-arcmix"):
-        features = resolve(recipe, "paper")["features"]
+        features = resolve(recipe, "paper").to_dict()["features"]
         assert (features["variant"], features["n_fft"], features["mel_scale"], features["norm"]) == \
             ("stgram", 1024, "htk", None)
 
@@ -145,7 +148,7 @@ def test_recipes_cli_states_features_mixup_and_each_presets_training(capsys):
 
 def test_overrides_and_their_errors():
     c = resolve("tastgram-arcmix", "quick", {"m": 0.5, "train.epochs": 3, "alpha": 1.0})
-    assert (c["loss"]["m"], c["train"]["epochs"], c["mixup"]["alpha"]) == (0.5, 3, 1.0)
+    assert (c.loss.get("m"), c.train.epochs, c.mixup.alpha) == (0.5, 3, 1.0)
     with pytest.raises(KeyError, match="train.epoch"):
         resolve("tastgram-arcmix", "quick", {"train.epoch": 3})
     with pytest.raises(ValueError, match="batch_size"):
@@ -213,6 +216,50 @@ def test_run_folder_has_the_contract(tiny_run):
     assert [row["epoch"] for row in history] == [1, 2]
     assert all(np.isfinite(row["train_loss"]) and row["val_loss"] is not None for row in history)
     assert sum(row["selected"] for row in history) >= 1
+
+
+def _contract_entry(doc: str, name: str) -> str:
+    """The text of one file's entry in the run-folder contract (runs.py's docstring)."""
+    lines = doc.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(name + " "))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip()
+                and len(lines[i]) - len(lines[i].lstrip()) <= indent), len(lines))
+    return " ".join(lines[start:end])
+
+
+def _quoted(text: str) -> set:
+    return set(re.findall(r'"(\w+)"', text))
+
+
+def test_run_folder_contract_in_runs_docstring_matches_a_real_run(tiny_run):
+    """Every file runs.py's docstring lists is in a trained run folder, with exactly the keys and
+    columns it lists: the contract the app reads by is what the engine writes."""
+    doc = runs_module.__doc__
+    p = tiny_run.path
+    listed = re.findall(r"^\s{6,8}([\w.]+\.(?:json|jsonl|log|pt|parquet|npy))\s", doc, flags=re.M)
+    files = {f"eval/{n}" if n not in ("config.json", "status.json", "metrics.jsonl", "train.log", "checkpoint.pt",
+                                      "model.pt") else n for n in listed}
+    assert len(files) == 13 and {str(f.relative_to(p)) for f in p.rglob("*") if f.is_file()} == files
+    assert set(tiny_run.status) == _quoted(_contract_entry(doc, "status.json"))
+    assert set(tiny_run.metrics_history()[0]) == _quoted(_contract_entry(doc, "metrics.jsonl"))
+    checkpoint = torch.load(p / "checkpoint.pt", weights_only=True)
+    assert set(checkpoint) | set(checkpoint["groups"]["all"]) == _quoted(_contract_entry(doc, "checkpoint.pt"))
+    model = torch.load(p / "model.pt", weights_only=True)
+    assert set(model) | set(model["groups"]["all"]) == _quoted(_contract_entry(doc, "model.pt"))
+    # config.json and the checkpoints hold the same typed config
+    config = RunConfig.from_dict(json.loads((p / "config.json").read_text()))
+    assert RunConfig.from_dict(checkpoint["config"]) == config == RunConfig.from_dict(model["config"])
+    # the clip tables' columns
+    block = doc.split("clips.parquet / train_clips.parquet columns:")[1].split("\n\n")[0]
+    columns = set()
+    for line in block.splitlines():
+        names = re.split(r"\s{2,}", line.strip())[0]
+        columns |= {n.strip() for n in names.split(",") if n.strip()}
+    backends = re.search(r"one column per back-end \(([^;]+);", block).group(1).replace(",", " ").split()
+    columns = (columns - {"score_<backend>"}) | {f"score_{b}" for b in backends}
+    assert set(tiny_run.clips().columns) == columns
+    assert set(tiny_run.train_clips().columns) <= columns
 
 
 def test_checkpoint_loads_with_weights_only_and_describes_itself(tiny_run):
@@ -461,12 +508,12 @@ def test_ema_batchnorm_statistics_are_recomputed_for_the_ema_weights(tiny_toy_ro
     config = resolve("logmel-osscl", "tiny", {"data.roots": [str(tiny_toy_root)]})
     splits = prepare_splits(config)
     model = build_model(config, len(splits.classes))
-    waves = Waveforms(splits.train, config["data"]["clip_seconds"])
+    waves = Waveforms(splits.train, config.data.clip_seconds)
     front = LogMel(feature_config(config))
     bn = model.mobilefacenet.conv1.bn
     bn.running_mean.fill_(123.0)  # stale statistics
     index = np.arange(len(waves))
-    config["eval"]["batch_size"] = len(index)  # one batch: its mean is the plain mean
+    config = config.with_settings({"eval.batch_size": len(index)})  # one batch: its mean is the plain mean
     model.eval()
     refresh_batchnorm(model, waves, index, front, config, torch.device("cpu"))
     wave = waves.batch(torch.from_numpy(index))

@@ -11,6 +11,7 @@ from torch import nn
 from asdcore.features import LogMel
 from asdcore.models import (CosineHead, DCASEAutoencoder, FeaturePerturbationHead, ModelOutput, TemporalAttention,
                             TFgramNet, TgramNet, align_frames, frame_windows)
+from asdcore.losses import ASDLoss
 from asdcore.registry import (count_parameters, create_loss, create_model, list_losses, list_models, model_kind,
                               models_table)
 
@@ -92,6 +93,21 @@ def test_every_loss_gives_a_finite_loss_and_gradient(name):
     assert torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in params)
+
+
+@pytest.mark.parametrize("name", list_losses())
+def test_every_loss_declares_the_loss_interface(name):
+    """The training loop and the evaluation use only what ASDLoss declares: a loss that says it
+    has class logits gives (B, C) logits for scoring; one that says it has none refuses clearly."""
+    loss_fn = create_loss({"name": name})
+    assert isinstance(loss_fn, ASDLoss) and loss_fn.model_kind in ("classifier", "autoencoder")
+    cosine, labels = torch.rand(5, 4) * 2 - 1, torch.tensor([0, 1, 2, 3, 0])
+    if loss_fn.has_logits:
+        assert loss_fn.logits(cosine, labels).shape == (5, 4)
+    else:
+        with pytest.raises(TypeError, match="no class logits"):
+            loss_fn.logits(cosine, labels)
+    assert loss_fn.has_logits == (name not in ("supcon", "mse"))
 
 
 def test_registry_distinguishes_kinds_and_rejects_unknown_names():

@@ -7,8 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from asdcore.scoring import (BACKEND_DESCRIPTIONS, BACKENDS, EmbeddingSet, cosine_score, gmm_scores, knn_scores,
-                             score_all, softmax_score)
+from asdcore.scoring import (BACKEND_DESCRIPTIONS, BACKEND_REGISTRY, BACKENDS, GMM, KNN, Backend, EmbeddingSet,
+                             cosine_score, create_backend, fit_and_score, l2_normalise, score_all, softmax_score)
+
+
+def gmm_scores(test_emb, test_cls, train_emb, train_cls, subcentres=None):
+    """The GMM back-end fitted on (train_emb, train_cls), scoring (test_emb, test_cls)."""
+    return fit_and_score(GMM(subcentres), EmbeddingSet(test_emb, test_cls), EmbeddingSet(train_emb, train_cls))
+
+
+def knn_scores(test_emb, test_cls, train_emb, train_cls, k=1):
+    return fit_and_score(KNN(k), EmbeddingSet(test_emb, test_cls), EmbeddingSet(train_emb, train_cls))
 
 
 def unit(v) -> np.ndarray:
@@ -29,6 +38,25 @@ def clustered_sets(rng, n_classes=2, n_train=30, dim=16, spread=0.05):
 
 def test_every_backend_has_a_description():
     assert set(BACKENDS) | {"reconstruction"} == set(BACKEND_DESCRIPTIONS)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_registered_backend_fits_then_scores(name):
+    """Walks the registry: each back-end is a Backend, fits on training normals (setting their own
+    scores) and scores new clips, near a class centre lower than far from it."""
+    test, train, centres = clustered_sets(np.random.default_rng(7))
+
+    def with_head(clips):  # the head's output for these clips: cosines to the centres, s = 30
+        cos = l2_normalise(clips.embedding) @ centres.T
+        return EmbeddingSet(clips.embedding, clips.class_index, cosine=cos, logits=30 * cos)
+
+    backend = create_backend(name)
+    assert isinstance(backend, Backend) and backend.description == BACKEND_DESCRIPTIONS[name]
+    assert backend.fit(with_head(train)) is backend
+    assert backend.train_scores.shape == (len(train),) and np.all(np.isfinite(backend.train_scores))
+    scores = backend.score(with_head(test))
+    assert scores.shape == (len(test),) and np.all(scores[0::2] < scores[1::2])
+    assert set(BACKEND_REGISTRY) == set(BACKENDS)
 
 
 def test_softmax_score_is_minus_log_softmax_of_own_class_by_hand():

@@ -15,6 +15,7 @@ score an AUC between 0.60 and 0.95) and gives a first look at any DCASE folder.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
@@ -42,8 +43,6 @@ def mean_logmel(paths, clip_seconds: float | None = None, cfg: LogMelConfig | No
 
 def gaussian_baseline_scores(ds: Dataset, clip_seconds: float | None = None):
     """Per test clip: machine type, machine ID, label and Mahalanobis score (a DataFrame)."""
-    import pandas as pd
-
     rows = []
     for machine_type, machine_id in ds.classes:
         train = ds.select(split="train", machine_type=machine_type, machine_id=machine_id, label="normal")
@@ -60,11 +59,9 @@ def gaussian_baseline_scores(ds: Dataset, clip_seconds: float | None = None):
     return pd.DataFrame(rows, columns=["machine_type", "machine_id", "label", "score", "path"])
 
 
-def auc_per_type(scores) -> "pd.DataFrame":
+def auc_per_type(scores) -> pd.DataFrame:
     """AUC per machine type: per machine ID, then averaged over the type's IDs (the
     DCASE evaluator's protocol); IDs with only one label present are left out."""
-    import pandas as pd
-
     rows = []
     for machine_type, by_type in scores.groupby("machine_type", sort=False):
         aucs = [roc_auc_score(g["label"], g["score"]) for _, g in by_type.groupby("machine_id")

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pandas as pd
 import soundfile as sf
 
 from .layouts import SPLIT_FOLDERS, NameNotUnderstood, parse_name
@@ -62,8 +63,6 @@ class Dataset:
 
     def counts(self):
         """Clips per machine type, machine ID, split and label (a pandas DataFrame)."""
-        import pandas as pd
-
         c = Counter((r.machine_type, r.machine_id, r.class_index, r.split, r.label or "unlabelled")
                     for r in self.records)
         rows = [dict(machine_type=t, machine_id=i, class_index=k, split=s, label=lab, clips=n)

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import (COLORS, apply_style, filter_clips, finite, fmt, grid_shape, has_values,
+from .style import (COLORS, apply_style, filter_clips, finite, fmt, grid_shape, has_values, note_figure,
                     subplot_axis_refs)
 
 ANGLE = "angle_to_centre_deg"
@@ -68,8 +68,7 @@ def angle_histograms(panels: dict[str, pd.DataFrame], machine_type=None, machine
     """
     names = list(panels)
     if not names:
-        from .style import note_figure
-        return note_figure("no runs to compare", title or "")
+            return note_figure("no runs to compare", title or "")
     rows, cols = grid_shape(len(names))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes="all",
                         horizontal_spacing=0.04, vertical_spacing=0.16)

@@ -23,6 +23,8 @@ MIXED_LOSSES = (("mixup CE: no margin", "cross_entropy", "dot"),
 
 
 def _torch():
+    # torch (and asdcore.losses, which needs it) load when a margin-lab figure is drawn, not when
+    # asdcore.plots is imported: every page imports the plots, and torch takes seconds to load
     import torch
 
     return torch

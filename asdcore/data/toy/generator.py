@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from tqdm import tqdm
 
 from ..records import DCASE2020_MACHINE_TYPES
 from . import dsp
@@ -252,8 +253,6 @@ def generate(out: str | os.PathLike, preset: str = "default", seed: int = 0, wor
 
 
 def _run_jobs(jobs, workers: int, progress: bool) -> list[dict]:
-    from tqdm import tqdm
-
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress)
     rows = []
     if workers <= 1:

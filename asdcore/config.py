@@ -1,0 +1,327 @@
+"""A run's configuration, typed: one frozen dataclass per section, one `validate()`.
+
+    RunConfig
+      recipe, label, description, preset, seed, device
+      data      DataConfig      which clips, how long, how validation is held out
+      features  FeaturesConfig  the log-mel front end (a LogMelConfig) and its variant's name
+      model     NamedConfig     {"name": registered model, **constructor options}
+      loss      NamedConfig     {"name": registered loss, **constructor options}
+      mixup     MixupConfig
+      train     TrainConfig
+      eval      EvalConfig
+
+`to_dict()` gives the plain nested dict written to config.json and into every checkpoint;
+`RunConfig.from_dict` reads it back (round-trip tested), refusing unknown keys by name.
+Settings are changed by dotted keys (`config.with_settings({"train.epochs": 3})`, the CLI's
+`--set train.epochs=3`), which returns a new, validated config; short names (m, s, alpha,
+epochs, batch_size, lr, clip_seconds, seed, device) stand for their full keys.  asdcore.recipes
+builds each recipe's config from these classes.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .melspec import LogMelConfig
+from .registry import LOSSES, MODELS, accepted_options
+from .scoring import BACKENDS
+
+# Learning-rate schedules: "cosine" anneals per batch from lr to eta_min_ratio x lr over the whole
+# run; "cosine_epoch" is torch's CosineAnnealingLR stepped once per epoch with T_max = epochs (the
+# Noisy-ArcMix code); "constant" keeps lr.
+SCHEDULES = ("cosine", "cosine_epoch", "constant")
+# Validation split of the training normals: "per_class" holds out val_fraction of every class
+# (every machine ID is validated); "random" holds out val_fraction of all clips at random (the
+# Noisy-ArcMix code's random_split).
+VAL_SPLITS = ("per_class", "random")
+# None, "waveform" (features of the mixed waveform) or "waveform_and_logmel" (waveform and log-mel
+# mixed separately, the reference codes' way)
+MIXUP_MODES = (None, "waveform", "waveform_and_logmel")
+OPTIMIZERS = ("adamw", "adam")
+SELECTIONS = ("val_loss", "last")  # which weights are evaluated: lowest validation loss, or the last
+FEATURE_VARIANTS = {"stgram": LogMelConfig.stgram, "noisy_arcmix": LogMelConfig.noisy_arcmix}
+
+SHORT_KEYS = {"m": "loss.m", "s": "loss.s", "alpha": "mixup.alpha", "epochs": "train.epochs",
+              "batch_size": "train.batch_size", "lr": "train.lr", "clip_seconds": "data.clip_seconds",
+              "seed": "seed", "device": "device"}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    roots: list[str] = field(default_factory=lambda: ["data/toy"])
+    clip_seconds: float = 2.0
+    val_fraction: float = 0.1
+    val_split: str = "per_class"
+    # caps per machine ID (and, for the test clips, per label): tiny runs train and test on a subset
+    max_train_clips_per_class: int | None = None
+    max_test_clips_per_class: int | None = None
+    pad_mode: str = "constant"  # how a short clip is padded to clip_seconds
+
+
+@dataclass(frozen=True)
+class FeaturesConfig(LogMelConfig):
+    """The log-mel settings plus the name of the variant they came from ("stgram": n_fft 1024,
+    HTK; "noisy_arcmix": n_fft 2048, slaney scale and norm)."""
+
+    variant: str = "stgram"
+
+    @classmethod
+    def of_variant(cls, variant: str) -> FeaturesConfig:
+        if variant not in FEATURE_VARIANTS:
+            raise ValueError(f"unknown log-mel variant {variant!r}; known: {', '.join(FEATURE_VARIANTS)}")
+        return cls(variant=variant, **FEATURE_VARIANTS[variant]().to_dict())
+
+    def logmel(self) -> LogMelConfig:
+        return LogMelConfig.from_dict({k: v for k, v in self.to_dict().items() if k != "variant"})
+
+
+@dataclass(frozen=True)
+class NamedConfig:
+    """A registered model or loss: its name and its constructor's keyword arguments."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+
+    def get(self, key: str, default=None):
+        return self.options.get(key, default)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **copy.deepcopy(self.options)}
+
+    @classmethod
+    def from_dict(cls, d: dict, section: str) -> NamedConfig:
+        if not isinstance(d, dict) or "name" not in d:
+            raise ValueError(f"{section} must be a mapping with a 'name', got {d!r}")
+        return cls(d["name"], {k: v for k, v in d.items() if k != "name"})
+
+
+@dataclass(frozen=True)
+class MixupConfig:
+    mode: str | None = None
+    alpha: float = 0.5  # lambda ~ Beta(alpha, alpha)
+    per_sample: bool = False  # one lambda per sample instead of one per batch
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    eta_min_ratio: float = 0.0
+    ema_decay: float | None = None  # evaluate an exponential moving average of the weights (OS-SCL)
+    select: str = "val_loss"
+    bn_refresh_clips: int | None = None  # training clips that refresh the EMA's BatchNorm statistics
+    amp: str | None = "bf16"  # autocast on CUDA
+    channels_last: bool = True
+    num_workers: int = 0
+    cache_gb: float = 3.0  # decoded waveforms kept in RAM
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    backend: str = "softmax"  # the default anomaly score
+    backends: list[str] = field(default_factory=lambda: list(BACKENDS))
+    knn_k: int = 1
+    umap: bool = True
+    umap_neighbors: int = 15
+    batch_size: int = 64
+
+
+SECTIONS = {"data": DataConfig, "features": FeaturesConfig, "model": NamedConfig, "loss": NamedConfig,
+            "mixup": MixupConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    recipe: str
+    model: NamedConfig
+    loss: NamedConfig
+    label: str = ""
+    description: str = ""
+    preset: str | None = None
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    mixup: MixupConfig = field(default_factory=MixupConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    # --- plain data: config.json and checkpoints ------------------------------------------------
+    def to_dict(self) -> dict:
+        out = {"recipe": self.recipe, "label": self.label, "description": self.description,
+               "preset": self.preset, "seed": self.seed, "device": self.device}
+        for name in SECTIONS:
+            section = getattr(self, name)
+            out[name] = section.to_dict() if isinstance(section, (NamedConfig, LogMelConfig)) else asdict(section)
+        return copy.deepcopy(out)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """The config of a dict as to_dict writes it; an unknown key is an error naming it.  Keys
+        missing from the dict take their defaults (a run written before they existed)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a run config is a mapping, got {type(d).__name__}")
+        top = {f.name for f in fields(cls)} - set(SECTIONS)
+        _refuse_unknown(d, top | set(SECTIONS), "top level")
+        kwargs = {k: copy.deepcopy(v) for k, v in d.items() if k in top}
+        for name, section in SECTIONS.items():
+            if section is NamedConfig:
+                if name not in d:
+                    raise ValueError(f"the run config has no {name!r} section")
+                kwargs[name] = NamedConfig.from_dict(copy.deepcopy(d[name]), name)
+            elif name in d:
+                values = d[name]
+                if not isinstance(values, dict):
+                    raise ValueError(f"{name} must be a mapping, got {values!r}")
+                _refuse_unknown(values, {f.name for f in fields(section)}, name)
+                kwargs[name] = section(**copy.deepcopy(values))
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    # --- changes by dotted key ----------------------------------------------------------------
+    def with_settings(self, settings: dict | None) -> RunConfig:
+        """A new config with {dotted key: value} applied in order, validated."""
+        d = self.to_dict()
+        for key, value in (settings or {}).items():
+            set_dotted(d, key, value)
+        config = RunConfig.from_dict(d)
+        config.validate()
+        return config
+
+    def get(self, key: str):
+        """The value at a dotted key (short names accepted)."""
+        node = self.to_dict()
+        for part in SHORT_KEYS.get(key, key).split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f"unknown setting {key!r}")
+            node = node[part]
+        return node
+
+    # --- the one validation ------------------------------------------------------------------
+    def validate(self) -> None:
+        """Clear errors for values of the wrong type or that cannot work, naming the setting."""
+        for name, hint in typing.get_type_hints(RunConfig).items():
+            if name not in SECTIONS:
+                _check_type(name, getattr(self, name), hint)
+        for name in SECTIONS:
+            section = getattr(self, name)
+            if isinstance(section, NamedConfig):
+                continue
+            for key, hint in typing.get_type_hints(type(section)).items():
+                _check_type(f"{name}.{key}", getattr(section, key), hint)
+        _check_named(self.model, "model", MODELS)
+        _check_named(self.loss, "loss", LOSSES)
+        d, t, e = self.data, self.train, self.eval
+        if t.epochs < 1:
+            raise ValueError(f"train.epochs must be >= 1, got {t.epochs}")
+        if t.batch_size < 2:
+            raise ValueError(f"train.batch_size must be >= 2 (mixup and SupCon need pairs), got {t.batch_size}")
+        if t.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {t.lr}")
+        if d.clip_seconds <= 0.1:
+            raise ValueError(f"data.clip_seconds must be > 0.1 s, got {d.clip_seconds}")
+        _check_choice("mixup.mode", self.mixup.mode, MIXUP_MODES)
+        _check_choice("train.schedule", t.schedule, SCHEDULES)
+        _check_choice("train.optimizer", t.optimizer, OPTIMIZERS)
+        if not 0 <= t.eta_min_ratio <= 1:
+            raise ValueError(f"train.eta_min_ratio must be in [0, 1], got {t.eta_min_ratio}")
+        _check_choice("data.val_split", d.val_split, VAL_SPLITS)
+        if not 0 <= d.val_fraction < 1:
+            raise ValueError(f"data.val_fraction must be in [0, 1), got {d.val_fraction}")
+        _check_choice("train.select", t.select, SELECTIONS)
+        if "m" in self.loss.options and not 0 <= float(self.loss.options["m"]) < math.pi:
+            raise ValueError(f"loss.m must be an angle in radians in [0, pi), got {self.loss.options['m']}")
+        if t.ema_decay is not None and not 0 < t.ema_decay < 1:
+            raise ValueError(f"train.ema_decay must be in (0, 1) or null, got {t.ema_decay}")
+        if self.features.variant not in FEATURE_VARIANTS:
+            raise ValueError(f"features.variant must be one of {', '.join(FEATURE_VARIANTS)}, "
+                             f"got {self.features.variant!r}")
+        known_backends = (*BACKENDS, "reconstruction")
+        for b in [e.backend, *e.backends]:
+            _check_choice("eval.backend(s)", b, known_backends)
+        if e.knn_k < 1 or e.batch_size < 1 or e.umap_neighbors < 2:
+            raise ValueError(f"eval.knn_k and eval.batch_size must be >= 1 and eval.umap_neighbors >= 2, got "
+                             f"{e.knn_k}, {e.batch_size}, {e.umap_neighbors}")
+
+
+def set_dotted(config: dict, key: str, value) -> None:
+    """config["a"]["b"] = value for key "a.b" in a config's plain dict; unknown keys are an error
+    (typos must not pass).  model.* and loss.* take any option name: validate() checks it
+    against the registered constructor."""
+    key = SHORT_KEYS.get(key, key)
+    parts = key.split(".")
+    node = config
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise KeyError(f"unknown setting {key!r}")
+        node = node[part]
+    if parts[-1] not in node and not (parts[0] in ("model", "loss") and len(parts) == 2):
+        raise KeyError(f"unknown setting {key!r}; known in {'.'.join(parts[:-1]) or 'top level'}: "
+                       f"{', '.join(sorted(node))}")
+    node[parts[-1]] = value
+
+
+def parse_value(text: str):
+    """`--set` values: JSON where it parses (numbers, true/false/null, lists), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _refuse_unknown(values: dict, known: set, where: str) -> None:
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise KeyError(f"unknown setting(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}")
+
+
+def _check_choice(key: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _check_type(key: str, value, hint) -> None:
+    """value fits the annotation: int for int (not bool), int or float for float, a list of the
+    element type, None where Optional."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return
+    for option in options:
+        origin = typing.get_origin(option)
+        if origin is list and isinstance(value, list):
+            (element,) = typing.get_args(option)
+            if all(isinstance(v, element) for v in value):
+                return
+        elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+        elif option is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        elif option in (str, bool) and isinstance(value, option):
+            return
+    wanted = " or ".join("null" if o is type(None) else getattr(o, "__name__", str(o)) for o in options)
+    raise ValueError(f"{key} must be {wanted}, got {value!r}")
+
+
+def _check_named(section: NamedConfig, key: str, registry: dict) -> None:
+    if section.name not in registry:
+        raise ValueError(f"unknown {key} {section.name!r}; known: {', '.join(registry)}")
+    accepted = accepted_options(registry[section.name])
+    unknown = sorted(set(section.options) - accepted)
+    if unknown:
+        raise KeyError(f"unknown setting(s) {', '.join(f'{key}.{u}' for u in unknown)} for {key} "
+                       f"{section.name!r}; known: {', '.join(sorted(accepted))}")
+
+
+def replace_section(config: RunConfig, section: str, **values) -> RunConfig:
+    """A copy of `config` with some values of one section changed (not validated)."""
+    return replace(config, **{section: replace(getattr(config, section), **values)})
