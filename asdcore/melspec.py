@@ -1,7 +1,7 @@
 """The log-mel front end's settings, its mel scales and filterbank, and the same log-mel in numpy.
 
-Nothing here imports torch: the recipes and the app's spectrograms need these, and importing
-torch costs 2-3 s on a first page view.  asdcore.features computes the log-mel the models see
+Nothing here imports torch: the app's spectrograms need these, and importing torch takes
+seconds, which a first page view would wait for.  asdcore.features computes the log-mel the models see
 (torch, batched, on any device) from the same config and filterbank; `log_mel_numpy` repeats
 its STFT in numpy for drawing one clip, and a test holds the two equal.
 

@@ -17,8 +17,8 @@ Every back-end also scores the training normals themselves, the reference set fo
 thresholds (the 90th percentile of training-normal scores, DCASE 2021-2023):
   * knn and lof score them leave-one-out (a training clip is never its own neighbour);
   * gmm scores them cross-fitted: each of GMM_FOLDS folds by a mixture fitted on the other folds
-    (a mixture scoring its own clips is wildly optimistic in 128 dimensions: on the bundled runs
-    thresholds from in-sample scores flagged 96-100 % of the test normals, cross-fitted 14-26 %);
+    (a mixture scoring its own clips is wildly optimistic in 128 dimensions, and thresholds taken
+    from such scores would flag most test normals; tests/test_scoring.py shows the gap);
   * softmax and cosine read the network, which was trained on these very clips: their training
     scores are optimistic (lower than a fresh normal's would be).  The validation normals (role
     "val" in train_clips.parquet) were not trained on: asdcore.alarms takes thresholds from them.

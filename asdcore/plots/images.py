@@ -1,7 +1,7 @@
 """Spectrograms as plain RGB images, for previews where an interactive figure costs too much.
 
-A plotly figure makes the browser load plotly.js (4.7 MB) the first time a page shows one: about
-2 s on a 2-core machine.  The app's landing page shows its two example clips this way instead;
+A plotly figure makes the browser load plotly.js (megabytes) the first time a page shows one,
+which a first visit feels.  The app's landing page shows its two example clips this way instead;
 the analysis pages draw the interactive figures (spectrogram.attention_figure).
 """
 from __future__ import annotations
