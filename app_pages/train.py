@@ -13,7 +13,7 @@ import streamlit as st
 from asdcore import launcher, plots
 from asdcore.paths import default_data_root, runs_root
 from asdcore.recipes import PRESETS, RECIPES, resolve
-from asdcore.runs import ACTIVE_STATES, Run, list_runs
+from asdcore.runs import ACTIVE_STATES, Run, list_runs, queue_position
 from app_pages.common import data_check, select_run
 
 REFRESH_SECONDS = 2.0
@@ -161,13 +161,6 @@ def _cuda_available() -> bool:
 
 def state_badge(state: str) -> str:
     return f":{STATE_COLOURS.get(state, 'gray')}[**{state}**]"
-
-
-def queue_position(run: Run) -> int:
-    """1 + the number of runs of the same folder running or queued before this one."""
-    created = run.status.get("created", 0)
-    return 1 + sum(1 for r in list_runs(roots=[run.path.parent]) if r.id != run.id and (
-        r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created)))
 
 
 def live_view(run_path: str, was_active: bool) -> None:

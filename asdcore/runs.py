@@ -266,10 +266,18 @@ def wait_turn(run_dir: str | os.PathLike, poll_seconds: float = 1.0, cancelled=l
     status = me.status
     status["pid"] = os.getpid()
     write_json_atomic(me.path / "status.json", status)
-    created = status.get("created", time.time())
-    while True:
-        ahead = [r for r in list_runs(roots=[me.path.parent]) if r.id != me.id and (
-            r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created))]
-        if not ahead or cancelled():
-            return
+    while runs_ahead(me) and not cancelled():
         time.sleep(poll_seconds)
+
+
+def runs_ahead(run: Run) -> list[Run]:
+    """The runs of the same folder that go before this one: one running, or queued before it
+    (first come, first served by their `created` time; a run without one counts as queued now)."""
+    created = run.status.get("created", time.time())
+    return [r for r in list_runs(roots=[run.path.parent]) if r.id != run.id and (
+        r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created))]
+
+
+def queue_position(run: Run) -> int:
+    """Where a queued run stands in its folder's line: 1 when it is next to train."""
+    return 1 + len(runs_ahead(run))
