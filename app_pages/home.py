@@ -8,7 +8,7 @@ import streamlit as st
 
 from asdcore.melspec import LogMelConfig
 from asdcore.paths import default_data_root
-from asdcore.runs import list_runs
+from asdcore.runs import list_runs, run_summary
 from app_pages.common import file_logmel, folders_stamp, play, query_choice, query_int
 
 LOGMEL = LogMelConfig.stgram()  # the example clips' log-mel: STgram-MFN's settings
@@ -159,21 +159,14 @@ def show_listening(root: Path, test: pd.DataFrame) -> None:
                 show_clip(root, clips.iloc[(pair - 1) % len(clips)], faults)
 
 
+# the columns of asdcore.runs.run_summary this table shows, and their headers
+RUN_COLUMNS = {"id": "run", "method": "method", "recipe": "recipe", "preset": "preset", "state": "state",
+               "auc_pct": "AUC (%)", "pauc_pct": "pAUC (%)", "bundled": "bundled"}
+
+
 def runs_table() -> pd.DataFrame:
     """run, method, recipe, preset, state, average AUC / pAUC (%) of every run."""
-    rows = []
-    for run in list_runs():
-        average = (run.eval_metrics() or {}).get("average") or {}
-        rows.append({"run": run.id, "method": run.label, "recipe": run.recipe,
-                     "preset": run.config.get("preset"), "state": run.state,
-                     "AUC (%)": _percent(average.get("auc")), "pAUC (%)": _percent(average.get("pauc")),
-                     "bundled": run.bundled})
-    return pd.DataFrame(rows, columns=["run", "method", "recipe", "preset", "state", "AUC (%)", "pAUC (%)",
-                                       "bundled"])
-
-
-def _percent(value):
-    return None if value is None else round(100.0 * float(value), 2)
+    return pd.DataFrame(run_summary(list_runs()), columns=list(RUN_COLUMNS)).rename(columns=RUN_COLUMNS)
 
 
 def show_runs() -> None:

@@ -8,12 +8,13 @@ import math
 import time
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from asdcore import launcher, plots
 from asdcore.paths import default_data_root, runs_root
 from asdcore.recipes import PRESETS, RECIPES, resolve
-from asdcore.runs import ACTIVE_STATES, Run, list_runs, queue_position
+from asdcore.runs import ACTIVE_STATES, Run, list_runs, queue_position, run_summary
 from app_pages.common import data_check, select_run
 
 REFRESH_SECONDS = 2.0
@@ -259,17 +260,12 @@ def show_result(run: Run) -> None:
 
 
 def runs_overview(runs: list[Run]) -> None:
-    import pandas as pd
-
-    rows = []
-    for run in runs:
-        status = run.status
-        average = ((run.eval_metrics() or {}).get("average") or {}) if run.has_eval else {}
-        rows.append({"run": run.id, "method": run.label, "preset": run.config.get("preset"),
-                     "state": status.get("state"), "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
-                     "progress": float(status.get("progress") or 0.0),
-                     "AUC (%)": None if average.get("auc") is None else round(100 * average["auc"], 2),
-                     "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.get("created", 0)))})
+    """One line per run (asdcore.runs.run_summary), with its progress as a bar."""
+    rows = [{"run": row["id"], "method": row["method"], "preset": row["preset"], "state": row["state"],
+             "epoch": f"{row['epoch']}/{'?' if row['epochs'] is None else row['epochs']}",
+             "progress": row["progress"], "AUC (%)": row["auc_pct"],
+             "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"] or 0))}
+            for row in run_summary(runs)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                                              max_value=1.0, format="percent")})

@@ -237,6 +237,33 @@ def list_runs(include_bundled: bool = True, roots=None) -> list[Run]:
     return out
 
 
+def run_summary(runs) -> list[dict]:
+    """One row per run: what the run tables show (`python -m asdcore runs`, the Home and Train
+    pages), read here once so the three agree; each picks and formats its own columns.
+
+        id, method (the run's label), recipe, preset, bundled (bool)
+        state, epoch, epochs (None when unknown), progress (0..1), created (unix s, None when unknown)
+        auc_pct, pauc_pct   the recipe's default back-end's average over machine types (DCASE
+                            protocol, eval/metrics.json "average"), in %, rounded to 2 decimals as
+                            every table shows them; None before evaluation
+    """
+    rows = []
+    for run in runs:
+        status = run.status  # read once: the state, epoch and progress of one moment
+        average = (run.eval_metrics() or {}).get("average") or {}
+        rows.append({"id": run.id, "method": run.label, "recipe": run.recipe,
+                     "preset": run.config.get("preset"), "bundled": run.bundled,
+                     "state": status.get("state", "unknown"), "epoch": status.get("epoch", 0),
+                     "epochs": status.get("epochs"), "progress": float(status.get("progress") or 0.0),
+                     "created": status.get("created"),
+                     "auc_pct": _percent(average.get("auc")), "pauc_pct": _percent(average.get("pauc"))})
+    return rows
+
+
+def _percent(fraction) -> float | None:
+    return None if fraction is None else round(100.0 * float(fraction), 2)
+
+
 def new_run_id(recipe: str, preset: str, parent: str | os.PathLike | None = None) -> str:
     """A readable, unique id: time, recipe, preset (and a counter if that folder exists)."""
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe}-{preset}"
