@@ -9,7 +9,8 @@ import streamlit as st
 from asdcore import compare
 from asdcore.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from asdcore.scoring import BACKEND_DESCRIPTIONS
-from app_pages.common import evaluated_runs, no_runs_yet, query_choice, select_runs
+from app_pages.shared.empty_states import no_runs_yet
+from app_pages.shared.url_state import evaluated_runs, query_choice, select_runs
 
 # top three of each column: darkest for the best (colour-blind safe greens, text stays legible)
 RANK_SHADES = {1: "#8fd19e", 2: "#c3e6cb", 3: "#e6f4ea"}

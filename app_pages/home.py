@@ -9,7 +9,10 @@ import streamlit as st
 from asdcore.melspec import LogMelConfig
 from asdcore.paths import default_data_root
 from asdcore.runs import list_runs, run_summary
-from app_pages.common import file_logmel, folders_stamp, play, query_choice, query_int
+from app_pages.shared.clip_view import play
+from app_pages.shared.data_folders import folders_stamp
+from app_pages.shared.logmel import file_logmel
+from app_pages.shared.url_state import query_choice, query_int
 
 LOGMEL = LogMelConfig.stgram()  # the example clips' log-mel: STgram-MFN's settings
 

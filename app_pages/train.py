@@ -15,7 +15,8 @@ from asdcore import launcher, plots
 from asdcore.paths import default_data_root, runs_root
 from asdcore.recipes import PRESETS, RECIPES, resolve
 from asdcore.runs import ACTIVE_STATES, Run, list_runs, queue_position, run_summary
-from app_pages.common import data_check, select_run
+from app_pages.shared.data_folders import data_check
+from app_pages.shared.url_state import select_run
 
 REFRESH_SECONDS = 2.0
 PRESET_HELP = {
@@ -145,7 +146,7 @@ def start_section() -> None:
             st.error(f"Not started: {exc}")
             return
         st.query_params["run"] = run_dir.name
-        # the run picker (app_pages.common.select_run, widget key "select_run") shows the new run
+        # the run picker (app_pages.shared.url_state.select_run, widget key "select_run") shows the new run
         st.session_state["select_run"] = run_dir.name
         st.session_state["just_started"] = run_dir.name
         st.rerun()
