@@ -4,6 +4,7 @@ paper, with the papers' published numbers as reference rows; CSV and LaTeX expor
 The table itself (numbers, ranks, LaTeX) is asdcore.compare; this page picks the runs, the
 scoring back-end and the protocol (all kept in the URL) and draws it.
 """
+import pandas as pd
 import streamlit as st
 
 from asdcore import compare
@@ -35,8 +36,6 @@ def styled(table: compare.ResultsTable):
     published = table.rows["kind"] == "published"
 
     def cell_styles(_):
-        import pandas as pd
-
         out = pd.DataFrame("", index=text.index, columns=text.columns)
         for col in text.columns:
             for name in text.index:

@@ -1,11 +1,16 @@
 """Home: what the app is, how to use it, the data set in use (counts and clips to hear) and the
 runs available."""
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from asdcore import plots
+from asdcore.data import scan_dataset
+from asdcore.data.toy.metadata import read_fault_metadata
+from asdcore.data.toy.presets import PRESETS
 from asdcore.melspec import LogMelConfig
 from asdcore.paths import default_data_root
 from asdcore.runs import list_runs, run_summary
@@ -37,8 +42,6 @@ PAGE_GUIDE = [
 def dataset_summary(root: str, stamp: float):
     """Counts per machine type / ID / split / label, and the labelled test clips (type, ID,
     label, path) to listen to; cached until the folder changes."""
-    from asdcore.data import scan_dataset
-
     ds = scan_dataset(root, check_audio=False)
     test = pd.DataFrame([(r.machine_type, r.machine_id, r.label, r.relpath) for r in ds.records
                          if r.split == "test" and r.label is not None],
@@ -49,8 +52,6 @@ def dataset_summary(root: str, stamp: float):
 @st.cache_data(show_spinner=False)
 def fault_notes(root: str, stamp: float) -> dict:
     """path -> (fault kind, onset s, offset s, severity) from the toy factory's metadata.csv."""
-    from asdcore.data.toy.metadata import read_fault_metadata
-
     meta = read_fault_metadata(root)
     if meta is None:
         return {}
@@ -62,8 +63,6 @@ def fault_notes(root: str, stamp: float) -> dict:
 @st.cache_data(show_spinner=False)
 def toy_manifest(root: str, stamp: float) -> dict | None:
     """The toy factory's toy_manifest.json of the data set, or None (not a toy set)."""
-    import json
-
     path = Path(root) / "toy_manifest.json"
     try:
         return json.loads(path.read_text()) if path.exists() else None
@@ -73,8 +72,6 @@ def toy_manifest(root: str, stamp: float) -> dict | None:
 
 def show_toy_factory(manifest: dict) -> None:
     """Which toy preset this is, what each preset teaches, and its faults."""
-    from asdcore.data.toy.presets import PRESETS
-
     name = manifest.get("preset")
     st.markdown(f"This is the **toy factory**'s `{name}` preset (seed {manifest.get('seed')}): synthetic "
                 "machines in the DCASE 2020 layout. "
@@ -115,8 +112,6 @@ def show_guide() -> None:
 def show_clip(root: Path, row, faults: dict) -> None:
     """One clip: what it is, its audio at its true level, its log-mel as a picture (an image, not
     a plotly figure: this first page then loads no plotly.js), the fault's span marked under it."""
-    from asdcore import plots
-
     path = root / row["path"]
     kind = "anomalous" if row["label"] == "anomaly" else "normal"
     fault = faults.get(row["path"])

@@ -154,7 +154,7 @@ def start_section() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _cuda_available() -> bool:
-    import torch
+    import torch  # here, not at the top: ~2.5 s on a 2-core CPU, and only a cuda or paper choice asks
 
     return torch.cuda.is_available()
 
