@@ -9,7 +9,9 @@ import streamlit as st
 
 from asdcore import plots
 from asdcore.plots.style import filter_clips
-from app_pages.common import clips, evaluated_runs, no_evaluated_runs, query_choice, select_runs
+from app_pages.shared.cache import clips
+from app_pages.shared.empty_states import no_evaluated_runs
+from app_pages.shared.url_state import evaluated_runs, query_choice, select_runs
 
 # Fig. 1's panels, in the paper's order: no margin, then ever more margin-and-mixup
 FIG1_LOSSES = ("ce", "arcface", "arcmix", "noisy_arcmix")

@@ -11,8 +11,10 @@ from asdcore import alarms
 from asdcore.diagnose import SHORT_SPAN, attention_summary
 from asdcore.plots.style import fmt
 from asdcore.runs import Run
-from app_pages.common import (array, clips, pick_clip, play, select_evaluated_run, show_clip_spectrogram,
-                          train_clips)
+from app_pages.shared.cache import array, clips, train_clips
+from app_pages.shared.clip_picker import pick_clip
+from app_pages.shared.clip_view import play, show_clip_spectrogram
+from app_pages.shared.url_state import select_evaluated_run
 
 st.title("Temporal attention")
 st.markdown(

@@ -4,12 +4,14 @@ paper, with the papers' published numbers as reference rows; CSV and LaTeX expor
 The table itself (numbers, ranks, LaTeX) is asdcore.compare; this page picks the runs, the
 scoring back-end and the protocol (all kept in the URL) and draws it.
 """
+import pandas as pd
 import streamlit as st
 
 from asdcore import compare
 from asdcore.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from asdcore.scoring import BACKEND_DESCRIPTIONS
-from app_pages.common import evaluated_runs, no_runs_yet, query_choice, select_runs
+from app_pages.shared.empty_states import no_runs_yet
+from app_pages.shared.url_state import evaluated_runs, query_choice, select_runs
 
 # top three of each column: darkest for the best (colour-blind safe greens, text stays legible)
 RANK_SHADES = {1: "#8fd19e", 2: "#c3e6cb", 3: "#e6f4ea"}
@@ -34,8 +36,6 @@ def styled(table: compare.ResultsTable):
     published = table.rows["kind"] == "published"
 
     def cell_styles(_):
-        import pandas as pd
-
         out = pd.DataFrame("", index=text.index, columns=text.columns)
         for col in text.columns:
             for name in text.index:

@@ -6,8 +6,10 @@ the TAgram attention when the model has it), score, angles and its nearest train
 import streamlit as st
 
 from asdcore import plots
-from app_pages.common import (clips, clip_label, play, query_choice, query_int, select_evaluated_run,
-                          show_clip_facts, show_clip_spectrogram, show_nearest_training_clips, train_clips)
+from app_pages.shared.cache import clips, train_clips
+from app_pages.shared.clip_picker import clip_label
+from app_pages.shared.clip_view import play, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
 
 COLOR_CHOICES = {"machine_id": "machine ID", "label": "label", "score": "anomaly score",
                  "angle_to_centre_deg": "angle to own centre"}

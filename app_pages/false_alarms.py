@@ -13,8 +13,10 @@ import streamlit as st
 from asdcore import alarms, plots
 from asdcore.plots.style import filter_clips, fmt
 from asdcore.scoring import BACKEND_DESCRIPTIONS
-from app_pages.common import (clip_label, clips, play, query_choice, query_int, select_evaluated_run,
-                          show_clip_facts, show_clip_spectrogram, show_nearest_training_clips, train_clips)
+from app_pages.shared.cache import clips, train_clips
+from app_pages.shared.clip_picker import clip_label
+from app_pages.shared.clip_view import play, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
 
 LISTS = {"false-alarms": "False alarms", "missed": "Missed anomalies"}
 PERCENTILE_RANGE = (50.0, 99.5)

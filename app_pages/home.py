@@ -1,15 +1,23 @@
 """Home: what the app is, how to use it, the data set in use (counts and clips to hear) and the
 runs available."""
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from asdcore import plots
+from asdcore.data import scan_dataset
+from asdcore.data.toy.metadata import read_fault_metadata
+from asdcore.data.toy.presets import PRESETS
 from asdcore.melspec import LogMelConfig
 from asdcore.paths import default_data_root
-from asdcore.runs import list_runs
-from app_pages.common import file_logmel, folders_stamp, play, query_choice, query_int
+from asdcore.runs import list_runs, run_summary
+from app_pages.shared.clip_view import play
+from app_pages.shared.data_folders import folders_stamp
+from app_pages.shared.logmel import file_logmel
+from app_pages.shared.url_state import query_choice, query_int
 
 LOGMEL = LogMelConfig.stgram()  # the example clips' log-mel: STgram-MFN's settings
 
@@ -34,8 +42,6 @@ PAGE_GUIDE = [
 def dataset_summary(root: str, stamp: float):
     """Counts per machine type / ID / split / label, and the labelled test clips (type, ID,
     label, path) to listen to; cached until the folder changes."""
-    from asdcore.data import scan_dataset
-
     ds = scan_dataset(root, check_audio=False)
     test = pd.DataFrame([(r.machine_type, r.machine_id, r.label, r.relpath) for r in ds.records
                          if r.split == "test" and r.label is not None],
@@ -46,8 +52,6 @@ def dataset_summary(root: str, stamp: float):
 @st.cache_data(show_spinner=False)
 def fault_notes(root: str, stamp: float) -> dict:
     """path -> (fault kind, onset s, offset s, severity) from the toy factory's metadata.csv."""
-    from asdcore.data.toy.metadata import read_fault_metadata
-
     meta = read_fault_metadata(root)
     if meta is None:
         return {}
@@ -59,8 +63,6 @@ def fault_notes(root: str, stamp: float) -> dict:
 @st.cache_data(show_spinner=False)
 def toy_manifest(root: str, stamp: float) -> dict | None:
     """The toy factory's toy_manifest.json of the data set, or None (not a toy set)."""
-    import json
-
     path = Path(root) / "toy_manifest.json"
     try:
         return json.loads(path.read_text()) if path.exists() else None
@@ -70,8 +72,6 @@ def toy_manifest(root: str, stamp: float) -> dict | None:
 
 def show_toy_factory(manifest: dict) -> None:
     """Which toy preset this is, what each preset teaches, and its faults."""
-    from asdcore.data.toy.presets import PRESETS
-
     name = manifest.get("preset")
     st.markdown(f"This is the **toy factory**'s `{name}` preset (seed {manifest.get('seed')}): synthetic "
                 "machines in the DCASE 2020 layout. "
@@ -112,8 +112,6 @@ def show_guide() -> None:
 def show_clip(root: Path, row, faults: dict) -> None:
     """One clip: what it is, its audio at its true level, its log-mel as a picture (an image, not
     a plotly figure: this first page then loads no plotly.js), the fault's span marked under it."""
-    from asdcore import plots
-
     path = root / row["path"]
     kind = "anomalous" if row["label"] == "anomaly" else "normal"
     fault = faults.get(row["path"])
@@ -159,21 +157,14 @@ def show_listening(root: Path, test: pd.DataFrame) -> None:
                 show_clip(root, clips.iloc[(pair - 1) % len(clips)], faults)
 
 
+# the columns of asdcore.runs.run_summary this table shows, and their headers
+RUN_COLUMNS = {"id": "run", "method": "method", "recipe": "recipe", "preset": "preset", "state": "state",
+               "auc_pct": "AUC (%)", "pauc_pct": "pAUC (%)", "bundled": "bundled"}
+
+
 def runs_table() -> pd.DataFrame:
     """run, method, recipe, preset, state, average AUC / pAUC (%) of every run."""
-    rows = []
-    for run in list_runs():
-        average = (run.eval_metrics() or {}).get("average") or {}
-        rows.append({"run": run.id, "method": run.label, "recipe": run.recipe,
-                     "preset": run.config.get("preset"), "state": run.state,
-                     "AUC (%)": _percent(average.get("auc")), "pAUC (%)": _percent(average.get("pauc")),
-                     "bundled": run.bundled})
-    return pd.DataFrame(rows, columns=["run", "method", "recipe", "preset", "state", "AUC (%)", "pAUC (%)",
-                                       "bundled"])
-
-
-def _percent(value):
-    return None if value is None else round(100.0 * float(value), 2)
+    return pd.DataFrame(run_summary(list_runs()), columns=list(RUN_COLUMNS)).rename(columns=RUN_COLUMNS)
 
 
 def show_runs() -> None:

@@ -8,13 +8,15 @@ import math
 import time
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from asdcore import launcher, plots
 from asdcore.paths import default_data_root, runs_root
 from asdcore.recipes import PRESETS, RECIPES, describe_preset, resolve
-from asdcore.runs import ACTIVE_STATES, Run, list_runs
-from app_pages.common import data_check, select_run
+from asdcore.runs import ACTIVE_STATES, Run, list_runs, queue_position, run_summary
+from app_pages.shared.data_folders import data_check
+from app_pages.shared.url_state import select_run
 
 REFRESH_SECONDS = 2.0
 STATE_COLOURS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "cancelled": "orange"}
@@ -139,7 +141,7 @@ def start_section() -> None:
             st.error(f"Not started: {exc}")
             return
         st.query_params["run"] = run_dir.name
-        # the run picker (app_pages.common.select_run, widget key "select_run") shows the new run
+        # the run picker (app_pages.shared.url_state.select_run, widget key "select_run") shows the new run
         st.session_state["select_run"] = run_dir.name
         st.session_state["just_started"] = run_dir.name
         st.rerun()
@@ -147,7 +149,7 @@ def start_section() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _cuda_available() -> bool:
-    import torch
+    import torch  # here, not at the top: ~2.5 s on a 2-core CPU, and only a cuda or paper choice asks
 
     return torch.cuda.is_available()
 
@@ -156,13 +158,6 @@ def _cuda_available() -> bool:
 
 def state_badge(state: str) -> str:
     return f":{STATE_COLOURS.get(state, 'gray')}[**{state}**]"
-
-
-def queue_position(run: Run) -> int:
-    """1 + the number of runs of the same folder running or queued before this one."""
-    created = run.status.get("created", 0)
-    return 1 + sum(1 for r in list_runs(roots=[run.path.parent]) if r.id != run.id and (
-        r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created)))
 
 
 def live_view(run_path: str, was_active: bool) -> None:
@@ -261,17 +256,12 @@ def show_result(run: Run) -> None:
 
 
 def runs_overview(runs: list[Run]) -> None:
-    import pandas as pd
-
-    rows = []
-    for run in runs:
-        status = run.status
-        average = ((run.eval_metrics() or {}).get("average") or {}) if run.has_eval else {}
-        rows.append({"run": run.id, "method": run.label, "preset": run.config.get("preset"),
-                     "state": status.get("state"), "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
-                     "progress": float(status.get("progress") or 0.0),
-                     "AUC (%)": None if average.get("auc") is None else round(100 * average["auc"], 2),
-                     "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.get("created", 0)))})
+    """One line per run (asdcore.runs.run_summary), with its progress as a bar."""
+    rows = [{"run": row["id"], "method": row["method"], "preset": row["preset"], "state": row["state"],
+             "epoch": f"{row['epoch']}/{'?' if row['epochs'] is None else row['epochs']}",
+             "progress": row["progress"], "AUC (%)": row["auc_pct"],
+             "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"] or 0))}
+            for row in run_summary(runs)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                                              max_value=1.0, format="percent")})

@@ -20,6 +20,9 @@ import threading
 import time
 from contextlib import contextmanager
 
+from asdcore.paths import default_data_root
+from app_pages.shared.data_folders import data_check
+
 # in the order a newcomer's clicks need them: Train, Compare, then the Margin lab
 MODULES = ("asdcore.launcher", "sklearn.metrics", "asdcore.compare", "torch", "asdcore.marginlab", "torch._dynamo")
 QUIET_SECONDS = 0.5
@@ -52,9 +55,6 @@ def quiet() -> bool:
 
 
 def _check_default_data() -> None:
-    from app_pages.common import data_check
-    from asdcore.paths import default_data_root
-
     if default_data_root().is_dir():
         data_check([default_data_root()])
 

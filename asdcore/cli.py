@@ -239,21 +239,22 @@ def _evaluate(args) -> int:
 
 
 def _runs(args) -> int:
-    from .runs import list_runs
+    from .runs import list_runs, run_summary
 
-    runs = list_runs()
-    if not runs:
+    rows = run_summary(list_runs())
+    if not rows:
         print("no runs yet: start one with `python -m asdcore train --recipe tastgram-noisy-arcmix --preset quick`")
         return 0
+
+    def percent(value) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
     print(f"{'run':48s} {'state':10s} {'recipe':24s} {'preset':7s} {'epoch':>7s} {'AUC':>6s} {'pAUC':>6s}")
-    for run in runs:
-        st, m = run.status, run.eval_metrics()
-        avg = m.get("average", {}) if m else {}
-        auc = f"{100 * avg['auc']:.2f}" if avg.get("auc") is not None else "-"
-        pauc = f"{100 * avg['pauc']:.2f}" if avg.get("pauc") is not None else "-"
-        name = run.id + (" (bundled)" if run.bundled else "")
-        print(f"{name:48s} {st.get('state', '?'):10s} {run.recipe:24s} {str(run.config.get('preset')):7s} "
-              f"{st.get('epoch', 0)!s:>3}/{st.get('epochs', '?')!s:<3} {auc:>6s} {pauc:>6s}")
+    for row in rows:
+        name = row["id"] + (" (bundled)" if row["bundled"] else "")
+        epochs = "?" if row["epochs"] is None else row["epochs"]
+        print(f"{name:48s} {row['state']:10s} {row['recipe']:24s} {str(row['preset']):7s} "
+              f"{row['epoch']!s:>3}/{epochs!s:<3} {percent(row['auc_pct']):>6s} {percent(row['pauc_pct']):>6s}")
     return 0
 
 

@@ -241,6 +241,33 @@ def list_runs(include_bundled: bool = True, roots=None) -> list[Run]:
     return out
 
 
+def run_summary(runs) -> list[dict]:
+    """One row per run: what the run tables show (`python -m asdcore runs`, the Home and Train
+    pages), read here once so the three agree; each picks and formats its own columns.
+
+        id, method (the run's label), recipe, preset, bundled (bool)
+        state, epoch, epochs (None when unknown), progress (0..1), created (unix s, None when unknown)
+        auc_pct, pauc_pct   the recipe's default back-end's average over machine types (DCASE
+                            protocol, eval/metrics.json "average"), in %, rounded to 2 decimals as
+                            every table shows them; None before evaluation
+    """
+    rows = []
+    for run in runs:
+        status = run.status  # read once: the state, epoch and progress of one moment
+        average = (run.eval_metrics() or {}).get("average") or {}
+        rows.append({"id": run.id, "method": run.label, "recipe": run.recipe,
+                     "preset": run.config.get("preset"), "bundled": run.bundled,
+                     "state": status.get("state", "unknown"), "epoch": status.get("epoch", 0),
+                     "epochs": status.get("epochs"), "progress": float(status.get("progress") or 0.0),
+                     "created": status.get("created"),
+                     "auc_pct": _percent(average.get("auc")), "pauc_pct": _percent(average.get("pauc"))})
+    return rows
+
+
+def _percent(fraction) -> float | None:
+    return None if fraction is None else round(100.0 * float(fraction), 2)
+
+
 def new_run_id(recipe: str, preset: str, parent: str | os.PathLike | None = None) -> str:
     """A readable, unique id: time, recipe, preset (and a counter if that folder exists)."""
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe}-{preset}"
@@ -270,10 +297,18 @@ def wait_turn(run_dir: str | os.PathLike, poll_seconds: float = 1.0, cancelled=l
     status = me.status
     status["pid"] = os.getpid()
     write_json_atomic(me.path / "status.json", status)
-    created = status.get("created", time.time())
-    while True:
-        ahead = [r for r in list_runs(roots=[me.path.parent]) if r.id != me.id and (
-            r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created))]
-        if not ahead or cancelled():
-            return
+    while runs_ahead(me) and not cancelled():
         time.sleep(poll_seconds)
+
+
+def runs_ahead(run: Run) -> list[Run]:
+    """The runs of the same folder that go before this one: one running, or queued before it
+    (first come, first served by their `created` time; a run without one counts as queued now)."""
+    created = run.status.get("created", time.time())
+    return [r for r in list_runs(roots=[run.path.parent]) if r.id != run.id and (
+        r.state == "running" or (r.state == "queued" and r.status.get("created", 0) < created))]
+
+
+def queue_position(run: Run) -> int:
+    """Where a queued run stands in its folder's line: 1 when it is next to train."""
+    return 1 + len(runs_ahead(run))

@@ -68,7 +68,7 @@ def env(bundled, runs_dir, tiny_toy_root, monkeypatch):
     monkeypatch.setenv("ASD_DATA", str(tiny_toy_root))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.chdir(PROJECT_ROOT)
-    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the pages import app_pages.common, as under app.py
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the pages import app_pages.shared, as under app.py
 
 
 @pytest.fixture

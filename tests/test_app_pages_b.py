@@ -52,7 +52,7 @@ def page(bundled, tiny_toy_root, tmp_path, monkeypatch):
     monkeypatch.setenv("ASD_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("ASD_DATA", str(tiny_toy_root))
     monkeypatch.chdir(PROJECT_ROOT)
-    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the pages import app_pages.common, as under app.py
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the pages import app_pages.shared, as under app.py
 
     return run_page
 

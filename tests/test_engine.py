@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from asdcore import runs as runs_module
 from asdcore.cli import main
 from asdcore.config import RunConfig
 from asdcore.recipes import PRESETS, RECIPES, resolve
-from asdcore.runs import Run, list_runs, mark_queued, wait_turn, write_json_atomic
+from asdcore.runs import Run, list_runs, mark_queued, run_summary, wait_turn, write_json_atomic
 from asdcore.runtime import split_train_val
 from asdcore.pipeline import train_run
 
@@ -498,6 +499,35 @@ def test_runs_lists_user_runs_and_bundled_ones(tiny_run, monkeypatch, capsys):
     assert tiny_run.id in [r.id for r in listed]
     assert main(["runs"]) == 0
     assert tiny_run.id in capsys.readouterr().out
+
+
+def test_run_summary_is_the_row_every_runs_table_shows(tiny_run, tmp_path, monkeypatch, capsys):
+    """run_summary reads a run folder into the row the CLI's `runs`, Home and Train show."""
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_run.path, runs / tiny_run.id)
+    mark_queued(runs / "waiting", resolve("stgram-ce", "tiny"))
+    finished, waiting = Run(runs / tiny_run.id), Run(runs / "waiting")
+    status = json.loads((finished.path / "status.json").read_text())
+    average = json.loads((finished.path / "eval" / "metrics.json").read_text())["average"]
+
+    rows = run_summary([finished, waiting])
+    assert rows[0] == {"id": tiny_run.id, "method": RECIPES["tastgram-noisy-arcmix"].label,
+                       "recipe": "tastgram-noisy-arcmix", "preset": "tiny", "bundled": False, "state": "finished",
+                       "epoch": status["epoch"], "epochs": status["epochs"], "progress": 1.0,
+                       "created": status["created"],
+                       "auc_pct": round(100 * average["auc"], 2), "pauc_pct": round(100 * average["pauc"], 2)}
+    assert rows[1]["state"] == "queued" and rows[1]["epoch"] == 0 and rows[1]["progress"] == 0.0
+    assert rows[1]["epochs"] == resolve("stgram-ce", "tiny")["train"]["epochs"]
+    assert rows[1]["auc_pct"] is None and rows[1]["pauc_pct"] is None  # not evaluated yet
+
+    monkeypatch.setenv("ASD_RUNS", str(runs))
+    monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "no-bundled-runs"))
+    assert main(["runs"]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    epoch = f"{status['epoch']}/{status['epochs']}"
+    assert lines[tiny_run.id][1:] == ["finished", "tastgram-noisy-arcmix", "tiny", epoch,
+                                      f"{rows[0]['auc_pct']:.2f}", f"{rows[0]['pauc_pct']:.2f}"]
+    assert lines["waiting"][1] == "queued" and lines["waiting"][-2:] == ["-", "-"]
 
 
 def test_ema_batchnorm_statistics_are_recomputed_for_the_ema_weights(tiny_toy_root):

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app_pages import common, warm_up
+from app_pages import warm_up
+from app_pages.shared import data_folders
 
 
 @pytest.fixture(autouse=True)
@@ -62,12 +63,12 @@ def test_the_data_check_sees_clips_added_after_it_ran(tiny_toy_root, tmp_path):
     """Train's data check is kept per process (the warm-up fills it), so it must notice new clips."""
     root = tmp_path / "data"
     shutil.copytree(tiny_toy_root, root)
-    before = common.data_check([root])
+    before = data_folders.data_check([root])
     train = root / "fan" / "train"
     source = sorted(train.iterdir())[0]
     time.sleep(0.01)  # a new modification time for the folder
     shutil.copy(source, train / "normal_id_00_99999999.wav")
-    after = common.data_check([root])
+    after = data_folders.data_check([root])
     assert after["clips"] == before["clips"] + 1
-    assert common.data_check([root]) is after  # unchanged folders: the kept result
-    assert common.data_check([tmp_path / "missing"])["error"]
+    assert data_folders.data_check([root]) is after  # unchanged folders: the kept result
+    assert data_folders.data_check([tmp_path / "missing"])["error"]

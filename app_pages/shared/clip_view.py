@@ -1,0 +1,108 @@
+"""One clip shown: its audio at its true level, its log-mel with the TAgram attention and the
+fault's true span, its facts (score, angles, predicted machine ID) and its nearest training
+normals.  Shared by the Attention, Embeddings and False alarms pages (and `play` by Home)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from asdcore import plots
+from asdcore.alarms import class_names, is_confused, nearest_training_clips, predicted_machine
+from asdcore.plots.style import fmt
+from asdcore.runs import Run
+from app_pages.shared.cache import array, train_clips
+from app_pages.shared.empty_states import missing_audio
+from app_pages.shared.logmel import clip_logmel
+
+
+def play(path: Path) -> None:
+    """The WAV file's own bytes: played at its true level, not peak-normalised."""
+    if path.exists():
+        st.audio(path.read_bytes(), format="audio/wav")
+    else:
+        st.caption(f"audio not found at `{path}` (run `make data` to make the default data set)")
+
+
+def fault_span(row) -> tuple[tuple[float, float] | None, str | None]:
+    """((onset_s, offset_s) or None, fault kind or None) from the toy factory's columns."""
+    onset, offset = row.get("fault_onset_s"), row.get("fault_offset_s")
+    kind = row.get("fault_kind")
+    kind = kind if isinstance(kind, str) and kind else None
+    if onset is None or offset is None or pd.isna(onset) or pd.isna(offset):
+        return None, kind
+    return (float(onset), float(offset)), kind
+
+
+def show_clip_spectrogram(run: Run, clips: pd.DataFrame, index) -> bool:
+    """The clip's log-mel, its TAgram attention weights when the model has them, and the fault's
+    true span.  Returns whether the attention was drawn."""
+    row = clips.loc[index]
+    with st.spinner("Computing the log-mel spectrogram ..."):
+        logmel = clip_logmel(run, row)
+    if logmel is None:
+        missing_audio(run, row)
+        return False
+    attention = array(run, "attention.npy")
+    # clips as read have a 0..N-1 index: the label is also the row of the eval/ arrays
+    weights = attention[int(index)] if attention is not None else None
+    if weights is not None and not np.isfinite(weights.astype(np.float32)).all():
+        weights = None
+    span, kind = fault_span(row)
+    features = run.config.get("features", {})
+    fig = plots.attention_figure(logmel, weights, sample_rate=features.get("sample_rate", 16000),
+                                 hop_length=features.get("hop_length", 512), fault_span=span, fault_kind=kind)
+    st.plotly_chart(fig, config={"displaylogo": False})
+    return weights is not None
+
+
+def show_clip_facts(run: Run, clips: pd.DataFrame, index, score_column: str = "score") -> None:
+    """Score, angles to its own and the nearest other centre, the predicted machine ID."""
+    row = clips.loc[index]
+    c_score, c_own, c_other, c_pred = st.columns(4)
+    backend = score_column[len("score_"):] if score_column.startswith("score_") else "default back-end"
+    c_score.metric(f"Anomaly score ({backend})", fmt(row.get(score_column), ".4g"))
+
+    def degrees(value) -> str:
+        text = fmt(value, ".1f")
+        return text + "°" if text != "—" else text
+
+    c_own.metric("Angle to own centre", degrees(row.get("angle_to_centre_deg")),
+                 help="degrees between the embedding and its own machine ID's class centre")
+    other = row.get("nearest_other_machine_id")
+    if other == row["machine_id"]:  # the same ID text: a centre of another machine type
+        other = f"{other} of another type"
+    c_other.metric("Nearest other centre", degrees(row.get("angle_to_nearest_other_deg"))
+                   + (f" ({other})" if isinstance(other, str) else ""),
+                   help="the closest centre of another machine ID (same or another machine type)")
+    # IDs repeat across machine types: name the predicted class with its type when that differs
+    predicted = predicted_machine(row, class_names(clips, train_clips(run)))
+    c_pred.metric("Predicted machine ID", predicted or "—",
+                  delta=f"not its own {row['machine_id']}" if predicted and is_confused(row) else None,
+                  delta_color="inverse", delta_arrow="off", help="the class the cosine head finds closest")
+    if not isinstance(predicted, str):
+        st.caption("This model has no class centres (an autoencoder): no angles and no predicted machine ID.")
+
+
+def show_nearest_training_clips(run: Run, clips: pd.DataFrame, index, k: int = 5) -> pd.DataFrame | None:
+    """The k training normals of the clip's machine type most similar (cosine) to its embedding,
+    with their machine ID, similarity and audio.  Returns them (None without embeddings)."""
+    row = clips.loc[index]
+    embeddings, train_embeddings = array(run, "embeddings.npy"), array(run, "train_embeddings.npy")
+    train = train_clips(run)
+    if embeddings is None or train_embeddings is None or len(train) != len(train_embeddings):
+        st.info("This run has no embeddings of its training normals: no neighbours to show.")
+        return None
+    neighbours = nearest_training_clips(embeddings[int(index)], train_embeddings, train, row["machine_type"], k)
+    st.caption(f"The {len(neighbours)} training normals of {row['machine_type']} closest to this clip "
+               "(cosine similarity of the embeddings). Neighbours of another machine ID hint at an ID confusion.")
+    for _, neighbour in neighbours.iterrows():
+        same = "same ID" if neighbour["machine_id"] == row["machine_id"] else "**other ID**"
+        c_text, c_audio = st.columns([2, 3])
+        c_text.markdown(f"{neighbour['machine_id']} ({same}) · similarity **{neighbour['similarity']:.4f}**  \n"
+                        f"`{neighbour['path']}`")
+        with c_audio:
+            play(run.clip_path(neighbour))
+    return neighbours

@@ -1,0 +1,75 @@
+"""Choices kept in the URL's query parameters, so that a reload or a shared link shows the same
+view: the run pickers, and a parameter read back when it is valid."""
+from __future__ import annotations
+
+import streamlit as st
+
+from asdcore.runs import Run, list_runs
+from app_pages.shared.empty_states import no_evaluated_runs
+
+
+def query_int(key: str, default: int | None = None) -> int | None:
+    try:
+        return int(st.query_params[key])
+    except (KeyError, ValueError):
+        return default
+
+
+def query_choice(key: str, options: list, default):
+    """The query parameter `key` when it is one of `options`, else `default`."""
+    value = st.query_params.get(key)
+    return value if value in options else default
+
+
+def evaluated_runs() -> list[Run]:
+    """Runs with evaluation artefacts: the user's (newest first), then the bundled ones."""
+    return [r for r in list_runs() if r.has_eval]
+
+
+def run_title(run: Run) -> str:
+    tag = " · bundled" if run.bundled else ""
+    return f"{run.label} — {run.id}{tag}"
+
+
+def select_run(label: str = "Run", key: str = "run", runs: list[Run] | None = None,
+               default_recipe: str = "tastgram-noisy-arcmix") -> Run | None:
+    """A run picker whose choice lives in the query parameter `key`."""
+    runs = evaluated_runs() if runs is None else runs
+    if not runs:
+        return None
+    ids = [r.id for r in runs]
+    wanted = st.query_params.get(key)
+    if wanted not in ids:
+        preferred = [r.id for r in runs if r.recipe == default_recipe]
+        wanted = preferred[0] if preferred else ids[0]
+    by_id = {r.id: r for r in runs}
+    chosen = st.selectbox(label, ids, index=ids.index(wanted), format_func=lambda i: run_title(by_id[i]),
+                          key=f"select_{key}")
+    st.query_params[key] = chosen
+    return by_id[chosen]
+
+
+def select_runs(label: str = "Runs", key: str = "runs", default=None) -> list[Run]:
+    """A multi-run picker whose choice lives in the query parameter `key` (comma-separated ids)."""
+    runs = evaluated_runs()
+    if not runs:
+        return []
+    by_id = {r.id: r for r in runs}
+    ids = list(by_id)
+    wanted = [i for i in st.query_params.get(key, "").split(",") if i in by_id]
+    if not wanted:
+        wanted = [i for i in (default or []) if i in by_id] or ids[:4]
+    chosen = st.multiselect(label, ids, default=wanted, format_func=lambda i: run_title(by_id[i]),
+                            key=f"select_{key}")
+    st.query_params[key] = ",".join(chosen)
+    return [by_id[i] for i in chosen]
+
+
+def select_evaluated_run() -> Run:
+    """The analysis pages' run picker (select_run); with no evaluated run, their empty state and
+    the end of the page."""
+    run = select_run()
+    if run is None:
+        no_evaluated_runs()
+        st.stop()
+    return run
