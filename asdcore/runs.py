@@ -187,6 +187,8 @@ class Run:
         return read_json(self.path / "eval" / "metrics.json", {})
 
     def clips(self):
+        # pandas and numpy load here, not at module level: the launcher's background process reads
+        # run folders before its SIGTERM handler is in place, and must get there fast
         import pandas as pd
 
         return pd.read_parquet(self.path / "eval" / "clips.parquet")
