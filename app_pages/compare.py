@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from asdcore import compare
-from asdcore.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
-from asdcore.scoring import BACKEND_DESCRIPTIONS
+from asdcore.evaluation.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
+from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.empty_states import no_runs_yet
 from app_pages.shared.url_state import evaluated_runs, query_choice, select_runs
 

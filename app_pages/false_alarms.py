@@ -12,7 +12,7 @@ import streamlit as st
 
 from asdcore import alarms, plots
 from asdcore.plots.style import filter_clips, fmt
-from asdcore.scoring import BACKEND_DESCRIPTIONS
+from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
 from app_pages.shared.clip_view import play, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips

@@ -1,6 +1,6 @@
 """Train: start a run in the background, watch it live, cancel or resume it.
 
-Every run is its own process (asdcore.launcher), so it keeps going when the browser reloads or
+Every run is its own process (asdcore.jobs.launcher), so it keeps going when the browser reloads or
 the app restarts; this page only reads the run folders.  The selected run lives in the URL
 (?run=<id>).  One training runs at a time per runs folder; later ones wait their turn.
 """
@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from asdcore import launcher, plots
+from asdcore.jobs import launcher
+from asdcore import plots
 from asdcore.paths import default_data_root, runs_root
 from asdcore.recipes import PRESETS, RECIPES, describe_preset, resolve
 from asdcore.runs import ACTIVE_STATES, Run, list_runs, queue_position, run_summary

@@ -24,7 +24,7 @@ from asdcore.paths import default_data_root
 from app_pages.shared.data_folders import data_check
 
 # in the order a newcomer's clicks need them: Train, Compare, then the Margin lab
-MODULES = ("asdcore.launcher", "sklearn.metrics", "asdcore.compare", "torch", "asdcore.marginlab", "torch._dynamo")
+MODULES = ("asdcore.jobs.launcher", "sklearn.metrics", "asdcore.compare", "torch", "asdcore.marginlab", "torch._dynamo")
 QUIET_SECONDS = 0.5
 
 _lock = threading.Lock()

@@ -23,14 +23,14 @@ test normals (on the bundled TASTgram-MFN (Noisy-ArcMix) quick run, 26 %; README
 The validation normals (role "val" in train_clips.parquet) were held out of training: from them
 the same threshold flags fewer (16 % on that run, about 12 held-out clips per ID).
 threshold_reference() takes them when an ID has enough.  (gmm's training scores are
-cross-fitted, asdcore.scoring.)
+cross-fitted, asdcore.evaluation.scoring.)
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .scoring import l2_normalise
+from .evaluation.scoring import l2_normalise
 
 DEFAULT_PERCENTILE = 90.0
 MACHINE = ["machine_type", "machine_id"]

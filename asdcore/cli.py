@@ -108,7 +108,7 @@ def _train_autoencoder(roots):
     from .paths import runs_root
     from .recipes import resolve
     from .runs import Run, new_run_id, portable_root
-    from .pipeline import train_run
+    from .jobs.pipeline import train_run
 
     run_dir = runs_root() / new_run_id("dcase-ae", "quick")
     print(f"no evaluated dcase-ae run on this data yet: training the DCASE 2020 autoencoder baseline "
@@ -149,7 +149,7 @@ def _train(args) -> int:
     from .paths import runs_root
     from .recipes import resolve
     from .runs import mark_queued, new_run_id, portable_root
-    from .pipeline import Cancelled, train_run
+    from .jobs.pipeline import Cancelled, train_run
 
     if args.resume:
         if not args.run_dir:
@@ -180,7 +180,7 @@ def _train(args) -> int:
     if args.queue:
         # wait for the earlier runs in the folder (cancellable with SIGTERM while waiting), then
         # train the queued folder: the same entry the app's launcher uses
-        from .launcher import main as run_queued
+        from .jobs.launcher import main as run_queued
 
         if not (run_dir / "status.json").exists():
             mark_queued(run_dir, config)
@@ -200,7 +200,7 @@ def _train(args) -> int:
 
 
 def _print_metrics(run_dir) -> None:
-    from .metrics import metrics_table
+    from .evaluation.metrics import metrics_table
     from .runs import Run
 
     run = Run(run_dir)
@@ -214,7 +214,7 @@ def _print_metrics(run_dir) -> None:
 
 
 def _evaluate(args) -> int:
-    from .analysis import evaluate_run
+    from .evaluation.evaluate import evaluate_run
     from .runs import Run
 
     run = Run(args.run_dir)

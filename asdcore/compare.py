@@ -13,7 +13,7 @@ the machine types, each with AUC and pAUC, then the averages over types: AUC, pA
 
 The back-end is any key of a run's metrics.json "by_backend" (softmax, cosine, gmm, knn, lof,
 reconstruction), or "default": each run's own (its recipe's).  The protocol is "dcase" (per
-machine ID, then averaged) or "pooled" (per machine type), see asdcore.metrics.
+machine ID, then averaged) or "pooled" (per machine type), see asdcore.evaluation.metrics.
 No Streamlit here.
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .metrics import PROTOCOLS, machine_type_order
+from .evaluation.metrics import PROTOCOLS, machine_type_order
 from .reference_results import PUBLISHED
-from .scoring import BACKEND_DESCRIPTIONS
+from .evaluation.scoring import BACKEND_DESCRIPTIONS
 
 AVERAGE = "Average"
 TYPE_METRICS = ("AUC", "pAUC")  # under each machine type, as in Table 1

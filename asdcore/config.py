@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from .melspec import LogMelConfig
 from .registry import LOSSES, MODELS, accepted_options
-from .scoring import BACKENDS
+from .evaluation.scoring import BACKENDS
 
 # Learning-rate schedules: "cosine" anneals per batch from lr to eta_min_ratio x lr over the whole
 # run; "cosine_epoch" is torch's CosineAnnealingLR stepped once per epoch with T_max = epochs (the

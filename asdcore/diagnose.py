@@ -31,7 +31,7 @@ from sklearn.metrics import roc_auc_score
 from .data import scan_dataset
 from .data.baseline import gaussian_baseline_scores
 from .data.toy.metadata import read_fault_metadata
-from .metrics import machine_type_order
+from .evaluation.metrics import machine_type_order
 from .runs import Run, list_runs, resolve_root
 
 ALL_FAULTS = "(all)"

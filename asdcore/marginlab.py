@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .mixup import sample_lambda
+from .training.mixup import sample_lambda
 from .models.heads import CosineHead
 from .registry import create_loss
 

@@ -1,6 +1,6 @@
 """What training and evaluation both need, below both of them: the device, the data splits, the
 waveform cache, the model built from a run's config, mixed precision, and the run folder's weight
-files.  asdcore.train and asdcore.analysis import from here, and analysis never imports train.
+files.  asdcore.training.loop and asdcore.evaluation.evaluate import from here, and analysis never imports train.
 """
 from __future__ import annotations
 

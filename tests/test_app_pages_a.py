@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest import run_page
 
-from asdcore import launcher
+from asdcore.jobs import launcher
 from asdcore.recipes import resolve
 from asdcore.runs import Run, mark_queued, write_json_atomic
 

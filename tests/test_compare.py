@@ -11,7 +11,7 @@ from asdcore.reference_results import PUBLISHED
 
 
 def result(aucs: dict, paucs: dict, mauc: float = 0.5) -> dict:
-    """One protocol's result as asdcore.metrics.evaluate writes it (fractions)."""
+    """One protocol's result as asdcore.evaluation.metrics.evaluate writes it (fractions)."""
     per_type = {t: {"auc": aucs[t], "pauc": paucs[t], "mauc": mauc} for t in aucs}
     average = {"auc": sum(aucs.values()) / len(aucs), "pauc": sum(paucs.values()) / len(paucs), "mauc": mauc}
     return {"per_type": per_type, "average": average}

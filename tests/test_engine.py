@@ -22,7 +22,7 @@ from asdcore.config import RunConfig
 from asdcore.recipes import PRESETS, RECIPES, resolve
 from asdcore.runs import Run, list_runs, mark_queued, run_summary, wait_turn, write_json_atomic
 from asdcore.runtime import split_train_val
-from asdcore.pipeline import train_run
+from asdcore.jobs.pipeline import train_run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = ["stgram-ce", "stgram-arcface", "stgram-arcmix", "stgram-noisy-arcmix", "tastgram-ce", "tastgram-arcface",
@@ -535,7 +535,7 @@ def test_ema_batchnorm_statistics_are_recomputed_for_the_ema_weights(tiny_toy_ro
     training clips (not an average of statistics of earlier weights)."""
     from asdcore.features import LogMel
     from asdcore.runtime import Waveforms, build_model, feature_config, prepare_splits
-    from asdcore.train import refresh_batchnorm
+    from asdcore.training.loop import refresh_batchnorm
 
     config = resolve("logmel-osscl", "tiny", {"data.roots": [str(tiny_toy_root)]})
     splits = prepare_splits(config)

@@ -82,8 +82,21 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import(tmp_path
 
 def test_asdcore_has_no_import_cycle():
     graph = import_graph()
-    assert {"asdcore.train", "asdcore.analysis", "asdcore.pipeline", "asdcore.cli"} <= set(graph)
+    assert {"asdcore.training.loop", "asdcore.evaluation.evaluate", "asdcore.jobs.pipeline", "asdcore.cli"} <= set(graph)
     assert cycles(graph) == []
-    # the direction the pipeline gives: it runs training, then evaluation; neither imports the other
-    assert {"asdcore.train", "asdcore.analysis"} <= graph["asdcore.pipeline"]
-    assert "asdcore.analysis" not in graph["asdcore.train"] and "asdcore.train" not in graph["asdcore.analysis"]
+
+
+def test_the_packages_import_in_one_direction():
+    """jobs runs training, then evaluation; training and evaluation are leaves that import neither
+    each other nor jobs, and the run-folder module (asdcore.runs) imports none of the three."""
+    graph = import_graph()
+
+    def imports_of(package: str) -> set:
+        return {target for module, targets in graph.items() if module.startswith(package + ".")
+                for target in targets}
+
+    assert {"asdcore.training.loop", "asdcore.evaluation.evaluate"} <= graph["asdcore.jobs.pipeline"]
+    assert not {t for t in imports_of("asdcore.training") if t.startswith(("asdcore.evaluation", "asdcore.jobs"))}
+    assert not {t for t in imports_of("asdcore.evaluation") if t.startswith(("asdcore.training", "asdcore.jobs"))}
+    assert not {t for t in graph["asdcore.runs"] if t.startswith(("asdcore.training", "asdcore.evaluation",
+                                                                  "asdcore.jobs"))}

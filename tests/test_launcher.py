@@ -1,4 +1,4 @@
-"""Background training runs (asdcore.launcher): a started run is listed at once, trains to the end in
+"""Background training runs (asdcore.jobs.launcher): a started run is listed at once, trains to the end in
 its own process, waits its turn behind a running one, and a cancel ends it "cancelled" whether it
 is waiting or training."""
 import os
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from asdcore import launcher
-from asdcore.launcher import LaunchError
+from asdcore.jobs import launcher
+from asdcore.jobs.launcher import LaunchError
 from asdcore.recipes import resolve
 from asdcore.runs import Run, mark_queued, pid_alive, write_json_atomic
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdcore.metrics import PAUC_NOTE, evaluate, evaluate_all, metrics_table, pauc
+from asdcore.evaluation.metrics import PAUC_NOTE, evaluate, evaluate_all, metrics_table, pauc
 
 
 def partial_roc_area(label: np.ndarray, score: np.ndarray, max_fpr: float) -> float:

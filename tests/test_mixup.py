@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from asdcore.features import LogMel
-from asdcore.mixup import mixup_waveform, mixup_waveform_and_logmel, sample_lambda
+from asdcore.training.mixup import mixup_waveform, mixup_waveform_and_logmel, sample_lambda
 
 
 def gen(seed: int = 0) -> torch.Generator:

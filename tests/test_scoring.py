@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from asdcore.scoring import (BACKEND_DESCRIPTIONS, BACKEND_REGISTRY, BACKENDS, GMM, KNN, Backend, EmbeddingSet,
-                             cosine_score, create_backend, fit_and_score, l2_normalise, score_all, softmax_score)
+from asdcore.evaluation.scoring import (BACKEND_DESCRIPTIONS, BACKEND_REGISTRY, BACKENDS, GMM, KNN, Backend,
+                                        EmbeddingSet, cosine_score, create_backend, fit_and_score, l2_normalise,
+                                        score_all, softmax_score)
 
 
 def gmm_scores(test_emb, test_cls, train_emb, train_cls, subcentres=None):
@@ -145,7 +146,7 @@ def test_gmm_scores_training_normals_cross_fitted_never_by_their_own_mixture():
     """A training clip's gmm score comes from a mixture that did not see it: a mixture scoring its
     own clips is far too optimistic with few clips in many dimensions, which would put decision
     thresholds (percentiles of training scores) far too low."""
-    from asdcore.scoring import GMM_FOLDS
+    from asdcore.evaluation.scoring import GMM_FOLDS
 
     rng = np.random.default_rng(4)
     train, fresh = rng.normal(size=(40, 32)), rng.normal(size=(400, 32))

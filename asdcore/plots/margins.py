@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..scoring import l2_normalise
+from ..evaluation.scoring import l2_normalise
 from .style import COLORS, apply_style, category_color
 
 MIXED_LOSSES = (("mixup CE: no margin", "cross_entropy", "dot"),

@@ -1,4 +1,4 @@
-"""Training curves from a run's metrics.jsonl (one dict per finished epoch, see runs.py)."""
+"""Training curves from a run's metrics.jsonl (one dict per finished epoch, see asdcore.runs)."""
 from __future__ import annotations
 
 import math

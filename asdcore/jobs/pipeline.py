@@ -4,7 +4,7 @@
     train_run(None, run_dir, resume=True)     continue a stopped run from its last checkpoint
     train_queued(run_dir)                     train a folder waiting in the queue (fresh or resumed)
 
-Training (asdcore.train.fit) and evaluation (asdcore.analysis.evaluate_run) are leaves that do not
+Training (asdcore.training.loop.fit) and evaluation (asdcore.evaluation.evaluate.evaluate_run) are leaves that do not
 import each other; this module runs one after the other and owns the run's lifecycle in
 status.json: running -> finished, or failed (with the error), or cancelled (SIGTERM: the training
 loop stops at the next batch and the run can be resumed).
@@ -18,10 +18,10 @@ import time
 import traceback
 from pathlib import Path
 
-from .analysis import evaluate_run
-from .config import RunConfig
-from .runs import read_json
-from .train import Cancelled, StatusWriter, append_log, fit, load_run
+from ..evaluation.evaluate import evaluate_run
+from ..config import RunConfig
+from ..runs import read_json
+from ..training.loop import Cancelled, StatusWriter, append_log, fit, load_run
 
 __all__ = ["Cancelled", "train_run", "train_queued"]
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from .data.records import DCASE2020_MACHINE_TYPES
+from ..data.records import DCASE2020_MACHINE_TYPES
 
 PAUC_MAX_FPR = 0.1
 PAUC_NOTE = ("pAUC is sklearn's roc_auc_score(y, score, max_fpr=0.1), which applies McClish's "

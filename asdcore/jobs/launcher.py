@@ -11,9 +11,9 @@ folder is written first (runs.mark_queued), so the run is listed before its proc
 started; the process then waits for its turn (runs.wait_turn: one training at a time per runs
 folder, first come first served) and trains.
 
-The process runs `python -m asdcore.launcher RUN_DIR`: this module's `main`, which waits its
+The process runs `python -m asdcore.jobs.launcher RUN_DIR`: this module's `main`, which waits its
 turn with a SIGTERM handler installed (a queued run that is cancelled ends "cancelled", not as a
-process that vanished), then trains the folder with asdcore.pipeline.train_queued (from its
+process that vanished), then trains the folder with asdcore.jobs.pipeline.train_queued (from its
 checkpoint when it was resumed, else from its config.json).  `python -m asdcore train --queue`
 queues a folder and runs this same `main`.
 
@@ -32,9 +32,9 @@ from pathlib import Path
 
 # only light imports at module level: the background process must install its SIGTERM handler
 # before anything slow (torch) is imported, or a cancel in its first seconds would kill it unrecorded
-from .paths import PROJECT_ROOT, runs_root
-from .runs import ACTIVE_STATES, Run, mark_queued, new_run_id, pid_alive, portable_root, read_json, wait_turn, \
-    write_json_atomic
+from ..paths import PROJECT_ROOT, runs_root
+from ..runs import (ACTIVE_STATES, Run, mark_queued, new_run_id, pid_alive, portable_root, read_json, wait_turn,
+                    write_json_atomic)
 
 STDOUT_LOG = "stdout.log"  # the process's own output (tracebacks a crash leaves behind)
 CANCELLED_EXIT = 130  # what the CLI returns for a cancelled run (128 + SIGINT, the shell's convention)
@@ -62,7 +62,7 @@ def start_training(recipe: str, preset: str, data_roots, overrides: dict | None 
             raise LaunchError(f"data folder {root} does not exist (or is not a folder)")
     if device not in DEVICES:
         raise LaunchError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    from .recipes import resolve  # imports torch: not at module level (see the imports above)
+    from ..recipes import resolve  # imports torch: not at module level (see the imports above)
 
     settings = dict(overrides or {})
     settings["data.roots"] = [portable_root(r) for r in roots]
@@ -99,7 +99,7 @@ def resume_training(run: Run) -> Path:
 
 def process_command(run_dir: str | os.PathLike) -> list[str]:
     """The background process's command line (one place, so it can switch to the plain CLI)."""
-    return [sys.executable, "-m", "asdcore.launcher", str(Path(run_dir).resolve())]
+    return [sys.executable, "-m", "asdcore.jobs.launcher", str(Path(run_dir).resolve())]
 
 
 def _spawn(run_dir: Path) -> subprocess.Popen:
@@ -159,7 +159,7 @@ def resume_command(run: Run) -> str:
 
 def short_overrides(config, defaults) -> dict:
     """The short-named settings (m, s, alpha, epochs, ...) where `config` differs from `defaults`."""
-    from .config import SHORT_KEYS  # imports torch: not at module level (see the imports above)
+    from ..config import SHORT_KEYS  # imports torch: not at module level (see the imports above)
 
     out = {}
     for short in SHORT_KEYS:
@@ -245,10 +245,10 @@ class _Terminated(Exception):
 
 
 def main(argv=None) -> int:
-    """`python -m asdcore.launcher RUN_DIR`: wait for the turn (cancellable), then train."""
+    """`python -m asdcore.jobs.launcher RUN_DIR`: wait for the turn (cancellable), then train."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m asdcore.launcher RUN_DIR  (a folder made by start_training)", file=sys.stderr)
+        print("usage: python -m asdcore.jobs.launcher RUN_DIR  (a folder made by start_training)", file=sys.stderr)
         return 2
     run_dir = Path(argv[0])
     if not (run_dir / "config.json").exists():

@@ -3,8 +3,8 @@
     evaluate_run(run_dir)
 
 loads the selected weights (model.pt), embeds the labelled test clips and the training normals,
-scores them with every back-end (asdcore.scoring), computes AUC / pAUC / mAUC under both
-protocols (asdcore.metrics), the angles to the class centres (Fig. 1 of the Noisy-ArcMix
+scores them with every back-end (asdcore.evaluation.scoring), computes AUC / pAUC / mAUC under both
+protocols (asdcore.evaluation.metrics), the angles to the class centres (Fig. 1 of the Noisy-ArcMix
 paper), 2-D UMAP and PCA projections, and TAgram's attention weights, and writes them under
 <run>/eval/ (the layout is in asdcore/runs.py).
 """
@@ -21,13 +21,13 @@ from sklearn.decomposition import PCA
 
 from . import metrics as metrics_mod
 from . import scoring
-from .config import RunConfig
-from .data.toy.metadata import read_fault_metadata
-from .features import LogMel
-from .runs import Run, write_json_atomic
-from .runtime import (SELECTED, Splits, Waveforms, autocast, build_model, device_description, feature_config,
-                      float_output, group_names, load_checkpoint, pick_device, prepare_splits)
-from .registry import create_loss
+from ..config import RunConfig
+from ..data.toy.metadata import read_fault_metadata
+from ..features import LogMel
+from ..runs import Run, write_json_atomic
+from ..runtime import (SELECTED, Splits, Waveforms, autocast, build_model, device_description, feature_config,
+                       float_output, group_names, load_checkpoint, pick_device, prepare_splits)
+from ..registry import create_loss
 
 
 # --- inference ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The training loop: one run folder in, a trained model out (asdcore.pipeline runs it, then the
+"""The training loop: one run folder in, a trained model out (asdcore.jobs.pipeline runs it, then the
 evaluation, and keeps status.json; this module never imports the evaluation).
 
     config, ckpt = load_run(run_dir, resume, config)   a fresh run's folder, or what to resume from
@@ -39,13 +39,13 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from .config import RunConfig
-from .features import LogMel
+from ..config import RunConfig
+from ..features import LogMel
 from .mixup import mixup_waveform, mixup_waveform_and_logmel
-from .registry import create_loss
-from .runs import read_json, write_json_atomic
-from .runtime import (CHECKPOINT, SELECTED, Splits, Waveforms, autocast, build_model, device_description,
-                      feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits)
+from ..registry import create_loss
+from ..runs import read_json, write_json_atomic
+from ..runtime import (CHECKPOINT, SELECTED, Splits, Waveforms, autocast, build_model, device_description,
+                       feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits)
 
 
 class Cancelled(Exception):
