@@ -24,7 +24,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 from .melspec import LogMelConfig
 from .registry import LOSSES, MODELS, accepted_options
@@ -185,9 +185,6 @@ class RunConfig:
                 kwargs[name] = section(**copy.deepcopy(values))
         return cls(**kwargs)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
     # --- changes by dotted key ----------------------------------------------------------------
     def with_settings(self, settings: dict | None) -> RunConfig:
         """A new config with {dotted key: value} applied in order, validated."""
@@ -321,7 +318,3 @@ def _check_named(section: NamedConfig, key: str, registry: dict) -> None:
         raise KeyError(f"unknown setting(s) {', '.join(f'{key}.{u}' for u in unknown)} for {key} "
                        f"{section.name!r}; known: {', '.join(sorted(accepted))}")
 
-
-def replace_section(config: RunConfig, section: str, **values) -> RunConfig:
-    """A copy of `config` with some values of one section changed (not validated)."""
-    return replace(config, **{section: replace(getattr(config, section), **values)})

@@ -517,7 +517,7 @@ def test_run_summary_is_the_row_every_runs_table_shows(tiny_run, tmp_path, monke
                        "created": status["created"],
                        "auc_pct": round(100 * average["auc"], 2), "pauc_pct": round(100 * average["pauc"], 2)}
     assert rows[1]["state"] == "queued" and rows[1]["epoch"] == 0 and rows[1]["progress"] == 0.0
-    assert rows[1]["epochs"] == resolve("stgram-ce", "tiny")["train"]["epochs"]
+    assert rows[1]["epochs"] == resolve("stgram-ce", "tiny").train.epochs
     assert rows[1]["auc_pct"] is None and rows[1]["pauc_pct"] is None  # not evaluated yet
 
     monkeypatch.setenv("ASD_RUNS", str(runs))

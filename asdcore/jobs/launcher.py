@@ -157,25 +157,6 @@ def resume_command(run: Run) -> str:
     return shlex.join(["python", "-m", "asdcore", "train", "--resume", "--run-dir", str(run.path)])
 
 
-def short_overrides(config, defaults) -> dict:
-    """The short-named settings (m, s, alpha, epochs, ...) where `config` differs from `defaults`."""
-    from ..config import SHORT_KEYS  # imports torch: not at module level (see the imports above)
-
-    out = {}
-    for short in SHORT_KEYS:
-        a, b = _get(config, short), _get(defaults, short)
-        if a != b:
-            out[short] = a
-    return out
-
-
-def _get(config, key: str):
-    try:
-        return config.get(key)
-    except KeyError:  # a setting this config does not have (loss.m of a loss without a margin)
-        return None
-
-
 # --- cancelling --------------------------------------------------------------------------------
 
 def cancel(run: Run) -> int:
