@@ -26,9 +26,8 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from .melspec import LogMelConfig
-from .registry import LOSSES, MODELS, accepted_options
 from .evaluation.scoring import BACKENDS
+from .melspec import LogMelConfig
 
 # Learning-rate schedules: "cosine" anneals per batch from lr to eta_min_ratio x lr over the whole
 # run; "cosine_epoch" is torch's CosineAnnealingLR stepped once per epoch with T_max = epochs (the
@@ -187,12 +186,16 @@ class RunConfig:
 
     # --- changes by dotted key ----------------------------------------------------------------
     def with_settings(self, settings: dict | None) -> RunConfig:
-        """A new config with {dotted key: value} applied in order, validated."""
+        """A new config with {dotted key: value} applied in order, validated.  Where the settings
+        touch the model or the loss, their names and options are checked against the registry."""
         d = self.to_dict()
         for key, value in (settings or {}).items():
             set_dotted(d, key, value)
         config = RunConfig.from_dict(d)
         config.validate()
+        sections = {SHORT_KEYS.get(key, key).split(".")[0] for key in settings or {}}
+        if sections & {"model", "loss"}:
+            config.check_model_and_loss()
         return config
 
     def get(self, key: str):
@@ -216,8 +219,6 @@ class RunConfig:
                 continue
             for key, hint in typing.get_type_hints(type(section)).items():
                 _check_type(f"{name}.{key}", getattr(section, key), hint)
-        _check_named(self.model, "model", MODELS)
-        _check_named(self.loss, "loss", LOSSES)
         d, t, e = self.data, self.train, self.eval
         if t.epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {t.epochs}")
@@ -249,6 +250,15 @@ class RunConfig:
         if e.knn_k < 1 or e.batch_size < 1 or e.umap_neighbors < 2:
             raise ValueError(f"eval.knn_k and eval.batch_size must be >= 1 and eval.umap_neighbors >= 2, got "
                              f"{e.knn_k}, {e.batch_size}, {e.umap_neighbors}")
+
+    def check_model_and_loss(self) -> None:
+        """The model and the loss are registered and take the options given (a typo is named).
+        Separate from validate(): it imports the registry, hence torch, which the app's pages
+        that only read recipes must not wait for; building a run's model checks them anyway."""
+        from .registry import LOSSES, MODELS  # torch: only when a model or loss setting changed
+
+        _check_named(self.model, "model", MODELS)
+        _check_named(self.loss, "loss", LOSSES)
 
 
 def set_dotted(config: dict, key: str, value) -> None:
@@ -310,6 +320,8 @@ def _check_type(key: str, value, hint) -> None:
 
 
 def _check_named(section: NamedConfig, key: str, registry: dict) -> None:
+    from .registry import accepted_options  # see check_model_and_loss
+
     if section.name not in registry:
         raise ValueError(f"unknown {key} {section.name!r}; known: {', '.join(registry)}")
     accepted = accepted_options(registry[section.name])

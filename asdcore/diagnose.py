@@ -26,10 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from .data import scan_dataset
-from .data.baseline import gaussian_baseline_scores
 from .data.toy.metadata import read_fault_metadata
 from .evaluation.metrics import machine_type_order
 from .runs import Run, list_runs, resolve_root
@@ -39,6 +37,10 @@ ALL_FAULTS = "(all)"
 
 def _auc_per_id_mean(normals: pd.DataFrame, anomalies: pd.DataFrame, column: str) -> float:
     """Mean over machine IDs of the AUC of `column`, the ID's normals against its anomalies."""
+    # sklearn (and torch, for the baseline below) load when a diagnosis runs, not with this module:
+    # the Attention page imports attention_summary from here and must not wait for them
+    from sklearn.metrics import roc_auc_score
+
     aucs = []
     for machine_id, anomalous in anomalies.groupby("machine_id"):
         normal = normals[normals["machine_id"] == machine_id]
@@ -169,6 +171,8 @@ def find_autoencoder_run(roots: list[Path]) -> Run | None:
 
 def gaussian_clips(roots: list[Path], clip_seconds: float | None) -> pd.DataFrame:
     """The Gaussian baseline's score for every labelled test clip, with its fault from metadata.csv."""
+    from .data.baseline import gaussian_baseline_scores  # torch: see _auc_per_id_mean
+
     ds = scan_dataset([str(r) for r in roots], check_audio=False)
     by_relpath = {(r.root, r.relpath): r for r in ds.records}
     scores = gaussian_baseline_scores(ds, clip_seconds)

@@ -184,6 +184,7 @@ def test_random_validation_split_holds_out_that_share_of_all_clips(tiny_toy_root
     assert {r.relpath for r in other} != {r.relpath for r in train}
 
 
+@pytest.mark.slow  # trains a model
 def test_cosine_epoch_schedule_steps_once_per_epoch_down_to_eta_min(tiny_toy_root, tmp_path):
     """CosineAnnealingLR(T_max = epochs, eta_min = 0.1 lr) stepped per epoch: after epoch e of E the
     rate is eta_min + (lr - eta_min)(1 + cos(pi e / E)) / 2 (the Noisy-ArcMix code's schedule)."""
@@ -206,6 +207,7 @@ def tiny_run(tiny_toy_root, tmp_path_factory):
     return Run(run_dir)
 
 
+@pytest.mark.slow  # trains a model
 def test_run_folder_has_the_contract(tiny_run):
     p = tiny_run.path
     for name in ["config.json", "status.json", "metrics.jsonl", "train.log", "checkpoint.pt", "model.pt",
@@ -233,6 +235,7 @@ def _quoted(text: str) -> set:
     return set(re.findall(r'"(\w+)"', text))
 
 
+@pytest.mark.slow  # trains a model
 def test_run_folder_contract_in_runs_docstring_matches_a_real_run(tiny_run):
     """Every file runs.py's docstring lists is in a trained run folder, with exactly the keys and
     columns it lists: the contract the app reads by is what the engine writes."""
@@ -265,6 +268,7 @@ def test_run_folder_contract_in_runs_docstring_matches_a_real_run(tiny_run):
     assert set(tiny_run.train_clips().columns) <= columns
 
 
+@pytest.mark.slow  # trains a model
 def test_checkpoint_loads_with_weights_only_and_describes_itself(tiny_run):
     ckpt = torch.load(tiny_run.path / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["config"]["recipe"] == "tastgram-noisy-arcmix"
@@ -274,6 +278,7 @@ def test_checkpoint_loads_with_weights_only_and_describes_itself(tiny_run):
     assert selected["config"] == ckpt["config"]
 
 
+@pytest.mark.slow  # trains a model
 def test_clips_table_has_scores_angles_projections_and_faults(tiny_run):
     clips = tiny_run.clips()
     for column in ["path", "root_index", "machine_type", "machine_id", "label", "score", "score_softmax",
@@ -296,6 +301,7 @@ def test_clips_table_has_scores_angles_projections_and_faults(tiny_run):
     assert tiny_run.clip_path(clips.iloc[0]).exists()
 
 
+@pytest.mark.slow  # trains a model
 def test_metrics_json_agrees_with_a_recomputation_from_clips(tiny_run):
     m = tiny_run.eval_metrics()
     clips = tiny_run.clips()
@@ -311,6 +317,7 @@ def test_metrics_json_agrees_with_a_recomputation_from_clips(tiny_run):
     assert "McClish" in m["pauc_note"]
 
 
+@pytest.mark.slow  # trains a model
 def test_evaluate_json_cli_prints_the_dcase_protocol_metrics(tiny_run, capsys):
     assert main(["evaluate", str(tiny_run.path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -322,6 +329,7 @@ def test_evaluate_json_cli_prints_the_dcase_protocol_metrics(tiny_run, capsys):
     assert set(out["by_backend"]["softmax"]) == {"dcase", "pooled"}
 
 
+@pytest.mark.slow  # trains a model
 def test_data_diagnose_prints_auc_per_fault_kind_for_baselines_and_runs(tiny_run, tiny_toy_root, tmp_path,
                                                                       monkeypatch, capsys):
     """`data diagnose`: per machine type and fault kind, the Gaussian and the autoencoder (trained
@@ -377,6 +385,7 @@ def test_diagnose_tables_recompute_the_dcase_protocol_per_fault_kind():
     assert acc.loc["a", "angle_anomaly_deg"] == pytest.approx(50.0)
 
 
+@pytest.mark.slow  # trains a model
 def test_attention_summary_compares_the_fault_span_with_the_rest(tiny_run):
     """The figures the issue asks of TAgram: saturation, and the mean weight inside the fault's span
     against outside it, over the anomalous clips whose fault is shorter than a share of the clip."""
@@ -399,6 +408,7 @@ def test_attention_summary_compares_the_fault_span_with_the_rest(tiny_run):
     assert summary["outside"] == pytest.approx(np.mean(outside))
 
 
+@pytest.mark.slow  # trains a model
 def test_a_run_folder_is_never_overwritten(tiny_run, tiny_toy_root):
     config = resolve("tastgram-ce", "tiny", {"data.roots": [str(tiny_toy_root)]})
     with pytest.raises(FileExistsError, match="already holds a run"):
@@ -406,6 +416,7 @@ def test_a_run_folder_is_never_overwritten(tiny_run, tiny_toy_root):
     assert tiny_run.config["recipe"] == "tastgram-noisy-arcmix"
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("recipe", sorted(set(RECIPES) - {"tastgram-noisy-arcmix"}))
 def test_every_recipe_trains_and_evaluates_on_tiny_data(recipe, tiny_toy_root, tmp_path):
     config = resolve(recipe, "tiny", {"data.roots": [str(tiny_toy_root)], "eval.umap": False,
@@ -430,6 +441,7 @@ def _train_cmd(data_root, run_dir, *extra):
             *extra]
 
 
+@pytest.mark.slow  # trains a model
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_toy_root, tmp_path):
     reference = tmp_path / "uninterrupted"
     subprocess.run(_train_cmd(tiny_toy_root, reference), check=True, cwd=PROJECT_ROOT, capture_output=True)
@@ -458,6 +470,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_toy_root, tmp_pa
     assert Run(killed).state == "finished"
 
 
+@pytest.mark.slow  # trains a model
 def test_sigterm_cancels_a_run(tiny_toy_root, tmp_path):
     run_dir = tmp_path / "cancel-me"
     proc = subprocess.Popen(_train_cmd(tiny_toy_root, run_dir, "--set", "train.epochs=50"), cwd=PROJECT_ROOT,
@@ -493,6 +506,7 @@ def test_queued_runs_wait_for_earlier_ones(tmp_path):
     assert released.wait(5)
 
 
+@pytest.mark.slow  # trains a model
 def test_runs_lists_user_runs_and_bundled_ones(tiny_run, monkeypatch, capsys):
     monkeypatch.setenv("ASD_RUNS", str(tiny_run.path.parent))
     listed = list_runs()
@@ -501,6 +515,7 @@ def test_runs_lists_user_runs_and_bundled_ones(tiny_run, monkeypatch, capsys):
     assert tiny_run.id in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains a model
 def test_run_summary_is_the_row_every_runs_table_shows(tiny_run, tmp_path, monkeypatch, capsys):
     """run_summary reads a run folder into the row the CLI's `runs`, Home and Train show."""
     runs = tmp_path / "runs"

@@ -13,6 +13,8 @@ from asdcore.jobs.launcher import LaunchError
 from asdcore.recipes import resolve
 from asdcore.runs import Run, mark_queued, pid_alive, write_json_atomic
 
+pytestmark = pytest.mark.slow  # most tests here start a training process
+
 TINY = {"epochs": 1, "eval.umap": False}  # the cheapest evaluated run: one epoch, no UMAP
 
 

@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import LocalOutlierFactor
 from threadpoolctl import threadpool_limits
 
 GMM_FOLDS = 10  # cross-fitting of the training normals' gmm scores (each fit leaves a tenth out)
@@ -290,6 +288,10 @@ class GMM(ClassConditional):
         """The class's mixture on train_x, or None with fewer than 2 clips (sklearn's minimum)."""
         if len(train_x) < 2:
             return None
+        # sklearn loads when a back-end is fitted, not with this module: the app's pages import it
+        # (alarms, back-end descriptions) and must not wait for sklearn
+        from sklearn.mixture import GaussianMixture
+
         has_centres = self.subcentres is not None and c < len(self.subcentres)
         n_components = min(self.subcentres.shape[1] if has_centres else 1, len(train_x))
         means_init = _initial_means(self.subcentres[c], train_x, n_components) if has_centres else None
@@ -372,6 +374,8 @@ class LOF(ClassConditional):
         self.n_neighbors = n_neighbors
 
     def fit_class(self, c, train_x):
+        from sklearn.neighbors import LocalOutlierFactor  # see GMM.fit_class
+
         if len(train_x) < 2:
             return None
         return LocalOutlierFactor(n_neighbors=min(self.n_neighbors, len(train_x) - 1), novelty=True,
