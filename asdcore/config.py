@@ -59,6 +59,7 @@ class DataConfig:
     max_train_clips_per_class: int | None = None
     max_test_clips_per_class: int | None = None
     pad_mode: str = "constant"  # how a short clip is padded to clip_seconds
+    channel: int = 0  # which channel of a multi-channel file (MIMII has 8; DCASE 2020 used channel 0)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,8 @@ class RunConfig:
             raise ValueError(f"train.batch_size must be >= 2 (mixup and SupCon need pairs), got {t.batch_size}")
         if t.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {t.lr}")
+        if d.channel < 0:
+            raise ValueError(f"data.channel counts from 0, got {d.channel}")
         if d.clip_seconds <= 0.1:
             raise ValueError(f"data.clip_seconds must be > 0.1 s, got {d.clip_seconds}")
         _check_choice("mixup.mode", self.mixup.mode, MIXUP_MODES)

@@ -14,7 +14,8 @@
       model.pt           the selected weights, what evaluation uses: {"config", "epoch", "groups":
                          {name: {"model", "loss"}}} (the EMA's weights where there is one)
       eval/
-        metrics.json       AUC / pAUC / mAUC per machine type and average, every back-end, both protocols
+        metrics.json       AUC / pAUC / mAUC per machine type and average, every back-end, both protocols;
+                           on DCASE 2021-2023 data also "domain_shift" (asdcore.evaluation.domain_metrics)
         clips.parquet      one row per labelled test clip (columns below)
         train_clips.parquet one row per training normal (same columns where they apply; `role` is
                            "train" or "val"), the reference set for nearest neighbours and thresholds
@@ -37,6 +38,7 @@ clips.parquet / train_clips.parquet columns:
     angle_to_nearest_other_deg, nearest_other_class, nearest_other_machine_type,
     nearest_other_machine_id   the closest other centre (IDs repeat across types: use the class or type)
     umap_x, umap_y, pca_x, pca_y   2-D projections (fitted on train + test embeddings together)
+    section, domain, attributes   DCASE 2021-2023 names: section, source/target, "key=value;..." (else null)
     fault_kind, fault_onset_s, fault_offset_s, severity   from the toy factory's metadata (else null)
     role                  "test", or "train"/"val" in train_clips.parquet
 

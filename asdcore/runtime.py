@@ -113,16 +113,17 @@ class Waveforms:
     """Clips as a float32 tensor (N, samples), loaded once; the default toy set is ~130 MB."""
 
     def __init__(self, records: list[ClipRecord], clip_seconds: float, pad_mode: str = "constant",
-                 cache_gb: float = 3.0):
+                 cache_gb: float = 3.0, channel: int = 0):
         self.records = records
         self.clip_seconds = clip_seconds
         self.pad_mode = pad_mode
+        self.channel = channel
         n_samples = int(round(clip_seconds * 16000))
         size_gb = len(records) * n_samples * 4 / 1e9
         self.cached = size_gb <= cache_gb
         self._data = None
         if self.cached and records:
-            self._data = torch.from_numpy(np.stack([load_clip(r.path, clip_seconds, pad_mode=pad_mode)
+            self._data = torch.from_numpy(np.stack([load_clip(r.path, clip_seconds, pad_mode=pad_mode, channel=channel)
                                                     for r in records]))
 
     def __len__(self) -> int:
@@ -133,7 +134,8 @@ class Waveforms:
             return self._data[index]
         # larger sets (dcase-scale) are read from disk batch by batch
         return torch.from_numpy(np.stack([load_clip(self.records[i].path, self.clip_seconds,
-                                                    pad_mode=self.pad_mode) for i in index.tolist()]))
+                                                    pad_mode=self.pad_mode, channel=self.channel)
+                                          for i in index.tolist()]))
 
 
 # --- the model a run config describes ----------------------------------------------------------

@@ -1,6 +1,6 @@
 """Reading clips: mono, 16 kHz, a fixed length.
 
-- Mono: channel 0 of a multi-channel file.  The DCASE 2020 sets were made from
+- Mono: channel 0 of a multi-channel file (another with `channel`, the run's data.channel).  The DCASE 2020 sets were made from
   channel 0 of the 8-channel MIMII recordings; averaging channels would mix
   microphones the models never saw.
 - Sample rate: 16 kHz; other rates are resampled (polyphase, scipy) and a
@@ -29,15 +29,17 @@ class ResampledWarning(UserWarning):
     pass
 
 
-def read_mono(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """The whole file as float32 in [-1, 1], channel 0, at `sample_rate`."""
+def read_mono(path: str | Path, sample_rate: int = SAMPLE_RATE, channel: int = 0) -> np.ndarray:
+    """The whole file as float32 in [-1, 1], one channel (0 unless chosen), at `sample_rate`."""
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / OSError
         raise AudioError(f"{path}: unreadable audio ({exc})") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: empty (0 samples)")
-    x = data[:, 0]
+    if not 0 <= channel < data.shape[1]:
+        raise AudioError(f"{path}: has {data.shape[1]} channel(s), no channel {channel} (data.channel counts from 0)")
+    x = data[:, channel]
     if sr != sample_rate:
         warnings.warn(f"{path}: resampled from {sr} Hz to {sample_rate} Hz", ResampledWarning,
                       stacklevel=2)
@@ -62,10 +64,10 @@ def fix_length(x: np.ndarray, n_samples: int, pad_mode: str = "constant") -> np.
 
 
 def load_clip(path: str | Path, clip_seconds: float | None = None,
-              sample_rate: int = SAMPLE_RATE, pad_mode: str = "constant") -> np.ndarray:
+              sample_rate: int = SAMPLE_RATE, pad_mode: str = "constant", channel: int = 0) -> np.ndarray:
     """A clip ready for the features: mono float32 at `sample_rate`, `clip_seconds` long
-    (the file's own length when None)."""
-    x = read_mono(path, sample_rate)
+    (the file's own length when None), from `channel` of a multi-channel file."""
+    x = read_mono(path, sample_rate, channel)
     if clip_seconds is None:
         return x
     return fix_length(x, int(round(clip_seconds * sample_rate)), pad_mode)

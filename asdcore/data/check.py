@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pandas as pd
 import soundfile as sf
 
 from .dataset import Dataset, scan_dataset
@@ -21,6 +22,20 @@ def durations(ds: Dataset, max_files_per_class: int = 50) -> Counter:
     return out
 
 
+def domain_table(ds: Dataset) -> pd.DataFrame | None:
+    """DCASE 2021-2023 data: clips per machine type, section and domain (source/target), by split
+    and label; None when no clip names a domain."""
+    counts = Counter((r.machine_type, r.section, r.domain, f"{r.split} {r.label or 'unlabelled'}")
+                     for r in ds.records if r.domain is not None)
+    if not counts:
+        return None
+    rows = [dict(machine_type=t, section=s, domain=d, column=c, clips=n) for (t, s, d, c), n in counts.items()]
+    table = pd.DataFrame(rows).pivot_table(index=["machine_type", "section", "domain"], columns="column",
+                                           values="clips", fill_value=0, aggfunc="sum")
+    order = [c for c in ("train normal", "test normal", "test anomaly", "test unlabelled") if c in table]
+    return table[order + [c for c in table if c not in order]].reset_index().rename_axis(columns=None)
+
+
 def check_report(ds: Dataset) -> str:
     """A human-readable report: layout, counts per type / ID / split / label, problems."""
     lines = [f"roots: {', '.join(ds.roots)}"]
@@ -32,12 +47,18 @@ def check_report(ds: Dataset) -> str:
         lines.append("")
         lines.append(table.to_string(index=False))
         lines.append("")
+        domains = domain_table(ds)
+        if domains is not None:
+            lines.append("per section and domain (DCASE 2021-2023: the target domain has few training clips):")
+            lines.append(domains.to_string(index=False))
+            lines.append("")
         fmt = ", ".join(f"{n} x {d:g} s @ {sr} Hz, {ch} ch" for (d, sr, ch), n in
                         sorted(durations(ds).items()))
         lines.append(f"clip formats (sampled): {fmt}")
     else:
         lines.append("no usable clips found: expected <root>/<machine_type>/{train,test}/"
-                     "{normal,anomaly}_id_XX_NNNNNNNN.wav (DCASE 2020) or the DCASE 2021-2023 names")
+                     "{normal,anomaly}_id_XX_NNNNNNNN.wav (DCASE 2020), the DCASE 2021-2023 names, or "
+                     "MIMII's <snr>_<type>/<type>/id_XX/{normal,abnormal}/NNNNNNNN.wav")
     if ds.problems:
         lines.append("")
         lines.append(f"{len(ds.problems)} problem file(s):")

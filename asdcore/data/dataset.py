@@ -1,7 +1,8 @@
 """Finding the clips of one or more DCASE-style folders.
 
 A root is a folder holding machine-type folders (`<root>/fan/train/...`), or one
-machine-type folder itself (`<root>/train/...`).  Several roots combine into one
+machine-type folder itself (`<root>/train/...`), or original MIMII recordings
+(`<root>/6_dB_fan/fan/id_00/normal/...`, split as DCASE 2020 did: asdcore.data.mimii).  Several roots combine into one
 data set: the papers train on the DCASE 2020 development set together with the
 additional training set (41 machine IDs).
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
+from . import mimii
 from .layouts import SPLIT_FOLDERS, NameNotUnderstood, parse_name
 from .records import ClipRecord, class_list
 
@@ -110,6 +112,21 @@ def scan_root(root: str | os.PathLike, check_audio: bool = True) -> tuple[list[C
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
     records, problems = [], []
+
+    def accept(path: Path) -> bool:
+        """Usable audio; otherwise the problem is recorded."""
+        if path.name.startswith("."):
+            return False
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            problems.append(Problem(str(path), f"not audio (suffix {path.suffix or 'none'!r})"))
+            return False
+        why = _check_audio(path) if check_audio else None
+        if why:
+            problems.append(Problem(str(path), why))
+        return why is None
+
+    if mimii.type_folders(root):  # the original MIMII recordings: no split folders, label folders
+        return mimii.scan_mimii(root, accept), problems
     for type_dir in _machine_type_dirs(root):
         machine_type = type_dir.name
         for split_dir in sorted(p for p in type_dir.iterdir() if p.is_dir()):

@@ -21,6 +21,7 @@ from sklearn.decomposition import PCA
 
 from . import metrics as metrics_mod
 from . import scoring
+from .domain_metrics import domain_shift_summary
 from ..config import RunConfig
 from ..data.toy.metadata import read_fault_metadata
 from ..features import LogMel
@@ -76,8 +77,8 @@ def load_selected(run_dir: Path, config: RunConfig, splits: Splits, device: torc
 
 def _infer_all(models: dict, records, config: RunConfig, device, front, progress_note) -> dict:
     """Embed records with their group's model; rows stay in the records' order."""
-    waves = Waveforms(records, config.data.clip_seconds, config.data.pad_mode,
-                      config.train.cache_gb)
+    waves = Waveforms(records, config.data.clip_seconds, config.data.pad_mode, config.train.cache_gb,
+                      config.data.channel)
     labels = np.array([r.class_index for r in records], dtype=np.int64)
     result: dict[str, np.ndarray] = {}
     for name, (model, loss) in models.items():
@@ -156,6 +157,10 @@ def _clip_table(records, roots: list[str], role) -> pd.DataFrame:
         "class_index": [r.class_index for r in records],
         "label": [r.is_anomaly for r in records],
         "role": role,
+        # DCASE 2021-2023 names: section, source/target domain, attribute key=value pairs (else null)
+        "section": [r.section for r in records],
+        "domain": [r.domain for r in records],
+        "attributes": [";".join(f"{k}={v}" for k, v in r.attributes) or None for r in records],
     })
 
 
@@ -224,6 +229,9 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
         "n_test_clips": len(test), "n_train_clips": len(train),
         "device": _device_name(device),
     }
+    domain_shift = domain_shift_summary(test, train, columns)
+    if domain_shift is not None:  # DCASE 2021-2023 data: sections, source and target domains
+        summary["domain_shift"] = domain_shift
 
     out_dir = run_dir / "eval"
     out_dir.mkdir(exist_ok=True)

@@ -304,8 +304,8 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
     splits = prepare_splits(config)
     t0 = time.time()
     clip_s, pad = config.data.clip_seconds, config.data.pad_mode
-    train_waves = Waveforms(splits.train, clip_s, pad, config.train.cache_gb)
-    val_waves = Waveforms(splits.val, clip_s, pad, config.train.cache_gb)
+    train_waves = Waveforms(splits.train, clip_s, pad, config.train.cache_gb, config.data.channel)
+    val_waves = Waveforms(splits.val, clip_s, pad, config.train.cache_gb, config.data.channel)
     train_labels = torch.tensor([r.class_index for r in splits.train])
     val_labels = torch.tensor([r.class_index for r in splits.val])
     bs = config.train.batch_size
