@@ -211,6 +211,24 @@ def _print_metrics(run_dir) -> None:
     print(f"\n{run.label}: back-end {m['backend']}, DCASE protocol (per machine ID, then averaged), %")
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
     print(m["pauc_note"])
+    if "domain_shift" in m:
+        print("\n" + domain_shift_text(m["domain_shift"], m["backend"]))
+
+
+def domain_shift_text(block: dict, backend: str) -> str:
+    """The DCASE 2021-2023 table of metrics.json's domain_shift block: per machine type the
+    harmonic means over its sections, then the official score, in %."""
+    result = block["by_backend"][backend]
+    rows = [(r["machine_type"], r["auc_source"], r["auc_target"], r["pauc"]) for r in result["machine_types"]
+            if r["mean"] == "harmonic"]
+    pct = lambda v: "   -" if v is None else f"{100 * v:6.2f}"  # noqa: E731
+    lines = [f"domain shift (back-end {backend}): harmonic means over sections, %",
+             f"{'machine type':14s} {'AUC source':>10s} {'AUC target':>10s} {'pAUC':>6s}"]
+    lines += [f"{t:14s} {pct(s):>10s} {pct(g):>10s} {pct(p):>6s}" for t, s, g, p in rows]
+    lines.append(f"official score (harmonic mean of every source AUC, target AUC and pAUC): "
+                 f"{pct(result['official_score']).strip()}; arithmetic mean {pct(result['arithmetic_mean']).strip()}")
+    lines += [f"undefined: {u}" for u in result["undefined"]]
+    return "\n".join(lines)
 
 
 def _evaluate(args) -> int:

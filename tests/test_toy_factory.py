@@ -11,7 +11,8 @@ from asdcore.cli import main
 from asdcore.data import scan_dataset
 from asdcore.data.baseline import auc_per_type, gaussian_baseline_scores
 from asdcore.data.toy import MACHINES, PRESETS, ToyDataError, generate, read_manifest
-from asdcore.data.toy.generator import id_params
+from asdcore.data.layouts import parse_name
+from asdcore.data.toy.generator import ClipPlan, id_params, plan_clips, render_clip
 from asdcore.data.toy.presets import ID_SLOTS
 from asdcore.data.toy.machines import ADDED, STRUCTURAL, Fault
 
@@ -199,3 +200,52 @@ def test_sounds_have_the_structure_of_their_machines(tiny_toy_root):
     # events (strokes, clicks) swing the frame energy far more than steady rotation does
     assert frame_energy_variation("valve") > 2 * frame_energy_variation("fan")
     assert frame_energy_variation("slider") > 2 * frame_energy_variation("pump")
+
+
+# --- the domain-shift preset (DCASE 2022 layout) --------------------------------------------------
+
+def test_domain_shift_preset_names_sections_domains_and_conditions():
+    preset = PRESETS["domain-shift"]
+    counts = {}
+    for plan in plan_clips(preset):
+        parsed = parse_name(plan.relpath)
+        assert (parsed.layout, parsed.split, parsed.domain) == ("dcase2022", plan.split, plan.domain)
+        assert parsed.machine_id == f"section_{plan.section:02d}"
+        key = (plan.machine_type, parsed.section, parsed.domain, parsed.split, parsed.label)
+        counts[key] = counts.get(key, 0) + 1
+        attributes = dict(parsed.attributes)
+        assert set(attributes) == {"op", "mic", "hall"}
+        if parsed.domain == "source":
+            assert attributes == {"op": "100", "mic": "near", "hall": "A"}
+    # per section: 120 source and 4 target training clips (DCASE's ~1000:10, scaled), 25 + 25 tests per domain
+    assert counts[("fan", "00", "source", "train", "normal")] == 120
+    assert counts[("fan", "00", "target", "train", "normal")] == 4
+    assert all(counts[("pump", "01", d, "test", lab)] == 25 for d in ("source", "target") for lab in ("normal", "anomaly"))
+
+
+def _peak_hz(x, sr=16000):
+    """The strongest tone above 100 Hz (below it: the hall's mains hum and rumble)."""
+    spectrum, hz = np.abs(np.fft.rfft(x * np.hanning(len(x)))), np.fft.rfftfreq(len(x), 1 / sr)
+    return hz[np.argmax(np.where(hz > 100, spectrum, 0))]
+
+
+def test_target_domains_change_speed_or_microphone_as_their_names_say():
+    preset = PRESETS["domain-shift"]
+
+    def clips(section, domain):
+        """Three training normals of ToyCar's section `section` in `domain` (the unit is the same)."""
+        machine_id = ("01", "02", "03", "04")[section]
+        params = id_params(0, "ToyCar", machine_id)
+        return [render_clip(ClipPlan("ToyCar", machine_id, "train", "normal", i, domain, section), preset, 0,
+                            params)[0] for i in range(3)]
+
+    # section 0 runs 5 % faster in its target domain: the strongest tone moves up by that much
+    ratio = np.median([_peak_hz(t) for t in clips(0, "target")]) / np.median([_peak_hz(s) for s in clips(0, "source")])
+    assert ratio == pytest.approx(1.05, abs=0.015)
+
+    # section 1 is recorded further away: less of the energy above 4 kHz
+    def high_share(x):
+        spectrum = np.abs(np.fft.rfft(x)) ** 2
+        return spectrum[len(spectrum) // 2:].sum() / spectrum.sum()
+
+    assert np.mean([high_share(t) for t in clips(1, "target")]) < 0.7 * np.mean([high_share(s) for s in clips(1, "source")])

@@ -8,8 +8,9 @@
                       (evaluation set: section_XX_NNNN.wav, no label)
 
 `parse_name` turns one file name into the fields of a ClipRecord, or says why it
-cannot.  Full DCASE 2021-2023 support (domain-wise metrics) is built on these
-fields later; the parser already reads them.
+cannot.  Sections, domains and attributes flow into the clip tables and the
+DCASE 2021-2023 metrics (asdcore.evaluation.domain_metrics).  The original MIMII
+folders carry their labels in folder names: asdcore.data.mimii reads them.
 """
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from ..records import DCASE2020_MACHINE_TYPES
 from . import dsp
 from .machines import ADDED, MACHINES, STRUCTURAL, Fault, Slot
-from .presets import DEV_IDS, ID_SLOTS, PRESETS, Preset
+from .presets import DEV_IDS, DOMAIN_SHIFTS, ID_SLOTS, PRESETS, Preset, domain_attributes
 
 SAMPLE_RATE = 16000
 GENERATOR_VERSION = 3  # bump when the sound models change: old data sets are then not resumed
@@ -43,10 +43,15 @@ class ClipPlan:
     split: str
     label: str
     index: int
+    domain: str | None = None  # "source" / "target" in the DCASE 2022 layout
+    section: int = 0  # the ID's index among its type's IDs (DCASE 2022 layout)
 
     @property
     def relpath(self) -> str:
-        return f"{self.machine_type}/{self.split}/{self.label}_id_{self.machine_id}_{self.index:08d}.wav"
+        if self.domain is None:
+            return f"{self.machine_type}/{self.split}/{self.label}_id_{self.machine_id}_{self.index:08d}.wav"
+        return (f"{self.machine_type}/{self.split}/section_{self.section:02d}_{self.domain}_{self.split}_"
+                f"{self.label}_{self.index:04d}_{domain_attributes(self.section, self.domain)}.wav")
 
 
 class ToyDataError(RuntimeError):
@@ -60,6 +65,8 @@ def _stream(*parts) -> np.random.Generator:
 
 
 def plan_clips(preset: Preset) -> list[ClipPlan]:
+    if preset.layout == "dcase2022":
+        return _plan_domain_clips(preset)
     plans = []
     for machine_type in DCASE2020_MACHINE_TYPES:
         for machine_id in preset.ids.get(machine_type, ()):
@@ -70,6 +77,22 @@ def plan_clips(preset: Preset) -> list[ClipPlan]:
                       for i in range(preset.test_anomaly_per_id)]
         for machine_id in preset.train_only_ids.get(machine_type, ()):
             plans += [ClipPlan(machine_type, machine_id, "train", "normal", i) for i in range(preset.train_per_id)]
+    return plans
+
+
+def _plan_domain_clips(preset: Preset) -> list[ClipPlan]:
+    """Each ID a section: source and target training normals, test normals and anomalies per domain."""
+    plans = []
+    for machine_type in DCASE2020_MACHINE_TYPES:
+        for section, machine_id in enumerate(preset.ids.get(machine_type, ())):
+            counts = {("source", "train", "normal"): preset.train_per_id,
+                      ("target", "train", "normal"): preset.target_train_per_id,
+                      ("source", "test", "normal"): preset.test_normal_per_id,
+                      ("source", "test", "anomaly"): preset.test_anomaly_per_id,
+                      ("target", "test", "normal"): preset.target_test_per_label,
+                      ("target", "test", "anomaly"): preset.target_test_per_label}
+            for (domain, split, label), n in counts.items():
+                plans += [ClipPlan(machine_type, machine_id, split, label, i, domain, section) for i in range(n)]
     return plans
 
 
@@ -109,8 +132,14 @@ def render_clip(plan: ClipPlan, preset: Preset, seed: int, params: dict) -> tupl
     """One clip's waveform (float32) and its metadata row."""
     sr = SAMPLE_RATE
     n = int(round(preset.clip_seconds * sr))
-    rng = _stream(seed, "clip", plan.machine_type, plan.machine_id, plan.split, plan.label, plan.index)
+    stream = ("clip", plan.machine_type, plan.machine_id, plan.split, plan.label, plan.index)
+    rng = _stream(seed, *stream, *((plan.domain,) if plan.domain else ()))
     model = MACHINES[plan.machine_type]
+    shifts = (DOMAIN_SHIFTS[plan.section % len(DOMAIN_SHIFTS)] if plan.domain == "target" else ())
+    # another operating point: the machine (and a fault with it) rendered for longer, then played
+    # `speed` times faster, so every tone, resonance and cycle moves up together
+    speed = 1.05 if "speed" in shifts else 1.0
+    n_render = n if speed == 1.0 else int(np.ceil(n * speed)) + 2
     fault = None
     if plan.label == "anomaly":
         # a structural fault over most of the clip, or (added_share of the time) an added sound
@@ -119,10 +148,22 @@ def render_clip(plan: ClipPlan, preset: Preset, seed: int, params: dict) -> tupl
         span = preset.clip_seconds * rng.uniform(*(preset.added_span if family == ADDED else preset.structural_span))
         onset = rng.uniform(0, preset.clip_seconds - span)
         fault = Fault(kind, float(onset), float(onset + span), float(rng.uniform(*preset.severity)))
-    machine, fault_sound = model.render(params, rng, n, sr, fault)
+    machine, fault_sound = model.render(params, rng, n_render, sr, fault)
+    if speed != 1.0:
+        played = np.arange(n) * speed
+        machine = np.interp(played, np.arange(n_render), machine)
+        fault_sound = np.interp(played, np.arange(n_render), fault_sound)
+        if fault is not None:  # the fault's span, in the played clip's seconds
+            fault = Fault(fault.kind, fault.onset / speed, min(fault.offset / speed, preset.clip_seconds),
+                          fault.severity)
+    if "mic" in shifts:  # a far microphone: the air and the room take the highs
+        machine, fault_sound = dsp.lowpass(machine, sr, 2500.0, 1), dsp.lowpass(fault_sound, sr, 2500.0, 1)
     fault_sound = fault_sound * preset.added_gain
-    snr_db = float(rng.uniform(*preset.snr_db))
-    background = factory_background(n, sr, rng) * dsp.rms(machine) * 10 ** (-snr_db / 20)
+    snr_db = float(rng.uniform(*preset.snr_db)) - 6.0 * ("mic" in shifts) - 4.0 * ("hall" in shifts)
+    hall = factory_background(n, sr, rng, mains_hz=60.0 if "hall" in shifts else 50.0)
+    if "hall" in shifts:  # a bigger hall: more low rumble under the same machinery
+        hall = dsp.normalise(hall + 1.5 * dsp.normalise(dsp.lowpass(dsp.coloured_noise(n, rng, -6), sr, 250)))
+    background = hall * dsp.rms(machine) * 10 ** (-snr_db / 20)
     x = machine + fault_sound + background
     # the unit's recording level, +-0.5 dB from clip to clip; anomalies are not
     # normalised, so a louder fault stays louder
@@ -137,6 +178,9 @@ def render_clip(plan: ClipPlan, preset: Preset, seed: int, params: dict) -> tupl
                fault_onset_s=round(fault.onset, 4) if fault else "",
                fault_offset_s=round(fault.offset, 4) if fault else "",
                severity=round(fault.severity, 4) if fault else "", snr_db=round(snr_db, 2))
+    if plan.domain is not None:
+        row.update(machine_id=f"section_{plan.section:02d}", domain=plan.domain,
+                   attributes=domain_attributes(plan.section, plan.domain))
     return x.astype(np.float32), row
 
 
@@ -245,7 +289,7 @@ def generate(out: str | os.PathLike, preset: str = "default", seed: int = 0, wor
               f"seed {seed}) in {out} with {workers} process(es)")
     rows = _run_jobs(jobs, workers, progress)
     with open(out / "metadata.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, METADATA_COLUMNS)
+        w = csv.DictWriter(fh, METADATA_COLUMNS + (["domain", "attributes"] if p.layout == "dcase2022" else []))
         w.writeheader()
         w.writerows(rows)
     (out / "toy_manifest.json").write_text(json.dumps(_manifest(p, seed, len(plans), True), indent=2))

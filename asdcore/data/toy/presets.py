@@ -33,6 +33,30 @@ class Preset:
     added_span: tuple = (0.25, 0.5)  # short added sounds, for the Attention page
     added_gain: float = 3.0  # loudness of added fault sounds (x the machine model's own gains)
     what: str = ""  # what the preset is for (the CLI and the Home page say it)
+    # domain shift (DCASE 2021-2023): "dcase2022" names clips section_XX_<domain>_..._<attributes>;
+    # each machine ID becomes a section, with a few target-domain training clips beside the
+    # source domain's train_per_id, and target test clips (per label) beside the source ones
+    layout: str = "dcase2020"
+    target_train_per_id: int = 0
+    target_test_per_label: int = 0
+
+
+# What changes in the target domain of each section (a section's index among its type's IDs,
+# modulo 4), as DCASE 2021-2023 change one operating or recording condition per section:
+#   speed  the machine runs 5 % faster (another operating point: every tone and cycle shifts)
+#   mic    the microphone is further away: highs are lost and the machine is 6 dB less above the hall
+#   hall   another hall: 60 Hz mains, more rumble, the machine 4 dB less above the background
+DOMAIN_SHIFTS = (("speed",), ("mic",), ("hall",), ("speed", "mic"))
+SOURCE_CONDITION = {"op": "100", "mic": "near", "hall": "A"}
+TARGET_CONDITION = {"speed": ("op", "105"), "mic": ("mic", "far"), "hall": ("hall", "B")}
+
+
+def domain_attributes(section: int, domain: str) -> str:
+    """The key_value pairs a clip's name carries, e.g. `op_105_mic_near_hall_A`."""
+    condition = dict(SOURCE_CONDITION)
+    if domain == "target":
+        condition.update(TARGET_CONDITION[s] for s in DOMAIN_SHIFTS[section % len(DOMAIN_SHIFTS)])
+    return "_".join(f"{k}_{v}" for k, v in condition.items())
 
 
 PRESETS = {
@@ -49,6 +73,13 @@ PRESETS = {
     "hard": Preset("hard", 2.0, DEV_IDS, 120, 50, 50, added_share=1.0, added_span=(0.6, 1.0), added_gain=1.0,
                    what="the blind spot of ID classifiers: every fault is an added sound that leaves "
                         "what tells the IDs apart unchanged; the ID classifiers lose their lead to the simple baselines"),
+    # domain shift as DCASE 2021-2023 pose it: each ID is a section whose target domain changes
+    # one condition (DOMAIN_SHIFTS), with 4 target training clips per 120 source ones (DCASE has
+    # ~1000:10; scaled for CPUs) and 25 + 25 test clips per domain
+    "domain-shift": Preset("domain-shift", 2.0, DEV_IDS, 120, 25, 25, layout="dcase2022",
+                           target_train_per_id=4, target_test_per_label=25,
+                           what="domain shift (DCASE 2021-2023 layout): each section's target domain runs at "
+                                "another speed, is recorded further away or in another hall, with few training clips"),
     # the real set's size: 10 s clips, ~900 training clips per ID, plus the
     # additional training set's 18 IDs (41 classes, as the papers train on)
     "dcase-scale": Preset("dcase-scale", 10.0, DEV_IDS, 900, 100, 150, train_only_ids=ADDITIONAL_IDS,
