@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -239,7 +240,7 @@ def list_runs(include_bundled: bool = True, roots=None) -> list[Run]:
         folder = Path(folder)
         if not folder.is_dir():
             continue
-        runs = [Run(p) for p in folder.iterdir() if (p / "config.json").exists()]
+        runs = [Run(p) for p in folder.iterdir() if not p.name.startswith(".") and (p / "config.json").exists()]
         runs.sort(key=lambda r: r.status.get("created", 0), reverse=True)
         out += runs
     return out
@@ -285,13 +286,24 @@ def new_run_id(recipe: str, preset: str, parent: str | os.PathLike | None = None
 def mark_queued(run_dir: str | os.PathLike, config: RunConfig) -> None:
     """A new run folder waiting for its turn: config.json and status.json (queued)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=False)
-    write_json_atomic(run_dir / "config.json", config.to_dict())
+    if run_dir.exists():
+        raise FileExistsError(f"{run_dir} already exists: not overwriting it")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    # both files are written in a hidden folder that is then renamed: whoever lists the runs
+    # sees the folder whole or not at all, never a run without its status
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    write_json_atomic(staging / "config.json", config.to_dict())
     now = time.time()
-    write_json_atomic(run_dir / "status.json", {"state": "queued", "pid": os.getpid(), "phase": "waiting",
+    write_json_atomic(staging / "status.json", {"state": "queued", "pid": os.getpid(), "phase": "waiting",
                                                 "epoch": 0, "epochs": config.train.epochs, "progress": 0.0,
                                                 "message": "queued: waiting for earlier runs to finish",
                                                 "created": now, "updated": now, "error": None})
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; a run folder is as readable as any other
+    try:
+        os.rename(staging, run_dir)
+    except OSError as exc:  # made by someone else in the meantime
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FileExistsError(f"{run_dir} already exists: not overwriting it") from exc
 
 
 def wait_turn(run_dir: str | os.PathLike, poll_seconds: float = 1.0, cancelled=lambda: False) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from asdcore.recipes import resolve
 from asdcore.runs import Run, mark_queued, queue_position, runs_ahead, write_json_atomic
 
@@ -31,3 +33,16 @@ def test_a_queued_run_waits_for_the_running_one_and_those_queued_before_it(tmp_p
     write_json_atomic(training.path / "status.json", dict(training.status, state="finished"))
     assert runs_ahead(first) == [] and queue_position(first) == 1
     assert [queue_position(r) for r in (second, third)] == [2, 3]
+
+
+def test_a_queued_run_appears_whole_and_never_over_another(tmp_path):
+    """The folder appears with its config and its status at once (the Train page and the queue
+    read both), and a second run of the same name is refused without touching the first."""
+    config = resolve("stgram-ce", "tiny")
+    mark_queued(tmp_path / "a", config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # no staging folder left behind
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {"config.json", "status.json"}
+    before = (tmp_path / "a" / "status.json").read_text()
+    with pytest.raises(FileExistsError, match="already exists"):
+        mark_queued(tmp_path / "a", config)
+    assert (tmp_path / "a" / "status.json").read_text() == before and len(list(tmp_path.iterdir())) == 1
