@@ -89,6 +89,16 @@ reference = c_reference.toggle("Published rows", value=st.query_params.get("publ
                                help="the papers' DCASE 2020 numbers (asdcore.reference_results)")
 st.query_params.update(backend=backend, protocol=protocol, published="1" if reference else "0")
 
+domain = compare.domain_shift_table(chosen, backend)
+if domain is not None:  # DCASE 2021-2023 data: source and target domains, as that challenge reports them
+    st.subheader("Domain shift (DCASE 2021-2023)")
+    st.dataframe(domain.round(2), width="stretch")
+    st.caption("Per machine type, the harmonic means over its sections of AUC (source: the source-domain "
+               "normals against all the section's anomalies), AUC (target: likewise with the target-domain "
+               "normals) and pAUC (both domains); the official score is the harmonic mean of all of them, "
+               "beside the source and target harmonic means and the arithmetic mean, in %. The table below "
+               "pools the domains, per section.")
+
 table = compare.results_table(chosen, backend, protocol, reference)
 if table.values.empty:
     st.info("Nothing to show: pick runs above, or switch the published rows on.")

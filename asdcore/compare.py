@@ -125,6 +125,39 @@ def entry_for(run) -> RunEntry:
                     preset=str(config.get("preset") or ""), data=", ".join(str(r) for r in roots))
 
 
+DOMAIN_METRICS = (("auc_source", "AUC source"), ("auc_target", "AUC target"), ("pauc", "pAUC"))
+DOMAIN_SCORES = (("official_score", "official score"), ("hmean_source", "h-mean source"),
+                 ("hmean_target", "h-mean target"), ("arithmetic_mean", "a-mean"))
+
+
+def domain_shift_table(runs, backend: str = DEFAULT_BACKEND) -> pd.DataFrame | None:
+    """DCASE 2021-2023 runs (metrics.json with a "domain_shift" block), as that challenge reports
+    them: per machine type the harmonic means over its sections of AUC (source), AUC (target)
+    and pAUC, then the official score (harmonic mean of them all), the source and target
+    harmonic means and the arithmetic mean; percent, one row per run.  None when no run has one."""
+    entries = [r if isinstance(r, RunEntry) else entry_for(r) for r in runs]
+    rows, names = [], []
+    for entry, name in zip(entries, _unique_names(entries)):
+        block = (entry.metrics or {}).get("domain_shift")
+        if not block:
+            continue
+        chosen = entry.metrics.get("backend") if backend == DEFAULT_BACKEND else backend
+        result = block["by_backend"].get(chosen)
+        row = {}
+        for r in (result or {}).get("machine_types", []):
+            if r["mean"] == "harmonic":
+                row.update({(r["machine_type"], label): _percent(r.get(key)) for key, label in DOMAIN_METRICS})
+        row.update({("Score", label): _percent((result or {}).get(key)) for key, label in DOMAIN_SCORES})
+        rows.append(row)
+        names.append(name)
+    if not rows:
+        return None
+    types = machine_type_order({t for row in rows for t, _ in row if t != "Score"})
+    columns = [(t, label) for t in types for _, label in DOMAIN_METRICS] + [("Score", label) for _, label in DOMAIN_SCORES]
+    return pd.DataFrame(rows, index=pd.Index(names, name="method"),
+                        columns=pd.MultiIndex.from_tuples(columns, names=["group", "metric"]))
+
+
 def results_table(runs, backend: str = DEFAULT_BACKEND, protocol: str = "dcase",
                   reference: bool = True) -> ResultsTable:
     """The table for asdcore.runs.Run objects (or RunEntry objects), plus the published rows."""

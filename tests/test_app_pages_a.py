@@ -295,6 +295,28 @@ def test_compare_backend_and_protocol_follow_the_url(page, bundled):
     assert "no results for back-end 'gmm'" in texts(at.caption)
 
 
+def test_compare_shows_source_target_and_the_official_score_for_domain_shift_runs(page, bundled, tmp_path,
+                                                                                    monkeypatch):
+    at = page("compare")
+    assert "Domain shift (DCASE 2021-2023)" not in [h.value for h in at.subheader]  # DCASE 2020-style runs
+    # the same run, as if evaluated on DCASE 2021-2023 data: its metrics.json gains a domain_shift block
+    folder = tmp_path / "bundled"
+    shutil.copytree(bundled / NAM, folder / NAM)
+    metrics = json.loads((folder / NAM / "eval" / "metrics.json").read_text())
+    rows = [{"machine_type": "fan", "mean": "harmonic", "auc_source": 0.9, "auc_target": 0.45, "pauc": 0.6}]
+    metrics["domain_shift"] = {"by_backend": {metrics["backend"]: {
+        "official_score": 0.6, "hmean_source": 0.9, "hmean_target": 0.45, "arithmetic_mean": 0.65,
+        "machine_types": rows, "sections": [], "undefined": []}}}
+    write_json_atomic(folder / NAM / "eval" / "metrics.json", metrics)
+    monkeypatch.setenv("ASD_BUNDLED", str(folder))
+    at = page("compare")
+    assert "Domain shift (DCASE 2021-2023)" in [h.value for h in at.subheader]
+    shown = at.dataframe[0].value
+    assert shown.loc["TASTgram-MFN (Noisy-ArcMix)", ("fan", "AUC target")] == 45.0
+    assert shown.loc["TASTgram-MFN (Noisy-ArcMix)", ("Score", "official score")] == 60.0
+    assert "harmonic means over its sections" in texts(at.caption)
+
+
 def test_compare_without_runs_still_shows_the_published_numbers(page, tmp_path, monkeypatch):
     monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "none"))
     at = page("compare")

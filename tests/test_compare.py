@@ -145,3 +145,26 @@ def test_backend_result_reads_old_metrics_without_by_backend():
     assert compare.backend_result(old, "default", "dcase")["average"] == A["average"]
     assert compare.backend_result(old, "default", "pooled") is None
     assert compare.backend_result({}, "default", "dcase") is None
+
+
+def _domain_block(official, per_type):
+    """A metrics.json domain_shift block: per type (source AUC, target AUC, pAUC) harmonic means."""
+    rows = [{"machine_type": t, "mean": "harmonic", "auc_source": s, "auc_target": g, "pauc": p}
+            for t, (s, g, p) in per_type.items()]
+    rows += [{"machine_type": t, "mean": "arithmetic", "auc_source": 0.0, "auc_target": 0.0, "pauc": 0.0}
+             for t in per_type]
+    return {"by_backend": {"softmax": {"official_score": official, "hmean_source": 0.9, "hmean_target": 0.5,
+                                       "arithmetic_mean": 0.7, "machine_types": rows}}}
+
+
+def test_domain_shift_table_lists_source_target_and_the_official_score():
+    a = compare.RunEntry("A", {"backend": "softmax", "domain_shift": _domain_block(0.62, {"valve": (0.9, 0.4, 0.6),
+                                                                                   "fan": (0.8, 0.5, 0.7)})})
+    plain = compare.RunEntry("B", {"backend": "softmax", "by_backend": {}})
+    table = compare.domain_shift_table([a, plain])
+    assert list(table.index) == ["A"]  # only runs on domain-shift data
+    assert list(table.columns.get_level_values(0)[:6]) == ["fan"] * 3 + ["valve"] * 3  # DCASE's type order
+    assert table.loc["A", ("valve", "AUC target")] == pytest.approx(40.0)  # harmonic means, not arithmetic
+    assert table.loc["A", ("Score", "official score")] == pytest.approx(62.0)
+    assert table.loc["A", ("Score", "h-mean target")] == pytest.approx(50.0)
+    assert compare.domain_shift_table([plain]) is None
