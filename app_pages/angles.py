@@ -33,9 +33,11 @@ def fig1_default(runs) -> list[str]:
 
 
 def panel_names(runs) -> list[str]:
-    """Panel titles: the run's label, with its id where two runs share a label."""
+    """Panel titles: the run's label, with its id where two runs share a label (and "bundled"
+    where a run of yours shares that id too)."""
     labels = [r.label for r in runs]
-    return [r.label if labels.count(r.label) == 1 else f"{r.label} ({r.id})" for r in runs]
+    names = [r.label if labels.count(r.label) == 1 else f"{r.label} ({r.id})" for r in runs]
+    return [f"{n[:-1]}, bundled)" if r.bundled and names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
 st.title("Angles to the class centres")

@@ -11,7 +11,7 @@ from asdcore import compare
 from asdcore.evaluation.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.empty_states import no_runs_yet
-from app_pages.shared.url_state import evaluated_runs, query_choice, select_runs
+from app_pages.shared.url_state import evaluated_runs, query_choice, run_keys, select_runs
 
 # top three of each column: darkest for the best (colour-blind safe greens, text stays legible)
 RANK_SHADES = {1: "#8fd19e", 2: "#c3e6cb", 3: "#e6f4ea"}
@@ -74,7 +74,7 @@ st.markdown("AUC and pAUC per machine type, then the averages over types and mAU
 runs = evaluated_runs()
 if not runs:
     no_runs_yet()
-chosen = select_runs("Runs (one row each)", key="runs", default=[r.id for r in runs]) if runs else []
+chosen = select_runs("Runs (one row each)", key="runs", default=list(run_keys(runs))) if runs else []
 
 backends = [compare.DEFAULT_BACKEND] + compare.available_backends([r.eval_metrics() for r in chosen])
 c_backend, c_protocol, c_reference = st.columns([2, 2, 1])

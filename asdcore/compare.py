@@ -202,9 +202,16 @@ def build_table(entries: list[RunEntry], backend: str = DEFAULT_BACKEND, protoco
 
 
 def _unique_names(entries: list[RunEntry]) -> list[str]:
-    """Each run's label, with its run id where two runs share a label (rows must be told apart)."""
+    """Each run's label, with its run id where two runs share a label, and a number where even
+    that repeats (a run of yours named like a bundled one): rows must be told apart."""
     counts = pd.Series([e.method for e in entries]).value_counts()
-    return [f"{e.method} · {e.run_id}" if counts.get(e.method, 0) > 1 and e.run_id else e.method for e in entries]
+    names = [f"{e.method} · {e.run_id}" if counts.get(e.method, 0) > 1 and e.run_id else e.method for e in entries]
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
 
 
 def rank_values(values: pd.DataFrame, ranked_rows) -> pd.DataFrame:

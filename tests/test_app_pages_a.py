@@ -317,6 +317,17 @@ def test_compare_shows_source_target_and_the_official_score_for_domain_shift_run
     assert "harmonic means over its sections" in texts(at.caption)
 
 
+def test_a_run_of_yours_named_like_a_bundled_one_is_its_own_row(page, bundled, tmp_path, monkeypatch):
+    """A run folder of yours may be named like a bundled run: both are listed and picked apart."""
+    shutil.copytree(bundled / NAM, tmp_path / "mine" / NAM)
+    monkeypatch.setenv("ASD_RUNS", str(tmp_path / "mine"))
+    at = page("compare", published="0")
+    picked = widget(at, "multiselect", "Runs (one row each)").value
+    assert NAM in picked and f"bundled:{NAM}" in picked and len(picked) == len(set(picked))
+    rows, _ = results_table(at)
+    assert len([name for name in rows if name.startswith("TASTgram-MFN (Noisy-ArcMix)")]) == 2
+
+
 def test_compare_without_runs_still_shows_the_published_numbers(page, tmp_path, monkeypatch):
     monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "none"))
     at = page("compare")

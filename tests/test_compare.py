@@ -168,3 +168,11 @@ def test_domain_shift_table_lists_source_target_and_the_official_score():
     assert table.loc["A", ("Score", "official score")] == pytest.approx(62.0)
     assert table.loc["A", ("Score", "h-mean target")] == pytest.approx(50.0)
     assert compare.domain_shift_table([plain]) is None
+
+
+def test_two_runs_with_the_same_label_and_id_get_rows_of_their_own():
+    m = {"backend": "softmax", "by_backend": {"softmax": {"dcase": {"per_type": {"fan": {"auc": 0.8, "pauc": 0.6}},
+                                                                    "average": {"auc": 0.8, "pauc": 0.6, "mauc": 0.8}}}}}
+    mine, shipped = compare.RunEntry("A", m, run_id="x"), compare.RunEntry("A", m, run_id="x")
+    table = compare.build_table([mine, shipped], reference=False)
+    assert list(table.values.index) == ["A · x", "A · x (2)"] and table.ranks.notna().any().any()

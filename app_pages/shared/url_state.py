@@ -26,6 +26,13 @@ def evaluated_runs() -> list[Run]:
     return [r for r in list_runs() if r.has_eval]
 
 
+def run_keys(runs: list[Run]) -> dict[str, Run]:
+    """Each run by the name the URL uses: its folder's name, except a bundled run whose name one of
+    your runs also has, which is `bundled:<name>` (a run folder of yours may be named like a recipe)."""
+    mine = {r.id for r in runs if not r.bundled}
+    return {(f"bundled:{r.id}" if r.bundled and r.id in mine else r.id): r for r in runs}
+
+
 def run_title(run: Run) -> str:
     tag = " · bundled" if run.bundled else ""
     return f"{run.label} — {run.id}{tag}"
@@ -37,12 +44,12 @@ def select_run(label: str = "Run", key: str = "run", runs: list[Run] | None = No
     runs = evaluated_runs() if runs is None else runs
     if not runs:
         return None
-    ids = [r.id for r in runs]
+    by_id = run_keys(runs)
+    ids = list(by_id)
     wanted = st.query_params.get(key)
     if wanted not in ids:
-        preferred = [r.id for r in runs if r.recipe == default_recipe]
+        preferred = [i for i, r in by_id.items() if r.recipe == default_recipe]
         wanted = preferred[0] if preferred else ids[0]
-    by_id = {r.id: r for r in runs}
     chosen = st.selectbox(label, ids, index=ids.index(wanted), format_func=lambda i: run_title(by_id[i]),
                           key=f"select_{key}")
     st.query_params[key] = chosen
@@ -54,11 +61,11 @@ def select_runs(label: str = "Runs", key: str = "runs", default=None) -> list[Ru
     runs = evaluated_runs()
     if not runs:
         return []
-    by_id = {r.id: r for r in runs}
+    by_id = run_keys(runs)
     ids = list(by_id)
-    wanted = [i for i in st.query_params.get(key, "").split(",") if i in by_id]
+    wanted = [i for i in dict.fromkeys(st.query_params.get(key, "").split(",")) if i in by_id]
     if not wanted:
-        wanted = [i for i in (default or []) if i in by_id] or ids[:4]
+        wanted = [i for i in dict.fromkeys(default or []) if i in by_id] or ids[:4]
     chosen = st.multiselect(label, ids, default=wanted, format_func=lambda i: run_title(by_id[i]),
                             key=f"select_{key}")
     st.query_params[key] = ",".join(chosen)
