@@ -49,9 +49,14 @@ class ClipRecord:
             return None
         return int(self.label == ANOMALY)
 
+    @property
+    def attributes_text(self) -> str:
+        """The attributes as "key=value;key=value" ("" when there are none)."""
+        return ";".join(f"{k}={v}" for k, v in self.attributes)
+
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["attributes"] = ";".join(f"{k}={v}" for k, v in self.attributes)
+        d["attributes"] = self.attributes_text
         return d
 
 

@@ -160,7 +160,7 @@ def _clip_table(records, roots: list[str], role) -> pd.DataFrame:
         # DCASE 2021-2023 names: section, source/target domain, attribute key=value pairs (else null)
         "section": [r.section for r in records],
         "domain": [r.domain for r in records],
-        "attributes": [";".join(f"{k}={v}" for k, v in r.attributes) or None for r in records],
+        "attributes": [r.attributes_text or None for r in records],
     })
 
 
