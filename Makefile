@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 DATA := data/toy
 PORT ?= 8501
 
-.PHONY: setup setup-dev run test lint data checkpoints clean-venv
+.PHONY: setup setup-dev run test lint data data-shift checkpoints clean-venv
 
 # The runtime: requirements.txt's exact versions, then this package (editable: the checkout is
 # what runs), which also installs the `asdcore` command into .venv/bin.
@@ -34,14 +34,19 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 data: setup
 	$(PY) -m asdcore data toy --out $(DATA) --preset default --seed 0 --replace-outdated
 
+# The domain-shift preset (DCASE 2022 layout, source and target domains; ~2 min), which the bundled
+# shift-* runs were trained on
+data-shift: setup
+	$(PY) -m asdcore data toy --out data/toy-domain --preset domain-shift --seed 0 --replace-outdated
+
 # scripts/serve.py is `streamlit run app.py` with the first page's imports done before it listens
-run: data
+run: data data-shift
 	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 # Retrain every recipe's quick preset on the default data and re-bundle checkpoints/, plus training
 # seeds 1 and 2 of six recipes for the spread (about 1 h 45 min on 2 cores).
-checkpoints: data
+checkpoints: data data-shift
 	$(PY) scripts/make_checkpoints.py
 
 # The bundled runs refer to clips under data/toy, so the suite makes the default data set first.

@@ -25,8 +25,9 @@ STATE_COLOURS = {"queued": "gray", "running": "blue", "finished": "green", "fail
 
 # --- the data set ------------------------------------------------------------------------------
 
-def choose_data() -> list[Path] | None:
-    """The data-set folders, checked and their problems shown; None when nothing usable is found."""
+def choose_data() -> tuple[list[Path] | None, dict]:
+    """The data-set folders, checked and their problems shown (None when nothing usable is found),
+    and the data check's result."""
     default = default_data_root()
     source = st.radio("Data", ["The default data set", "Folders on this machine"], horizontal=True,
                       help=f"The default is `{default}` (`make data` makes it; `ASD_DATA` moves it).")
@@ -35,7 +36,7 @@ def choose_data() -> list[Path] | None:
         if not default.exists():
             st.error(f"No data set at `{default}` yet: run `make data` (the toy factory's default set, "
                      "about 20 s), or choose folders on this machine.")
-            return None
+            return None, {}
     else:
         text = st.text_area("Data-set folders, one per line",
                             placeholder="~/dcase2020/dev_data\n~/dcase2020/add_dev_data",
@@ -44,13 +45,13 @@ def choose_data() -> list[Path] | None:
         roots = [Path(line.strip()).expanduser() for line in text.splitlines() if line.strip()]
         if not roots:
             st.info("Type the path of at least one data-set folder.")
-            return None
+            return None, {}
     with st.spinner("Checking the data set ..."):
         check = data_check(roots)
     if check["error"]:
         st.error(f"Cannot use this data: {check['error']}.")
-        return None
-    summary = (f"{check['clips']} usable clips, {check['classes']} machine IDs "
+        return None, check
+    summary = (f"{check['clips']} usable clips, {check['classes']} machine IDs / sections "
                f"({', '.join(check['machine_types']) or 'none'}), {check['train_normals']} training normals, "
                f"{check['labelled_test']} labelled test clips")
     with st.expander(f"Data check: {summary}" + (f"; {len(check['problems'])} problem file(s)" if check["problems"]
@@ -60,12 +61,16 @@ def choose_data() -> list[Path] | None:
         st.error(f"Nothing to train on in {', '.join(f'`{r}`' for r in roots)}: no training normals found "
                  "(expected `<root>/<machine_type>/train/normal_id_XX_NNNNNNNN.wav`). The data check above "
                  "lists what was found and every problem file.")
-        return None
+        return None, check
     if check["problems"]:
         st.warning(f"{len(check['problems'])} file(s) will be skipped (see the data check above for why).")
     if check["labelled_test"] == 0:
         st.warning("No labelled test clips: the run will train, but there is nothing to compute AUC on.")
-    return roots
+    if check["class_mode"] == "attributes":
+        st.caption(f"Classifier recipes: {check['classifier_classes']}. Every machine type has a single section "
+                   "here (DCASE 2023), so the attribute values in the file names are the classes; the metrics "
+                   "stay per section.")
+    return roots, check
 
 
 # --- recipe, preset, hyper-parameters ----------------------------------------------------------
@@ -124,7 +129,7 @@ def _same(a, b) -> bool:
 
 def start_section() -> None:
     st.subheader("Start a run")
-    roots = choose_data()
+    roots, check = choose_data()
     recipe, preset, overrides, device = choose_settings()
     if device == "cuda" and not _cuda_available():
         st.warning("torch sees no CUDA device on this machine: a run on `cuda` will fail. Choose `auto` or `cpu`.")
@@ -133,8 +138,13 @@ def start_section() -> None:
     if roots:
         st.caption("The same run from a terminal (changed settings only):")
         st.code(launcher.cli_command(recipe, preset, roots, overrides, device), language="bash")
-    clicked = st.button("Start training", type="primary", disabled=roots is None,
-                        help=None if roots else "choose a usable data set first")
+    one_class = roots is not None and RECIPES[recipe].classifier and check["trained_classes"] < 2
+    if one_class:
+        st.error(f"`{recipe}` learns to tell classes of normal sound apart, but this data's training normals form "
+                 "a single class (one machine ID or section, no attribute values to tell apart). Add another "
+                 "machine's recordings, or choose the autoencoder recipe `dcase-ae`, which learns from one machine.")
+    clicked = st.button("Start training", type="primary", disabled=roots is None or one_class,
+                        help=None if roots and not one_class else "choose a usable data set (and recipe) first")
     if clicked and roots:
         try:
             run_dir = launcher.start_training(recipe, preset, roots, overrides, device, runs_root())

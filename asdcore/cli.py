@@ -211,6 +211,8 @@ def _print_metrics(run_dir) -> None:
     print(f"\n{run.label}: back-end {m['backend']}, DCASE protocol (per machine ID, then averaged), %")
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
     print(m["pauc_note"])
+    for note in m.get("by_backend", {}).get(m["backend"], {}).get("dcase", {}).get("notes", []):
+        print(f"note: {note}")
     if "domain_shift" in m:
         print("\n" + domain_shift_text(m["domain_shift"], m["backend"]))
 

@@ -26,6 +26,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
+from .data.classes import CLASS_MODES
 from .evaluation.scoring import BACKENDS
 from .melspec import LogMelConfig
 
@@ -60,6 +61,9 @@ class DataConfig:
     max_test_clips_per_class: int | None = None
     pad_mode: str = "constant"  # how a short clip is padded to clip_seconds
     channel: int = 0  # which channel of a multi-channel file (MIMII has 8; DCASE 2020 used channel 0)
+    # what a classifier's class is: "section" (machine type x ID / section), "attributes" (x attribute
+    # values: DCASE 2023, one section per type) or "auto" (asdcore.data.classes says when)
+    classes: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,7 @@ class RunConfig:
         if not 0 <= t.eta_min_ratio <= 1:
             raise ValueError(f"train.eta_min_ratio must be in [0, 1], got {t.eta_min_ratio}")
         _check_choice("data.val_split", d.val_split, VAL_SPLITS)
+        _check_choice("data.classes", d.classes, CLASS_MODES)
         if not 0 <= d.val_fraction < 1:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {d.val_fraction}")
         _check_choice("train.select", t.select, SELECTIONS)

@@ -38,6 +38,9 @@ class Recipe:
     features = property(lambda self: self.config.features.variant)  # "stgram" or "noisy_arcmix"
     backend = property(lambda self: self.config.eval.backend)  # the default anomaly score
     ema = property(lambda self: self.config.train.ema_decay is not None)  # evaluates an EMA of the weights
+    # tells classes apart (needs two or more, asdcore.data.classes); the autoencoder, scored by its
+    # reconstruction error, learns from one machine
+    classifier = property(lambda self: self.config.eval.backend != "reconstruction")
 
 
 def recipe(name: str, label: str, description: str, model: dict, loss: dict, mixup: str | None = None,
@@ -163,7 +166,11 @@ def recipes_table() -> str:
     lines += ["", "mixup: waveform = features of the mixed waveform; waveform_and_logmel = waveform and log-mel "
               "mixed separately (the Noisy-ArcMix code).",
               "log-mel: stgram = n_fft 1024, HTK, no filter norm (STgram-MFN code); noisy_arcmix = n_fft 2048, "
-              "slaney scale and norm, 10*log10(x + eps) (Noisy-ArcMix / OS-SCL code).", ""]
+              "slaney scale and norm, 10*log10(x + eps) (Noisy-ArcMix / OS-SCL code).",
+              "classes (every recipe but dcase-ae): one per machine type x machine ID (DCASE 2020, MIMII) or "
+              "section (DCASE 2021-2022: both domains of a section share its class); where every machine type "
+              "has a single section (DCASE 2023), one per attribute combination of the training normals "
+              "(data.classes=auto|section|attributes). Data with a single class is refused: train dcase-ae.", ""]
     header = ("recipe", "preset", "clip s", "epochs", "batch", "optimizer", "lr", "weight decay", "schedule",
               "eta_min", "validation", "EMA")
     rows = []

@@ -13,9 +13,10 @@ import torch
 
 from .config import RunConfig
 from .data import load_clip, scan_dataset
+from .data.classes import assign_classes, check_classes, choose_class_mode
 from .data.records import ClipRecord
 from .features import LogMelConfig
-from .registry import create_model
+from .registry import create_model, model_kind
 from .runs import resolve_root
 
 
@@ -47,6 +48,7 @@ class Splits:
     test: list[ClipRecord]  # labelled test clips
     classes: list[tuple[str, str]]
     roots: list[str]
+    class_mode: str = "section"  # what a class is (asdcore.data.classes)
 
 
 def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
@@ -92,11 +94,16 @@ def prepare_splits(config: RunConfig) -> Splits:
         raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
                          f"(run `python -m asdcore data check {' '.join(roots)}`)")
     d = config.data
+    class_mode = choose_class_mode(normals, d.classes)
+    records, classes = assign_classes(ds.records, class_mode)
+    normals = [r for r in records if r.split == "train" and r.label == "normal"]
+    if model_kind(config.model.name) == "classifier":  # the autoencoder learns from one machine too
+        check_classes(normals, classes, config.recipe or config.model.name)
     train, val = split_train_val(normals, d.val_fraction, config.seed, d.max_train_clips_per_class, d.val_split)
-    test = [r for r in ds.select(split="test") if r.label is not None]
+    test = [r for r in records if r.split == "test" and r.label is not None]
     if d.max_test_clips_per_class:  # tiny runs evaluate on a subset
         test = _cap_test(test, d.max_test_clips_per_class, config.seed)
-    return Splits(train=train, val=val, test=test, classes=ds.classes, roots=roots)
+    return Splits(train=train, val=val, test=test, classes=classes, roots=roots, class_mode=class_mode)
 
 
 def _cap_test(test: list[ClipRecord], per_class: int, seed: int) -> list[ClipRecord]:

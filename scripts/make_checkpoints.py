@@ -7,6 +7,9 @@ without its resume checkpoint (optimiser state), with its selected weights and i
 in float16, so each bundled run stays a few MB.  Evaluation happens before anything is shrunk, so the
 bundled eval/ artefacts are those of the float32 model.
 
+The recipes in SHIFT are also trained on the domain-shift toy preset (data/toy-domain, made by
+`make data-shift`) and bundled as checkpoints/shift-<recipe> (`--shift`: only those).
+
 The recipes in SEEDED are trained twice more with training seeds 1 and 2 (same data; other initial
 weights, batches, mixup and validation split) in runs/_bundle/<recipe>-seed<k>; their metrics, with
 seed 0's, go to checkpoints/seeds.json (not their weights).  Finally checkpoints/RESULTS.md gets the
@@ -34,30 +37,41 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "runs" / "_bundle"
 OUT = ROOT / "checkpoints"
 DATA = ROOT / "data" / "toy"
+SHIFT_DATA = "data/toy-domain"  # relative, as a run's config names it (resolved against the project)
 ORDER = ["stgram-ce", "stgram-arcface", "stgram-arcmix", "stgram-noisy-arcmix", "tastgram-ce", "tastgram-arcface",
          "tastgram-arcmix", "tastgram-noisy-arcmix", "logmel-osscl", "tfstgram-osscl", "dcase-ae"]
 # the TASTgram recipes, the CE baselines and the autoencoder: trained with three seeds
 SEEDED = ["stgram-ce", "tastgram-ce", "tastgram-arcface", "tastgram-arcmix", "tastgram-noisy-arcmix", "dcase-ae"]
 EXTRA_SEEDS = (1, 2)
+# trained on the domain-shift preset too, bundled as shift-<recipe>
+SHIFT = ["tastgram-noisy-arcmix"]
+SHIFT_PREFIX = "shift-"
 TYPES = ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"]
 
 
-def train(recipe: str, work: Path, seed: int = 0) -> float:
+def train(recipe: str, work: Path, seed: int = 0, data: str | None = None) -> float:
     if work.exists():
         shutil.rmtree(work)
     t0 = time.time()
     subprocess.run([sys.executable, "-m", "asdcore", "train", "--recipe", recipe, "--preset", "quick",
-                    "--set", f"seed={seed}", "--run-dir", str(work), "--quiet"], check=True, cwd=ROOT)
+                    "--set", f"seed={seed}", "--run-dir", str(work), "--quiet"]
+                   + (["--data", data] if data else []), check=True, cwd=ROOT)
     return time.time() - t0
 
 
-def bundle(recipe: str, wall_seconds: float) -> None:
-    work, dest = WORK / recipe, OUT / recipe
+def bundle(recipe: str, wall_seconds: float, name: str | None = None, label_suffix: str = "") -> None:
+    """Copy runs/_bundle/<name> to checkpoints/<name> (name defaults to the recipe), shrunk."""
+    name = name or recipe
+    work, dest = WORK / name, OUT / name
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "eval").mkdir(parents=True)
-    for name in ["config.json", "metrics.jsonl", "train.log"]:
-        shutil.copy2(work / name, dest / name)
+    for file in ["config.json", "metrics.jsonl", "train.log"]:
+        shutil.copy2(work / file, dest / file)
+    if label_suffix:  # the run lists apart from the same recipe on the default data
+        config = read_json(dest / "config.json")
+        config["label"] += label_suffix
+        write_json_atomic(dest / "config.json", config)
     for path in (work / "eval").iterdir():
         if path.name.endswith("embeddings.npy"):
             np.save(dest / "eval" / path.name, np.load(path).astype(np.float16))
@@ -133,13 +147,32 @@ def results_markdown(seeds: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bundle_shift(recipes: list[str]) -> None:
+    """Train and bundle `recipes` on the domain-shift preset as checkpoints/shift-<recipe>."""
+    if not (ROOT / SHIFT_DATA).is_dir():
+        raise SystemExit(f"{SHIFT_DATA} does not exist: run `make data-shift` first")
+    for recipe in recipes:
+        name = SHIFT_PREFIX + recipe
+        print(f"== {recipe} on {SHIFT_DATA}", flush=True)
+        seconds = train(recipe, WORK / name, data=SHIFT_DATA)
+        bundle(recipe, seconds, name=name, label_suffix=" · domain shift")
+        print(f"   bundled in {OUT / name} ({seconds:.0f} s)", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("recipes", nargs="*", default=ORDER)
     parser.add_argument("--no-seeds", action="store_true", help="skip the seed 1 and 2 runs")
     parser.add_argument("--seeds-only", action="store_true",
                         help="keep the bundled runs; train only the seed 1 and 2 runs missing from seeds.json")
+    parser.add_argument("--shift", action="store_true",
+                        help=f"only the runs on the domain-shift preset ({', '.join(SHIFT)}), from {SHIFT_DATA}")
     args = parser.parse_args(argv)
+    if args.shift:
+        if not [r for r in args.recipes if r in SHIFT]:
+            raise SystemExit(f"--shift bundles {', '.join(SHIFT)} only")
+        bundle_shift([r for r in args.recipes if r in SHIFT])
+        return
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown:
         raise SystemExit(f"unknown recipe(s) {unknown}")
@@ -166,6 +199,8 @@ def main(argv=None) -> None:
             seeds.setdefault(recipe, {})[str(seed)] = summary(Run(work))
             write_json_atomic(seeds_path, seeds)
     write_json_atomic(seeds_path, seeds)
+    if not args.seeds_only and args.recipes == ORDER:  # a whole `make checkpoints`
+        bundle_shift(SHIFT)
     (OUT / "RESULTS.md").write_text(results_markdown(seeds))
     print((OUT / "RESULTS.md").read_text())
 

@@ -16,7 +16,9 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from apptest import run_page
@@ -199,6 +201,22 @@ def test_train_refuses_data_it_cannot_use(page, tmp_path):
     at = widget(at, "text_area", "Data-set folders, one per line").input(str(empty)).run()
     assert "Nothing to train on" in texts(at.error) and "no training normals" in texts(at.error)
     assert widget(at, "button", "Start training").disabled
+
+
+def test_train_refuses_a_classifier_on_a_single_machine_and_offers_the_autoencoder(page, tmp_path):
+    one = tmp_path / "one-machine"
+    for i in range(3):
+        path = one / "slider" / "train" / f"normal_id_00_{i:08d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), np.zeros(16000, dtype=np.float32), 16000)
+    at = page("train")
+    at = widget(at, "radio", "Data").set_value("Folders on this machine").run()
+    at = widget(at, "text_area", "Data-set folders, one per line").input(str(one)).run()
+    assert "single class" in texts(at.error) and "dcase-ae" in texts(at.error)
+    assert widget(at, "button", "Start training").disabled
+    at = widget(at, "selectbox", "Recipe").set_value("dcase-ae").run()
+    assert "single class" not in texts(at.error)
+    assert not widget(at, "button", "Start training").disabled
 
 
 def test_train_failed_run_says_what_to_do(page, runs_dir):

@@ -6,6 +6,7 @@ from collections import Counter
 import pandas as pd
 import soundfile as sf
 
+from .classes import assign_classes, choose_class_mode, describe_classes
 from .dataset import Dataset, scan_dataset
 
 
@@ -41,8 +42,10 @@ def check_report(ds: Dataset) -> str:
     lines = [f"roots: {', '.join(ds.roots)}"]
     if ds.records:
         lines.append(f"layout found: {', '.join(ds.layouts)}")
-        lines.append(f"{len(ds.records)} usable clips, {len(ds.classes)} classes "
-                     f"(machine type x machine ID), machine types: {', '.join(ds.machine_types)}")
+        mode = choose_class_mode(ds.select(split="train", label="normal"))
+        _, classes = assign_classes(ds.records, mode)
+        lines.append(f"{len(ds.records)} usable clips, machine types: {', '.join(ds.machine_types)}")
+        lines.append(f"classifier recipes: {describe_classes(mode, classes)} (data.classes=auto)")
         table = ds.summary_table()
         lines.append("")
         lines.append(table.to_string(index=False))

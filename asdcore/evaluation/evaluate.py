@@ -55,7 +55,8 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
                   "attention": out.attention, "reconstruction_error": out.reconstruction_error}
         if out.cosine is not None and loss.has_logits:
             cos = out.subcentre_cosine if out.subcentre_cosine is not None else out.cosine
-            fields["logits"] = loss.logits(cos, y)
+            # a clip without a class (-1) gets the margin at class 0; its own-class scores are NaN anyway
+            fields["logits"] = loss.logits(cos, y.clamp(min=0))
         for name, value in fields.items():
             if value is not None:
                 parts.setdefault(name, []).append(value.float().cpu().numpy())
@@ -97,12 +98,14 @@ def _infer_all(models: dict, records, config: RunConfig, device, front, progress
 # --- angles and projections ---------------------------------------------------------------------
 
 def angles(cosine: np.ndarray, class_index: np.ndarray, classes: list[tuple[str, str]]) -> pd.DataFrame:
-    """Angle to the own class centre and to the nearest other centre, in degrees."""
+    """Angle to the own class centre and to the nearest other centre, in degrees.  A clip without a
+    class (class_index -1: attributes no training normal carries) has no angle to its own centre."""
     cos = np.clip(cosine, -1.0, 1.0)
     rows = np.arange(len(cos))
-    own = cos[rows, class_index]
+    has_class = class_index >= 0
+    own = np.where(has_class, cos[rows, np.maximum(class_index, 0)], np.nan)
     others = cos.copy()
-    others[rows, class_index] = -np.inf
+    others[rows[has_class], class_index[has_class]] = -np.inf
     nearest = others.argmax(1)
     predicted = cos.argmax(1)
     return pd.DataFrame({
@@ -185,6 +188,10 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     models, selected_epoch = load_selected(run_dir, config, splits, device)
     front = LogMel(feature_config(config)).to(device)
     reference = splits.train + splits.val
+    classless = sum(r.class_index < 0 for r in splits.test)
+    if classless:
+        note(f"{classless} test clip(s) carry attribute values no training normal has: they have no class, "
+             f"so no class-based score, and the metrics leave them out")
     test_out = _infer_all(models, splits.test, config, device, front, note)
     train_out = _infer_all(models, reference, config, device, front, note)
 

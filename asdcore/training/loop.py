@@ -40,6 +40,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..config import RunConfig
+from ..data.classes import describe_classes
 from ..features import LogMel
 from .mixup import mixup_waveform, mixup_waveform_and_logmel
 from ..registry import create_loss
@@ -328,7 +329,8 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
         append_log(run_dir, f"resumed after epoch {ckpt['epoch']}")
     else:
         append_log(run_dir, f"{config.recipe} ({config.preset}): {len(splits.train)} training clips, "
-                            f"{len(splits.val)} validation, {len(splits.test)} test, {len(splits.classes)} classes, "
+                            f"{len(splits.val)} validation, {len(splits.test)} test, "
+                            f"{describe_classes(splits.class_mode, splits.classes)}, "
                             f"{len(groups)} model(s), device {device_description(device)}; "
                             f"data loaded in {time.time() - t0:.1f} s")
     epochs = config.train.epochs
