@@ -8,8 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from asdcore import plots
+from asdcore.compare import data_of, mixed_data_note
+from asdcore.plots.angles import domain_separation
 from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips
+from app_pages.shared.domain_filter import domain_filters, has_domains
 from app_pages.shared.empty_states import no_evaluated_runs
 from app_pages.shared.url_state import evaluated_runs, query_choice, select_runs
 
@@ -55,25 +58,41 @@ chosen = select_runs("Runs (one panel each)", key="runs", default=fig1_default(r
 if not chosen:
     st.info("Pick one or more runs above.")
     st.stop()
+mixed = mixed_data_note(data_of(run) for run in chosen)
+if mixed:
+    st.warning(mixed[0].upper() + mixed[1:] + ".")
 tables = {name: clips(run) for name, run in zip(panel_names(chosen), chosen)}
+domain_data = has_domains(list(tables.values()))
 
-# machine type / ID filters, kept in the URL like the runs
+# machine type / ID filters (and, on DCASE 2021-2023 data, domain and attributes), kept in the URL
 every = pd.concat([t[["machine_type", "machine_id"]] for t in tables.values()]).astype(str)
-c_type, c_id, c_density = st.columns([1, 1, 2])
+c_type, c_id, c_domain, c_attr = st.columns(4)
 types = ["all"] + sorted(every["machine_type"].unique())
 machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
 ids = ["all"] + (sorted(every.loc[every["machine_type"] == machine_type, "machine_id"].unique())
                  if machine_type != "all" else [])
-machine_id = c_id.selectbox("Machine ID", ids, index=ids.index(query_choice("id", ids, "all")),
+machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, "all")),
                             disabled=machine_type == "all", help="pick a machine type first")
-density = c_density.toggle("Density (compare shapes, not counts)", value=False,
-                           help="normal and anomalous clips are not equally many: a density per degree "
-                                "compares the shapes of the two histograms")
 st.query_params.update(type=machine_type, id=machine_id)
 type_filter = None if machine_type == "all" else machine_type
 id_filter = None if machine_id == "all" else machine_id
+in_scope = pd.concat([filter_clips(t, type_filter, id_filter) for t in tables.values()])
+domain, attributes = domain_filters(list(tables.values()), c_domain, c_attr, scope=in_scope)
+c_density, c_split = st.columns(2)
+density = c_density.toggle("Density (compare shapes, not counts)", value=False,
+                           help="normal and anomalous clips are not equally many: a density per degree "
+                                "compares the shapes of the two histograms")
+split = domain_data and c_split.toggle(
+    "Source and target apart", value=st.query_params.get("split") == "1",
+    help="one histogram per label and domain, the target domain's hatched: do the target normals sit "
+         "farther from their centre than the source normals?")
+if domain_data:
+    st.query_params["split"] = "1" if split else "0"
+tables = {name: filter_clips(t, domain=domain, attributes=attributes) for name, t in tables.items()}
+what = " ".join(v for v in (type_filter, id_filter, domain, attributes) if v) or "all machines"
 
-st.plotly_chart(plots.angle_histograms(tables, type_filter, id_filter, density=density),
+st.plotly_chart(plots.angle_histograms(tables, type_filter, id_filter, density=density, split_domain=split,
+                                       title=f"Angle between each test clip's embedding and its class centre ({what})"),
                 config={"displaylogo": False})
 
 rows = []
@@ -82,12 +101,18 @@ for (name, table), run in zip(tables.items(), chosen):
     shown = filter_clips(table, type_filter, id_filter)
     sep = plots.angle_separation(shown.loc[shown["label"] == 0, ANGLE], shown.loc[shown["label"] == 1, ANGLE]) \
         if has_angles else {}
-    rows.append({"run": name, "loss": run.config.get("loss", {}).get("name"),
-                 "angle AUC": sep.get("auc"), "median gap (°)": sep.get("median_gap_deg"),
-                 "overlap": sep.get("overlap"), "median normal (°)": sep.get("median_normal_deg"),
-                 "median anomaly (°)": sep.get("median_anomaly_deg"),
-                 "normal / anomalous clips": f"{sep['n_normal']} / {sep['n_anomaly']}" if sep else "—",
-                 "note": "" if has_angles else "no class centres: no angles"})
+    row = {"run": name, "loss": run.config.get("loss", {}).get("name"),
+           "angle AUC": sep.get("auc"), "median gap (°)": sep.get("median_gap_deg"),
+           "overlap": sep.get("overlap"), "median normal (°)": sep.get("median_normal_deg"),
+           "median anomaly (°)": sep.get("median_anomaly_deg"),
+           "normal / anomalous clips": f"{sep['n_normal']} / {sep['n_anomaly']}" if sep else "—",
+           "note": "" if has_angles else "no class centres: no angles"}
+    if domain_data:  # each domain's normals against all the anomalies shown, as DCASE scores a domain
+        per_domain = domain_separation(shown) if has_angles else {}
+        for d in ("source", "target"):
+            row[f"angle AUC {d}"] = per_domain.get(d, {}).get("auc")
+            row[f"median normal {d} (°)"] = per_domain.get(d, {}).get("median_normal_deg")
+    rows.append(row)
 st.subheader("Separation of the two histograms")
 separation = pd.DataFrame(rows)
 if (separation["note"] == "").all():  # every run has angles: nothing to note
@@ -97,10 +122,16 @@ st.dataframe(separation, hide_index=True, width="stretch",
                             "median gap (°)": st.column_config.NumberColumn(format="%+.1f"),
                             "overlap": st.column_config.NumberColumn(format="%.2f"),
                             "median normal (°)": st.column_config.NumberColumn(format="%.1f"),
-                            "median anomaly (°)": st.column_config.NumberColumn(format="%.1f")})
+                            "median anomaly (°)": st.column_config.NumberColumn(format="%.1f")}
+             | {f"angle AUC {d}": st.column_config.NumberColumn(format="%.3f") for d in ("source", "target")}
+             | {f"median normal {d} (°)": st.column_config.NumberColumn(format="%.1f") for d in ("source", "target")})
 st.caption("**angle AUC**: the AUC of the angle used as an anomaly score (0.5 = no separation, 1 = every "
            "anomaly farther than every normal). **median gap**: median anomalous angle minus median normal "
-           "angle. **overlap**: the area the two normalised histograms share (1 = identical, 0 = disjoint).")
+           "angle. **overlap**: the area the two normalised histograms share (1 = identical, 0 = disjoint)."
+           + (" **angle AUC source / target**: that domain's normals against all the anomalies shown, as "
+              "DCASE 2021-2023 score a domain; **median normal source / target**: a target normal lying farther "
+              "from its centre than a source normal is the domain shift the classifier has not learnt."
+              if domain_data else ""))
 
 no_angles = [name for name, t in tables.items() if ANGLE not in t.columns or t[ANGLE].isna().all()]
 if no_angles:

@@ -13,7 +13,7 @@ from asdcore.plots.style import fmt
 from asdcore.runs import Run
 from app_pages.shared.cache import array, clips, train_clips
 from app_pages.shared.clip_picker import pick_clip
-from app_pages.shared.clip_view import play, show_clip_spectrogram
+from app_pages.shared.clip_view import play_clip, show_clip_spectrogram
 from app_pages.shared.url_state import select_evaluated_run
 
 st.title("Temporal attention")
@@ -71,7 +71,7 @@ with right:
                 + ("anomalous" if row["label"] == 1 else "normal")
                 + (f" ({row['fault_kind']}, severity {fmt(row.get('severity'), '.2f')})"
                    if isinstance(row.get("fault_kind"), str) else ""))
-    play(run.clip_path(row))
+    play_clip(run, row)
     rank, percentile = alarms.score_rank(test, index, "score")
     st.metric(f"Anomaly score ({run.config.get('eval', {}).get('backend', 'default')})", fmt(row["score"], ".4g"))
     st.metric("Rank among the test clips", f"{rank} of {int(test['score'].notna().sum())}" if rank else "—",

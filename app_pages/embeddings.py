@@ -5,14 +5,19 @@ the TAgram attention when the model has it), score, angles and its nearest train
 """
 import streamlit as st
 
+import numpy as np
+
 from asdcore import plots
+from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
-from app_pages.shared.clip_view import play, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.domain_filter import domain_filters, has_domains
 from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
 
 COLOR_CHOICES = {"machine_id": "machine ID", "label": "label", "score": "anomaly score",
                  "angle_to_centre_deg": "angle to own centre"}
+DOMAIN_COLOR_CHOICES = {"domain": "domain", "attributes": "attributes"}  # DCASE 2021-2023 data only
 PROJECTIONS = {"umap": "UMAP", "pca": "PCA"}
 
 st.title("Embeddings")
@@ -23,23 +28,39 @@ st.markdown(
 
 run = select_evaluated_run()
 test, train = clips(run), train_clips(run)
+domain_data = has_domains([test])
+colors = COLOR_CHOICES | (DOMAIN_COLOR_CHOICES if domain_data else {})
 
-c_proj, c_color, c_type = st.columns([1, 2, 1])
+c_proj, c_color = st.columns([1, 3])
 projection = c_proj.radio("Projection", list(PROJECTIONS), format_func=PROJECTIONS.get, horizontal=True,
                           index=list(PROJECTIONS).index(query_choice("projection", list(PROJECTIONS), "umap")))
-color_by = c_color.radio("Colour by", list(COLOR_CHOICES), format_func=COLOR_CHOICES.get, horizontal=True,
-                         index=list(COLOR_CHOICES).index(query_choice("color", list(COLOR_CHOICES), "machine_id")))
+color_by = c_color.radio("Colour by", list(colors), format_func=colors.get, horizontal=True,
+                         index=list(colors).index(query_choice("color", list(colors), "machine_id")))
+c_type, c_id, c_domain, c_attr = st.columns(4)
 types = ["all"] + sorted(test["machine_type"].astype(str).unique())
 machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
-st.query_params.update(projection=projection, color=color_by, type=machine_type)
+ids = ["all"] + (sorted(test.loc[test["machine_type"].astype(str) == machine_type, "machine_id"].astype(str).unique())
+                 if machine_type != "all" else [])
+machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, "all")),
+                            disabled=machine_type == "all", help="pick a machine type first")
+st.query_params.update(projection=projection, color=color_by, type=machine_type, id=machine_id)
+type_filter = None if machine_type == "all" else machine_type
+id_filter = None if machine_id == "all" else machine_id
+domain, attributes = domain_filters([test], c_domain, c_attr, scope=filter_clips(test, type_filter, id_filter))
 no_angles = "angle_to_centre_deg" not in test.columns or test["angle_to_centre_deg"].isna().all()
 if color_by == "angle_to_centre_deg" and no_angles:
     st.caption("This model has no class centres (an autoencoder): no angles, so the points are coloured by label.")
 
-shown, shown_train = test, train
-if machine_type != "all":
-    shown = test[test["machine_type"].astype(str) == machine_type]
-    shown_train = train[train["machine_type"].astype(str) == machine_type]
+shown = filter_clips(test, type_filter, id_filter, domain, attributes)
+shown_train = filter_clips(train, type_filter, id_filter, domain, attributes)
+if color_by == "domain" and not no_angles:
+    normals = shown[shown["label"] == 0]
+    medians = {d: float(np.nanmedian(normals.loc[normals["domain"] == d, "angle_to_centre_deg"]))
+               for d in ("source", "target") if (normals["domain"] == d).any()}
+    if len(medians) == 2:
+        st.caption(f"The domain shift: target-domain normals lie a median {medians['target']:.1f}° from their class "
+                   f"centre, source-domain normals {medians['source']:.1f}° (test clips shown). The class centre is "
+                   "learnt mostly from source clips; the few target training normals are marked ×.")
 
 clip = query_int("clip")
 clip = clip if clip in test.index else None
@@ -63,7 +84,7 @@ row = test.loc[clip]
 st.subheader(f"Clip {clip_label(test, clip)}")
 default_score = f"score_{run.config.get('eval', {}).get('backend')}"
 show_clip_facts(run, test, clip, default_score if default_score in test.columns else "score")
-play(run.clip_path(row))
+play_clip(run, row)
 show_clip_spectrogram(run, test, clip)
 st.subheader("Nearest training normals")
 show_nearest_training_clips(run, test, clip, k=5)

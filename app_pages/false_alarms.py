@@ -15,7 +15,8 @@ from asdcore.plots.style import filter_clips, fmt
 from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
-from app_pages.shared.clip_view import play, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.domain_filter import domain_filters, has_domains
 from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
 
 LISTS = {"false-alarms": "False alarms", "missed": "Missed anomalies"}
@@ -81,9 +82,17 @@ types = ["all"] + sorted(test["machine_type"].astype(str).unique())
 machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
 ids = ["all"] + (sorted(test.loc[test["machine_type"].astype(str) == machine_type, "machine_id"].astype(str).unique())
                  if machine_type != "all" else [])
-machine_id = c_id.selectbox("Machine ID", ids, index=ids.index(query_choice("id", ids, "all")),
+machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, "all")),
                             disabled=machine_type == "all")
 st.query_params.update(backend=backend, pct=f"{percentile:g}", type=machine_type, id=machine_id)
+domain_data = has_domains([test])
+if domain_data:  # DCASE 2021-2023 data: which domain, which operating condition
+    c_domain, c_attr, _ = st.columns([1, 1, 2])
+    scope = filter_clips(test, None if machine_type == "all" else machine_type,
+                         None if machine_id == "all" else machine_id)
+    domain, attributes = domain_filters([test], c_domain, c_attr, scope=scope)
+else:
+    domain = attributes = None
 st.caption(f"**{backend}**: {BACKEND_DESCRIPTIONS.get(backend, '')}")
 
 score_column = f"score_{backend}"
@@ -91,7 +100,7 @@ reference = alarms.threshold_reference(train)  # held-out validation normals whe
 thresholds = alarms.thresholds_per_id(reference, score_column, percentile)
 decided = alarms.decide(test, thresholds, score_column)
 shown = filter_clips(decided, None if machine_type == "all" else machine_type,
-                     None if machine_id == "all" else machine_id)
+                     None if machine_id == "all" else machine_id, domain, attributes)
 false_alarms, missed = alarms.false_alarms(shown), alarms.missed_anomalies(shown)
 
 # --- how many, and where -----------------------------------------------------------------------
@@ -133,8 +142,8 @@ with left:
                                           f"{'all machines' if machine_type == 'all' else machine_type})")
     st.plotly_chart(fig, config={"displaylogo": False})
 with right:
-    st.markdown("**Per machine type and ID**")
-    counts = alarms.counts_per_id(shown).rename(columns={
+    st.markdown("**Per machine type and ID**" + (" **and domain**" if domain_data else ""))
+    counts = alarms.counts_per_id(shown, by_domain=domain_data).rename(columns={
         "machine_type": "type", "machine_id": "ID", "false_alarms": "false alarms",
         "missed_anomalies": "missed"})
     st.dataframe(counts, hide_index=True, width="stretch",
@@ -174,7 +183,7 @@ st.warning(f"**Diagnosis:** {alarms.diagnose(row, limit, names)}", icon=":materi
 st.caption(f"score {fmt(row[score_column], '.4g')} against the threshold {fmt(row['threshold'], '.4g')} "
            f"of {row['machine_type']} {row['machine_id']}")
 show_clip_facts(run, decided, clip, score_column)
-play(run.clip_path(row))
+play_clip(run, row)
 show_clip_spectrogram(run, test, clip)
 st.subheader("Nearest training normals")
 show_nearest_training_clips(run, test, clip, k=5)

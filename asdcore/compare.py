@@ -117,12 +117,25 @@ class RunEntry:
     data: str = ""
 
 
+def data_of(run) -> str:
+    """The data set a run was trained and evaluated on, as its config names it ("data/toy")."""
+    return ", ".join(str(r) for r in run.config.get("data", {}).get("roots", []))
+
+
+def mixed_data_note(datasets) -> str | None:
+    """A warning when runs come from more than one data set (None when they share one)."""
+    datasets = {d for d in datasets if d}
+    if len(datasets) < 2:
+        return None
+    return ("these runs were evaluated on different data sets (" + "; ".join(sorted(datasets)) +
+            "): compare numbers only between runs on the same data")
+
+
 def entry_for(run) -> RunEntry:
     """A RunEntry from an asdcore.runs.Run."""
     config = run.config
-    roots = config.get("data", {}).get("roots", [])
     return RunEntry(method=run.label, metrics=run.eval_metrics(), run_id=run.id, recipe=run.recipe,
-                    preset=str(config.get("preset") or ""), data=", ".join(str(r) for r in roots))
+                    preset=str(config.get("preset") or ""), data=data_of(run))
 
 
 DOMAIN_METRICS = (("auc_source", "AUC source"), ("auc_target", "AUC target"), ("pauc", "pAUC"))
@@ -194,10 +207,9 @@ def build_table(entries: list[RunEntry], backend: str = DEFAULT_BACKEND, protoco
     values = pd.DataFrame(value_rows, index=index, columns=columns, dtype=float)
     rows = pd.DataFrame(meta_rows, columns=list(ROW_COLUMNS)).set_index(index)
     ranks = rank_values(values, rows["kind"] == "run")
-    datasets = {e.data for e in entries if e.data}
-    if len(datasets) > 1:
-        notes.append("these runs were evaluated on different data sets (" + "; ".join(sorted(datasets)) +
-                     "): compare numbers only between runs on the same data")
+    mixed = mixed_data_note(e.data for e in entries)
+    if mixed:
+        notes.append(mixed)
     return ResultsTable(values, rows, ranks, protocol, backend, notes)
 
 

@@ -260,3 +260,90 @@ def test_the_run_in_the_url_is_the_one_shown(page):
     at = page("false_alarms", run=AE)
     assert widget(at, "selectbox", "Run").value == AE
     assert widget(at, "selectbox", "Scoring back-end").options == ["reconstruction"]
+
+
+# --- DCASE 2021-2023 data: domains and attributes --------------------------------------------
+
+SHIFT = "shift-run"
+
+
+@pytest.fixture
+def shift_bundled(bundled, tmp_path, monkeypatch) -> Path:
+    """The Noisy-ArcMix run as if its data had source and target domains: every third clip of a
+    machine ID is a target-domain clip recorded by a far microphone (the scores and angles stay
+    those of the real run), served beside the run on the plain data."""
+    folder = tmp_path / "bundled"
+    shutil.copytree(bundled, folder)
+    shutil.copytree(bundled / NAM, folder / SHIFT)
+    for name in ("clips.parquet", "train_clips.parquet"):
+        clips = clips_of(folder, SHIFT, name)
+        target = clips.groupby(["machine_type", "machine_id"]).cumcount() % 3 == 0
+        clips["domain"] = np.where(target, "target", "source")
+        clips["attributes"] = np.where(target, "mic=far", "mic=near")
+        clips["section"] = clips["machine_id"].str[-2:]
+        clips.to_parquet(folder / SHIFT / "eval" / name)
+    config = json.loads((folder / SHIFT / "config.json").read_text())
+    config["data"]["roots"] = ["data/toy-domain"]
+    (folder / SHIFT / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("ASD_BUNDLED", str(folder))
+    return folder
+
+
+def test_angles_split_by_domain_and_filtered_to_the_target_domain(page, shift_bundled):
+    at = page("angles", runs=SHIFT, split="1")
+    assert widget(at, "selectbox", "Domain").options == ["all", "source", "target"]
+    names = {t["name"] for t in figures(at)[0]["data"] if t["type"] == "histogram"}
+    assert names == {"normal · source", "normal · target", "anomaly · source", "anomaly · target"}
+    clips = clips_of(shift_bundled, SHIFT)
+    # each domain's normals against all the anomalies, as DCASE 2021-2023 score a domain
+    target_normals = clips.loc[(clips["label"] == 0) & (clips["domain"] == "target"), "angle_to_centre_deg"]
+    sep = plots.angle_separation(target_normals, clips.loc[clips["label"] == 1, "angle_to_centre_deg"])
+    table = at.dataframe[0].value
+    assert table["angle AUC target"].item() == pytest.approx(sep["auc"])
+    assert table["median normal target (°)"].item() == pytest.approx(sep["median_normal_deg"])
+
+    at = page("angles", runs=SHIFT, domain="target", attr="mic=far")
+    target = clips[clips["domain"] == "target"]
+    assert at.dataframe[0].value["normal / anomalous clips"].item() == \
+        f"{(target['label'] == 0).sum()} / {(target['label'] == 1).sum()}"
+    assert at.query_params["domain"] == "target" and at.query_params["attr"] == "mic=far"
+
+
+def test_angles_warns_when_the_panels_come_from_different_data_sets(page, shift_bundled):
+    at = page("angles", runs=f"{NAM},{SHIFT}")
+    assert any("different data sets" in w.value and "data/toy-domain" in w.value for w in at.warning)
+    assert not any("different data sets" in w.value for w in page("angles", runs=NAM).warning)
+
+
+def test_embeddings_coloured_by_domain_with_the_target_training_normals_marked(page, shift_bundled):
+    at = page("embeddings", run=SHIFT, color="domain", projection="pca")
+    traces = figures(at)[0]["data"]
+    names = [t["name"] for t in traces]
+    assert {"source", "target", "training normals (target)"} <= set(names)
+    clips = clips_of(shift_bundled, SHIFT)
+    target = next(t for t in traces if t["name"] == "target")
+    assert sorted(int(c[0]) for c in target["customdata"]) == sorted(clips.index[clips["domain"] == "target"])
+    assert any("domain shift" in c.value for c in at.caption)
+    # filtered to one section and the target domain: only its target clips are drawn
+    at = page("embeddings", run=SHIFT, color="attributes", projection="pca", type="fan", id="id_00",
+              domain="target")
+    drawn = [int(c[0]) for t in figures(at)[0]["data"] if t.get("customdata") for c in t["customdata"]]
+    wanted = clips.index[(clips["machine_type"] == "fan") & (clips["machine_id"] == "id_00")
+                         & (clips["domain"] == "target")]
+    assert sorted(drawn) == sorted(wanted)
+    # on data without domains there is nothing to colour or filter by domain
+    at = page("embeddings", run=NAM)
+    assert "domain" not in widget(at, "radio", "Colour by").options
+    assert not [w for w in at.selectbox if w.label == "Domain"]
+
+
+def test_false_alarms_per_domain(page, shift_bundled):
+    at = page("false_alarms", run=SHIFT, domain="target")
+    test, train = clips_of(shift_bundled, SHIFT), clips_of(shift_bundled, SHIFT, "train_clips.parquet")
+    column = f"score_{json.loads((shift_bundled / SHIFT / 'config.json').read_text())['eval']['backend']}"
+    decided = alarms.decide(test, alarms.thresholds_per_id(alarms.threshold_reference(train), column, 90.0), column)
+    target = decided[decided["domain"] == "target"]
+    assert widget(at, "metric", "False alarms / normal clips").value == \
+        f"{len(alarms.false_alarms(target))} / {(target['label'] == 0).sum()}"
+    counts = at.dataframe[0].value
+    assert set(counts["domain"]) == {"target"}

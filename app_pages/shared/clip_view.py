@@ -3,10 +3,12 @@ fault's true span, its facts (score, angles, predicted machine ID) and its neare
 normals.  Shared by the Attention, Embeddings and False alarms pages (and `play` by Home)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 import streamlit as st
 
 from asdcore import plots
@@ -18,12 +20,30 @@ from app_pages.shared.empty_states import missing_audio
 from app_pages.shared.logmel import clip_logmel
 
 
-def play(path: Path) -> None:
-    """The WAV file's own bytes: played at its true level, not peak-normalised."""
-    if path.exists():
+def play(path: Path, channel: int = 0) -> None:
+    """The WAV file's own bytes: played at its true level, not peak-normalised.  Of a
+    multi-channel recording (MIMII has 8), only `channel`, the one the model heard."""
+    if not path.exists():
+        st.caption(f"audio not found at `{path}` (`make data` makes the default data set, "
+                   "`make data-shift` the domain-shift one)")
+        return
+    info = sf.info(str(path))
+    if info.channels == 1:
         st.audio(path.read_bytes(), format="audio/wav")
-    else:
-        st.caption(f"audio not found at `{path}` (run `make data` to make the default data set)")
+        return
+    data, sr = sf.read(str(path), always_2d=True)
+    if not 0 <= channel < info.channels:
+        st.caption(f"`{path}` has {info.channels} channels, no channel {channel}")
+        return
+    buffer = io.BytesIO()
+    sf.write(buffer, data[:, channel], sr, format="WAV", subtype="PCM_16")
+    st.audio(buffer.getvalue(), format="audio/wav")
+    st.caption(f"channel {channel} of {info.channels} (the run's `data.channel`)")
+
+
+def play_clip(run: Run, row) -> None:
+    """A clip of a run's data set, from the channel the run trained on."""
+    play(run.clip_path(row), int(run.config.get("data", {}).get("channel", 0)))
 
 
 def fault_span(row) -> tuple[tuple[float, float] | None, str | None]:
@@ -104,5 +124,5 @@ def show_nearest_training_clips(run: Run, clips: pd.DataFrame, index, k: int = 5
         c_text.markdown(f"{neighbour['machine_id']} ({same}) · similarity **{neighbour['similarity']:.4f}**  \n"
                         f"`{neighbour['path']}`")
         with c_audio:
-            play(run.clip_path(neighbour))
+            play_clip(run, neighbour)
     return neighbours

@@ -28,5 +28,6 @@ def missing_audio(run: Run, row) -> None:
     path = run.clip_path(row)
     st.warning(f"The audio of this clip is not at `{path}`, so there is no spectrogram to draw. "
                "The run was evaluated on a data set that is not on this machine: run `make data` to make "
-               "the default toy data set (the bundled runs use it), or make / copy the data set this run "
+               "the default toy data set (the bundled runs use it; `make data-shift` makes the domain-shift "
+               "set the bundled shift-* runs use), or make / copy the data set this run "
                f"names in its config.json (`{', '.join(map(str, run.data_roots()))}`).")

@@ -15,19 +15,21 @@ from app_pages.shared.cache import modified
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _clip_logmel(path: str, features_json: str, clip_seconds, pad_mode: str, stamp: float) -> np.ndarray:
+def _clip_logmel(path: str, features_json: str, clip_seconds, pad_mode: str, stamp: float,
+                 channel: int = 0) -> np.ndarray:
     features = {k: v for k, v in json.loads(features_json).items() if k != "variant"}
     cfg = LogMelConfig.from_dict(features)
     # cropped / padded as the model saw it, so the frames line up with attention.npy
-    wave = load_clip(path, clip_seconds, cfg.sample_rate, pad_mode)
+    wave = load_clip(path, clip_seconds, cfg.sample_rate, pad_mode, channel)
     return log_mel_numpy(wave, cfg).astype(np.float32)
 
 
 def file_logmel(path: Path, features: dict, clip_seconds: float | None = None,
-                pad_mode: str = "constant") -> np.ndarray:
-    """The (n_mels, frames) log-mel of an audio file with these LogMelConfig settings (a dict),
-    the file cropped / padded to clip_seconds; cached until the file changes."""
-    return _clip_logmel(str(path), json.dumps(features, sort_keys=True), clip_seconds, pad_mode, modified(path))
+                pad_mode: str = "constant", channel: int = 0) -> np.ndarray:
+    """The (n_mels, frames) log-mel of an audio file's `channel` with these LogMelConfig settings
+    (a dict), the file cropped / padded to clip_seconds; cached until the file changes."""
+    return _clip_logmel(str(path), json.dumps(features, sort_keys=True), clip_seconds, pad_mode, modified(path),
+                        channel)
 
 
 def clip_logmel(run: Run, row) -> np.ndarray | None:
@@ -38,4 +40,4 @@ def clip_logmel(run: Run, row) -> np.ndarray | None:
         return None
     data = run.config.get("data", {})
     return file_logmel(path, run.config.get("features", {}), data.get("clip_seconds"),
-                       data.get("pad_mode", "constant"))
+                       data.get("pad_mode", "constant"), int(data.get("channel", 0)))

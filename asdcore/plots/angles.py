@@ -16,6 +16,9 @@ from .style import (COLORS, apply_style, filter_clips, finite, fmt, grid_shape, 
 
 ANGLE = "angle_to_centre_deg"
 NO_ANGLES = "no angles: this model has no class centres"
+DOMAINS = ("source", "target")
+# target-domain histograms are hatched, in their label's colour
+DOMAIN_PATTERN = {"source": "", "target": "/"}
 
 
 def angle_separation(normal_deg, anomaly_deg, bins_deg: float = 2.0, max_deg: float = 120.0) -> dict:
@@ -59,12 +62,24 @@ def separation_text(sep: dict) -> str:
             f"<br>overlap {fmt(sep['overlap'], '.2f')}")
 
 
+def domain_separation(clips: pd.DataFrame) -> dict[str, dict]:
+    """angle_separation per domain, as DCASE 2021-2023 score a domain: that domain's normals
+    against all the anomalies shown (both domains).  {} when the clips name no domain."""
+    if "domain" not in clips.columns or clips["domain"].isna().all():
+        return {}
+    anomalies = clips.loc[clips["label"] == 1, ANGLE]
+    return {d: angle_separation(clips.loc[(clips["label"] == 0) & (clips["domain"] == d), ANGLE], anomalies)
+            for d in DOMAINS if (clips["domain"] == d).any()}
+
+
 def angle_histograms(panels: dict[str, pd.DataFrame], machine_type=None, machine_id=None,
                      bins_deg: float = 2.0, max_deg: float = 120.0, density: bool = False,
-                     title: str | None = None) -> go.Figure:
+                     title: str | None = None, split_domain: bool = False) -> go.Figure:
     """Noisy-ArcMix Fig. 1: one panel per run (dict key = panel title), normal vs anomalous
     histograms of `angle_to_centre_deg` on 0-max_deg degrees, y shared ("clips", or a density
     per degree with density=True), separation numbers inside each panel.  Panels wrap past 4.
+    split_domain (DCASE 2021-2023 data): one histogram per label and domain, the target domain's
+    hatched, and each domain's angle AUC in the panel.
     """
     names = list(panels)
     if not names:
@@ -82,18 +97,25 @@ def angle_histograms(panels: dict[str, pd.DataFrame], machine_type=None, machine
                           row=row + 1, col=col + 1)
             _panel_note(fig, i, NO_ANGLES if not has_values(panels[name], ANGLE) else "no clips match the filter")
             continue
+        by_domain = split_domain and "domain" in clips.columns and clips["domain"].notna().any()
         for label, kind in ((0, "normal"), (1, "anomaly")):
-            angles = finite(clips.loc[clips["label"] == label, ANGLE])
-            fig.add_trace(go.Histogram(
-                x=angles, name=kind, legendgroup=kind, showlegend=(i == 0),
-                marker=dict(color=COLORS[kind], line=dict(width=0)), opacity=0.6, histnorm=histnorm,
-                xbins=dict(start=0.0, end=max_deg, size=bins_deg), autobinx=False,
-                hovertemplate=f"{kind}<br>%{{x}}°: %{{y}}<extra>{name}</extra>"),
-                row=row + 1, col=col + 1)
+            for domain in DOMAINS if by_domain else (None,):
+                rows_of = (clips["label"] == label) & ((clips["domain"] == domain) if domain else True)
+                trace = f"{kind} · {domain}" if domain else kind
+                fig.add_trace(go.Histogram(
+                    x=finite(clips.loc[rows_of, ANGLE]), name=trace, legendgroup=trace, showlegend=(i == 0),
+                    marker=dict(color=COLORS[kind], line=dict(width=0),
+                                pattern=dict(shape=DOMAIN_PATTERN[domain] if domain else "", solidity=0.5)),
+                    opacity=0.6, histnorm=histnorm,
+                    xbins=dict(start=0.0, end=max_deg, size=bins_deg), autobinx=False,
+                    hovertemplate=f"{trace}<br>%{{x}}°: %{{y}}<extra>{name}</extra>"),
+                    row=row + 1, col=col + 1)
         sep = angle_separation(clips.loc[clips["label"] == 0, ANGLE], clips.loc[clips["label"] == 1, ANGLE],
                                bins_deg, max_deg)
         beyond = int((finite(clips[ANGLE]) > max_deg).sum())
         text = separation_text(sep) + (f"<br>{beyond} clip(s) beyond {max_deg:g}°" if beyond else "")
+        if by_domain:
+            text += "".join(f"<br>{d} AUC {fmt(v['auc'], '.3f')}" for d, v in domain_separation(clips).items())
         _panel_note(fig, i, text, corner=True)
     fig.update_layout(barmode="overlay", title=title or _title(machine_type, machine_id),
                       legend=dict(orientation="h", y=1.02 + 0.08 / rows, x=1, xanchor="right", yanchor="bottom"))

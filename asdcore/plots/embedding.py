@@ -17,7 +17,10 @@ from .style import (COLORS, CONTINUOUS, apply_style, category_color, category_sy
 TRAIN_TRACE = "training normals"
 HIGHLIGHT_TRACE = "selected clip"
 COLOR_TITLES = {"machine_id": "machine type/ID", "label": "label", "score": "anomaly score",
-                "angle_to_centre_deg": "angle to own class centre (°)"}
+                "angle_to_centre_deg": "angle to own class centre (°)", "domain": "domain (source / target)",
+                "attributes": "attribute values"}
+CATEGORICAL_COLUMNS = ("domain", "attributes")  # DCASE 2021-2023 clips: one trace per value
+TRAIN_TARGET_TRACE = "training normals (target)"
 PROJECTION_NAMES = {"umap": "UMAP", "pca": "PC"}
 WEBGL_ABOVE = 5000  # points; past this an SVG scatter gets slow in the browser
 
@@ -27,10 +30,13 @@ def embedding_scatter(clips: pd.DataFrame, color_by: str = "machine_id", project
     """Scatter of the test clips' umap_x/umap_y (or pca_x/pca_y).
 
     color_by: "machine_id" (one trace per "type/ID"; anomalies drawn as diamonds), "label"
-    (normal / anomaly), or a continuous column ("score", "angle_to_centre_deg"; one trace per
-    label, sharing one colour scale).  `train` (same columns) is drawn first, small and grey,
-    without hover.  `highlight` = an index label of `clips` to ring.  customdata[0] of every
-    test point is its index label in `clips` (see the module docstring).
+    (normal / anomaly), "domain" or "attributes" (DCASE 2021-2023: one trace per value, anomalies
+    as diamonds), or a continuous column ("score", "angle_to_centre_deg"; one trace per label,
+    sharing one colour scale).  `train` (same columns) is drawn first, small and grey, without
+    hover; coloured by domain, its target-domain clips get their own dark trace, so the few
+    target training normals show where the target domain lies.  `highlight` = an index label of
+    `clips` to ring.  customdata[0] of every test point is its index label in `clips` (see the
+    module docstring).
     """
     if color_by not in COLOR_TITLES:
         raise ValueError(f"color_by must be one of {list(COLOR_TITLES)}, got {color_by!r}")
@@ -41,7 +47,10 @@ def embedding_scatter(clips: pd.DataFrame, color_by: str = "machine_id", project
         return note_figure(f"no {axis} projection in this run's clips", title)
     clips = clips[np.isfinite(pd.to_numeric(clips[x_col], errors="coerce"))]
     note = ""
-    if color_by not in ("machine_id", "label") and not has_values(clips, color_by):
+    if color_by in CATEGORICAL_COLUMNS and (color_by not in clips.columns or clips[color_by].isna().all()):
+        note = f" (no {COLOR_TITLES[color_by]} in this run: coloured by label)"
+        color_by = "label"
+    elif color_by not in ("machine_id", "label", *CATEGORICAL_COLUMNS) and not has_values(clips, color_by):
         note = f" (no {COLOR_TITLES[color_by]} in this run: coloured by label)"
         color_by = "label"
     n_points = len(clips) + (len(train) if train is not None else 0)
@@ -49,10 +58,20 @@ def embedding_scatter(clips: pd.DataFrame, color_by: str = "machine_id", project
 
     fig = go.Figure()
     if train is not None and has_values(train, x_col):
-        fig.add_trace(scatter(x=train[x_col], y=train[y_col], mode="markers", name=TRAIN_TRACE,
-                              marker=dict(color=COLORS["train"], size=4, opacity=0.45), hoverinfo="skip"))
+        target = (train["domain"] == "target").to_numpy() if color_by == "domain" and "domain" in train.columns \
+            else np.zeros(len(train), bool)
+        fig.add_trace(scatter(x=train.loc[~target, x_col], y=train.loc[~target, y_col], mode="markers",
+                              name=TRAIN_TRACE, marker=dict(color=COLORS["train"], size=4, opacity=0.45),
+                              hoverinfo="skip"))
+        if target.any():
+            fig.add_trace(scatter(x=train.loc[target, x_col], y=train.loc[target, y_col], mode="markers",
+                                  name=TRAIN_TARGET_TRACE, hoverinfo="skip",
+                                  marker=dict(color=COLORS["boundary"], size=7, symbol="x-thin",
+                                              line=dict(width=1.5, color=COLORS["boundary"]))))
     if color_by == "machine_id":
         _add_by_machine(fig, scatter, clips, x_col, y_col)
+    elif color_by in CATEGORICAL_COLUMNS:
+        _add_by_category(fig, scatter, clips, x_col, y_col, color_by)
     elif color_by == "label":
         _add_by_label(fig, scatter, clips, x_col, y_col)
     else:
@@ -83,6 +102,16 @@ def _add_by_machine(fig, scatter, clips, x_col, y_col) -> None:
         fig.add_trace(_clip_trace(scatter, group, x_col, y_col, name,
                                   dict(color=category_color(i), symbol=symbols, size=8,
                                        line=dict(width=0.5, color="white"))))
+
+
+def _add_by_category(fig, scatter, clips, x_col, y_col, column) -> None:
+    """One trace per value of `column` (source / target, or attribute values); anomalies as diamonds."""
+    for i, (value, group) in enumerate(clips.groupby(clips[column].fillna("—").astype(str), sort=True)):
+        group = group.sort_values("label", kind="stable") if "label" in group.columns else group
+        anomalous = group["label"].to_numpy() == 1 if "label" in group.columns else np.zeros(len(group), bool)
+        fig.add_trace(_clip_trace(scatter, group, x_col, y_col, value,
+                                  dict(color=category_color(i), symbol=np.where(anomalous, "diamond", "circle"),
+                                       size=8, line=dict(width=0.5, color="white"))))
 
 
 def _add_by_label(fig, scatter, clips, x_col, y_col) -> None:
@@ -120,14 +149,18 @@ def hover_texts(clips: pd.DataFrame) -> list[str]:
     for _, row in clips.iterrows():
         fault = get(row, "fault_kind")
         fault = fault if isinstance(fault, str) and fault else "—"
-        texts.append(f"<b>{get(row, 'machine_type') or ''} {get(row, 'machine_id') or ''}</b>"
+        domain = get(row, "domain")
+        where = f"<br>{domain}: {get(row, 'attributes') or ''}" if isinstance(domain, str) else ""
+        texts.append(f"<b>{get(row, 'machine_type') or ''} {get(row, 'machine_id') or ''}</b>{where}"
                      f"<br>{label_name(get(row, 'label'))}<br>score {fmt(get(row, 'score'))}"
                      f"<br>angle {fmt(get(row, 'angle_to_centre_deg'), '.1f')}°<br>fault: {fault}")
     return texts
 
 
 def _legend_title(color_by: str) -> str:
-    return "machine type/ID (◆ anomaly)" if color_by == "machine_id" else "label"
+    if color_by in ("machine_id", *CATEGORICAL_COLUMNS):
+        return f"{COLOR_TITLES[color_by]} (◆ anomaly)"
+    return "label"
 
 
 def _plain(value):

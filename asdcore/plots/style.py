@@ -100,13 +100,20 @@ def has_values(df: pd.DataFrame | None, column: str) -> bool:
     return df is not None and column in df.columns and finite(df[column]).size > 0
 
 
-def filter_clips(clips: pd.DataFrame, machine_type=None, machine_id=None) -> pd.DataFrame:
-    """Rows of one machine type and/or ID (IDs compared as text: "id_00" and "00" are both text)."""
+def filter_clips(clips: pd.DataFrame, machine_type=None, machine_id=None, domain=None,
+                 attributes=None) -> pd.DataFrame:
+    """Rows of one machine type, ID / section, domain ("source"/"target") and attribute values
+    ("vel=8;loc=A"), each when given (compared as text: "id_00" and "00" are both text).  A table
+    without the column keeps no row for a domain or attribute filter: nothing there matches it."""
     keep = pd.Series(True, index=clips.index)
-    if machine_type is not None and "machine_type" in clips.columns:
-        keep &= clips["machine_type"].astype(str) == str(machine_type)
-    if machine_id is not None and "machine_id" in clips.columns:
-        keep &= clips["machine_id"].astype(str) == str(machine_id)
+    for column, value in (("machine_type", machine_type), ("machine_id", machine_id), ("domain", domain),
+                          ("attributes", attributes)):
+        if value is None:
+            continue
+        if column in clips.columns:
+            keep &= clips[column].astype(str) == str(value)
+        elif column in ("domain", "attributes"):
+            keep &= False
     return clips[keep]
 
 
