@@ -22,16 +22,16 @@ ANGLE = "angle_to_centre_deg"
 
 
 def fig1_default(runs) -> list[str]:
-    """The newest CE / ArcFace / ArcMix / Noisy-ArcMix runs of one model family (the family with
-    most of the four, TASTgram-MFN first on a tie, as in the paper)."""
-    families: dict[str, dict[str, str]] = {}
+    """The newest CE / ArcFace / ArcMix / Noisy-ArcMix runs of one model family on one data set
+    (the family and data set with most of the four, TASTgram-MFN first on a tie, as in the paper)."""
+    families: dict[tuple[str, str], dict[str, str]] = {}
     for run in runs:  # newest first: keep the first run of each loss
         family, loss = run.config.get("model", {}).get("name"), run.config.get("loss", {}).get("name")
         if loss in FIG1_LOSSES:
-            families.setdefault(family, {}).setdefault(loss, run.id)
+            families.setdefault((data_of(run), family), {}).setdefault(loss, run.id)
     if not families:
         return []
-    best = max(families, key=lambda f: (len(families[f]), f == "tastgram_mfn"))
+    best = max(families, key=lambda f: (len(families[f]), f[1] == "tastgram_mfn"))
     return [families[best][loss] for loss in FIG1_LOSSES if loss in families[best]]
 
 

@@ -62,6 +62,9 @@ def table_html(table: compare.ResultsTable) -> str:
     return f'<div style="overflow-x: auto">{styled(table).to_html()}</div>'
 
 
+ALL_DATA = "all data sets"
+
+
 def backend_label(name: str) -> str:
     return "each run's own (its recipe's default)" if name == compare.DEFAULT_BACKEND else name
 
@@ -74,7 +77,17 @@ st.markdown("AUC and pAUC per machine type, then the averages over types and mAU
 runs = evaluated_runs()
 if not runs:
     no_runs_yet()
-chosen = select_runs("Runs (one row each)", key="runs", default=list(run_keys(runs))) if runs else []
+chosen = []
+if runs:
+    # numbers compare only between runs on the same data: one data set at a time, the one with most runs first
+    groups = compare.runs_by_data(runs)
+    data_sets = [*groups, ALL_DATA]
+    data_set = st.selectbox("Data set", data_sets, index=data_sets.index(query_choice("data", data_sets, data_sets[0])),
+                            format_func=lambda d: f"{d} ({len(groups[d])} run{'s' * (len(groups[d]) > 1)})" if d in groups else d,
+                            help="the runs evaluated on this data set (as their config.json names it)")
+    st.query_params["data"] = data_set
+    pool = runs if data_set == ALL_DATA else groups[data_set]
+    chosen = select_runs("Runs (one row each)", key="runs", runs=pool, default=list(run_keys(pool)))
 
 backends = [compare.DEFAULT_BACKEND] + compare.available_backends([r.eval_metrics() for r in chosen])
 c_backend, c_protocol, c_reference = st.columns([2, 2, 1])

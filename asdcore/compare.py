@@ -122,6 +122,15 @@ def data_of(run) -> str:
     return ", ".join(str(r) for r in run.config.get("data", {}).get("roots", []))
 
 
+def runs_by_data(runs) -> dict[str, list]:
+    """The runs grouped by the data set they were evaluated on, the data set with most runs first
+    (on a tie, the one of the run listed first: the newest).  Numbers compare only within a group."""
+    groups: dict[str, list] = {}
+    for run in runs:
+        groups.setdefault(data_of(run), []).append(run)
+    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))  # a stable sort keeps ties in order
+
+
 def mixed_data_note(datasets) -> str | None:
     """A warning when runs come from more than one data set (None when they share one)."""
     datasets = {d for d in datasets if d}

@@ -335,6 +335,32 @@ def test_compare_shows_source_target_and_the_official_score_for_domain_shift_run
     assert "harmonic means over its sections" in texts(at.caption)
 
 
+def test_compare_shows_one_data_set_at_a_time(page, bundled, tmp_path, monkeypatch):
+    """Runs on other data (here the domain-shift set) are not mixed into the table unless asked for."""
+    folder = tmp_path / "bundled"
+    shutil.copytree(bundled, folder)
+    shutil.copytree(bundled / NAM, folder / "shift-run")
+    config = json.loads((folder / "shift-run" / "config.json").read_text())
+    config.update(label="On domain-shift data", data=dict(config["data"], roots=["data/toy-domain"]))
+    write_json_atomic(folder / "shift-run" / "config.json", config)
+    monkeypatch.setenv("ASD_BUNDLED", str(folder))
+    at = page("compare", published="0")
+    data_set = widget(at, "selectbox", "Data set")
+    assert data_set.value == config_roots(bundled / NAM)  # the data set with most runs (two)
+    assert data_set.options[1:] == ["data/toy-domain (1 run)", "all data sets"]
+    rows, _ = results_table(at)
+    assert set(rows) == {"TASTgram-MFN (Noisy-ArcMix)", "Weaker copy"}
+    assert "different data sets" not in texts(at.warning)
+    at = page("compare", published="0", data="data/toy-domain")
+    assert set(results_table(at)[0]) == {"On domain-shift data"}
+    at = page("compare", published="0", data="all data sets")
+    assert len(results_table(at)[0]) == 3 and "different data sets" in texts(at.warning)
+
+
+def config_roots(run_dir: Path) -> str:
+    return ", ".join(json.loads((run_dir / "config.json").read_text())["data"]["roots"])
+
+
 def test_a_run_of_yours_named_like_a_bundled_one_is_its_own_row(page, bundled, tmp_path, monkeypatch):
     """A run folder of yours may be named like a bundled run: both are listed and picked apart."""
     shutil.copytree(bundled / NAM, tmp_path / "mine" / NAM)

@@ -56,9 +56,11 @@ def select_run(label: str = "Run", key: str = "run", runs: list[Run] | None = No
     return by_id[chosen]
 
 
-def select_runs(label: str = "Runs", key: str = "runs", default=None) -> list[Run]:
-    """A multi-run picker whose choice lives in the query parameter `key` (comma-separated ids)."""
-    runs = evaluated_runs()
+def select_runs(label: str = "Runs", key: str = "runs", default=None, runs: list[Run] | None = None) -> list[Run]:
+    """A multi-run picker whose choice lives in the query parameter `key` (comma-separated ids);
+    it offers `runs` (every evaluated run by default)."""
+    if runs is None:
+        runs = evaluated_runs()
     if not runs:
         return []
     by_id = run_keys(runs)
