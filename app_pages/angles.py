@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from asdcore import plots
-from asdcore.compare import data_of, mixed_data_note
+from asdcore.compare import mixed_data_note
+from asdcore.runs import data_of
 from asdcore.plots.angles import domain_separation
 from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips
@@ -101,18 +102,17 @@ for (name, table), run in zip(tables.items(), chosen):
     shown = filter_clips(table, type_filter, id_filter)
     sep = plots.angle_separation(shown.loc[shown["label"] == 0, ANGLE], shown.loc[shown["label"] == 1, ANGLE]) \
         if has_angles else {}
-    row = {"run": name, "loss": run.config.get("loss", {}).get("name"),
-           "angle AUC": sep.get("auc"), "median gap (°)": sep.get("median_gap_deg"),
-           "overlap": sep.get("overlap"), "median normal (°)": sep.get("median_normal_deg"),
-           "median anomaly (°)": sep.get("median_anomaly_deg"),
-           "normal / anomalous clips": f"{sep['n_normal']} / {sep['n_anomaly']}" if sep else "—",
-           "note": "" if has_angles else "no class centres: no angles"}
-    if domain_data:  # each domain's normals against all the anomalies shown, as DCASE scores a domain
-        per_domain = domain_separation(shown) if has_angles else {}
-        for d in ("source", "target"):
-            row[f"angle AUC {d}"] = per_domain.get(d, {}).get("auc")
-            row[f"median normal {d} (°)"] = per_domain.get(d, {}).get("median_normal_deg")
-    rows.append(row)
+    # on domain data, each domain's normals against all the anomalies shown, as DCASE scores a domain
+    per_domain = domain_separation(shown) if has_angles and domain_data else {}
+    by_domain = {d: per_domain.get(d, {}) for d in ("source", "target")} if domain_data else {}
+    rows.append({"run": name, "loss": run.config.get("loss", {}).get("name"),
+                 "angle AUC": sep.get("auc"), **{f"angle AUC {d}": v.get("auc") for d, v in by_domain.items()},
+                 "median gap (°)": sep.get("median_gap_deg"), "overlap": sep.get("overlap"),
+                 "median normal (°)": sep.get("median_normal_deg"),
+                 **{f"median normal {d} (°)": v.get("median_normal_deg") for d, v in by_domain.items()},
+                 "median anomaly (°)": sep.get("median_anomaly_deg"),
+                 "normal / anomalous clips": f"{sep['n_normal']} / {sep['n_anomaly']}" if sep else "—",
+                 "note": "" if has_angles else "no class centres: no angles"})
 st.subheader("Separation of the two histograms")
 separation = pd.DataFrame(rows)
 if (separation["note"] == "").all():  # every run has angles: nothing to note

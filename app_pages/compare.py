@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from asdcore import compare
+from asdcore.runs import runs_by_data
 from asdcore.evaluation.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.empty_states import no_runs_yet
@@ -80,10 +81,11 @@ if not runs:
 chosen = []
 if runs:
     # numbers compare only between runs on the same data: one data set at a time, the one with most runs first
-    groups = compare.runs_by_data(runs)
+    groups = runs_by_data(runs)
     data_sets = [*groups, ALL_DATA]
     data_set = st.selectbox("Data set", data_sets, index=data_sets.index(query_choice("data", data_sets, data_sets[0])),
-                            format_func=lambda d: f"{d} ({len(groups[d])} run{'s' * (len(groups[d]) > 1)})" if d in groups else d,
+                            format_func=lambda d: f"{d} ({len(groups[d])} run{'s' * (len(groups[d]) > 1)})"
+                            if d in groups else d,
                             help="the runs evaluated on this data set (as their config.json names it)")
     st.query_params["data"] = data_set
     pool = runs if data_set == ALL_DATA else groups[data_set]

@@ -105,6 +105,14 @@ def show_guide() -> None:
         "**Angles** to see Fig. 1 of the Noisy-ArcMix paper on the bundled runs; **False alarms** to debug "
         "an alarm; **Train** to train a method yourself, then **Compare** to put it beside the others.")
     st.markdown("\n".join(f"- **{name}**: {what}" for name, what in PAGE_GUIDE))
+    shift = "shift-tastgram-noisy-arcmix"
+    st.markdown(
+        "**Domain shift (DCASE 2021-2023):** the bundled run `shift-tastgram-noisy-arcmix` learnt from the toy "
+        "factory's `domain-shift` preset (`make data-shift`), where each section's target domain runs faster, "
+        "is recorded further away or in another hall, with 4 training clips per 120 source ones. "
+        "[Compare](compare?data=data/toy-domain) gives its source and target AUCs and the official score; "
+        f"[Angles](angles?runs={shift}&split=1), [Embeddings](embeddings?run={shift}&color=domain) and "
+        f"[False alarms](false-alarms?run={shift}&domain=target) show why target clips score as anomalies.")
     st.caption("The selected run, clip and filters live in the page's address: a reload or a shared link "
                "shows the same view.")
 

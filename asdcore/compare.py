@@ -27,6 +27,7 @@ import pandas as pd
 
 from .evaluation.metrics import PROTOCOLS, machine_type_order
 from .reference_results import PUBLISHED
+from .runs import data_of
 from .evaluation.scoring import BACKEND_DESCRIPTIONS
 
 AVERAGE = "Average"
@@ -117,20 +118,6 @@ class RunEntry:
     data: str = ""
 
 
-def data_of(run) -> str:
-    """The data set a run was trained and evaluated on, as its config names it ("data/toy")."""
-    return ", ".join(str(r) for r in run.config.get("data", {}).get("roots", []))
-
-
-def runs_by_data(runs) -> dict[str, list]:
-    """The runs grouped by the data set they were evaluated on, the data set with most runs first
-    (on a tie, the one of the run listed first: the newest).  Numbers compare only within a group."""
-    groups: dict[str, list] = {}
-    for run in runs:
-        groups.setdefault(data_of(run), []).append(run)
-    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))  # a stable sort keeps ties in order
-
-
 def mixed_data_note(datasets) -> str | None:
     """A warning when runs come from more than one data set (None when they share one)."""
     datasets = {d for d in datasets if d}
@@ -154,9 +141,10 @@ DOMAIN_SCORES = (("official_score", "official score"), ("hmean_source", "h-mean 
 
 def domain_shift_table(runs, backend: str = DEFAULT_BACKEND) -> pd.DataFrame | None:
     """DCASE 2021-2023 runs (metrics.json with a "domain_shift" block), as that challenge reports
-    them: per machine type the harmonic means over its sections of AUC (source), AUC (target)
-    and pAUC, then the official score (harmonic mean of them all), the source and target
-    harmonic means and the arithmetic mean; percent, one row per run.  None when no run has one."""
+    them: the official score (harmonic mean of all the sections' source AUC, target AUC and pAUC),
+    the source and target harmonic means and the arithmetic mean, then per machine type the
+    harmonic means over its sections of AUC (source), AUC (target) and pAUC; percent, one row per
+    run.  None when no run has one."""
     entries = [r if isinstance(r, RunEntry) else entry_for(r) for r in runs]
     rows, names = [], []
     for entry, name in zip(entries, _unique_names(entries)):
@@ -175,7 +163,8 @@ def domain_shift_table(runs, backend: str = DEFAULT_BACKEND) -> pd.DataFrame | N
     if not rows:
         return None
     types = machine_type_order({t for row in rows for t, _ in row if t != "Score"})
-    columns = [(t, label) for t in types for _, label in DOMAIN_METRICS] + [("Score", label) for _, label in DOMAIN_SCORES]
+    # the scores first: the official score is what a reader looks for, and a wide table scrolls
+    columns = [("Score", label) for _, label in DOMAIN_SCORES] + [(t, label) for t in types for _, label in DOMAIN_METRICS]
     return pd.DataFrame(rows, index=pd.Index(names, name="method"),
                         columns=pd.MultiIndex.from_tuples(columns, names=["group", "metric"]))
 

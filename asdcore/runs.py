@@ -246,6 +246,20 @@ def list_runs(include_bundled: bool = True, roots=None) -> list[Run]:
     return out
 
 
+def data_of(run) -> str:
+    """The data set a run was trained and evaluated on, as its config names it ("data/toy")."""
+    return ", ".join(str(r) for r in run.config.get("data", {}).get("roots", []))
+
+
+def runs_by_data(runs) -> dict[str, list]:
+    """The runs grouped by the data set they were evaluated on, the data set with most runs first
+    (on a tie, the one of the run listed first: the newest).  Numbers compare only within a group."""
+    groups: dict[str, list] = {}
+    for run in runs:
+        groups.setdefault(data_of(run), []).append(run)
+    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))  # a stable sort keeps ties in order
+
+
 def run_summary(runs) -> list[dict]:
     """One row per run: what the run tables show (`python -m asdcore runs`, the Home and Train
     pages), read here once so the three agree; each picks and formats its own columns.

@@ -144,7 +144,34 @@ def results_markdown(seeds: dict) -> str:
             cells = [_cell([r["per_type"][t]["auc"] for r in runs]) for t in TYPES]
             lines.append(f"| {RECIPES[recipe].label} | " + " | ".join(cells) + " | "
                          f"{_cell([r['average']['auc'] for r in runs])} | {_cell([r['average']['pauc'] for r in runs])} |")
+    lines += shift_markdown()
     return "\n".join(lines) + "\n"
+
+
+def shift_markdown() -> list[str]:
+    """The bundled runs on the domain-shift preset, as DCASE 2021-2023 report them."""
+    runs = [Run(OUT / (SHIFT_PREFIX + r)) for r in SHIFT if Run(OUT / (SHIFT_PREFIX + r)).has_eval]
+    if not runs:
+        return []
+    lines = ["", "## On the domain-shift preset", "",
+             f"`quick` preset on `{SHIFT_DATA}` (`make data-shift`: toy seed 0, 23 sections, 120 source and 4 target "
+             "training clips each). Harmonic means over sections in %, each recipe's default back-end; AUC (source / "
+             "target): that domain's normals against all the section's anomalies, pAUC both domains pooled; the "
+             "official score is the harmonic mean of every source AUC, target AUC and pAUC.", "",
+             "| run | " + " | ".join(f"{t} AUC source / target" for t in TYPES)
+             + " | h-mean source | h-mean target | official score | train + eval time |",
+             "|" + "---|" * (len(TYPES) + 5)]
+    for run in runs:
+        m = run.eval_metrics()
+        block = m["domain_shift"]["by_backend"][m["backend"]]
+        per_type = {r["machine_type"]: r for r in block["machine_types"] if r["mean"] == "harmonic"}
+        pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+        cells = [f"{pct(per_type[t]['auc_source'])} / {pct(per_type[t]['auc_target'])}" if t in per_type else "-"
+                 for t in TYPES]
+        lines.append(f"| {run.label} ({run.id}) | " + " | ".join(cells) + f" | {pct(block['hmean_source'])} | "
+                     f"{pct(block['hmean_target'])} | {pct(block['official_score'])} | "
+                     f"{m['train_seconds']:.0f} s + {m['eval_seconds']:.0f} s (wall {run.status.get('wall_seconds'):.0f} s) |")
+    return lines
 
 
 def bundle_shift(recipes: list[str]) -> None:

@@ -357,6 +357,24 @@ def test_compare_shows_one_data_set_at_a_time(page, bundled, tmp_path, monkeypat
     assert len(results_table(at)[0]) == 3 and "different data sets" in texts(at.warning)
 
 
+def test_the_bundled_domain_shift_run_shows_its_source_and_target_aucs(page, monkeypatch):
+    """The bundled run on the domain-shift preset, in Compare as a user finds it (its data set's entry)."""
+    bundled = PROJECT_ROOT / "checkpoints"
+    monkeypatch.setenv("ASD_BUNDLED", str(bundled))
+    metrics = json.loads((bundled / "shift-tastgram-noisy-arcmix" / "eval" / "metrics.json").read_text())
+    scores = metrics["domain_shift"]["by_backend"][metrics["backend"]]
+    at = page("compare", data="data/toy-domain", published="0")
+    assert "Domain shift (DCASE 2021-2023)" in [h.value for h in at.subheader]
+    shown = at.dataframe[0].value
+    row = shown.loc["TASTgram-MFN (Noisy-ArcMix) · domain shift"]
+    assert row[("Score", "official score")] == pytest.approx(100 * scores["official_score"], abs=0.01)
+    assert row[("Score", "h-mean source")] == pytest.approx(100 * scores["hmean_source"], abs=0.01)
+    assert row[("Score", "h-mean target")] == pytest.approx(100 * scores["hmean_target"], abs=0.01)
+    toycar = next(r for r in scores["machine_types"] if r["machine_type"] == "ToyCar" and r["mean"] == "harmonic")
+    assert row[("ToyCar", "AUC target")] == pytest.approx(100 * toycar["auc_target"], abs=0.01)
+    assert row[("ToyCar", "AUC target")] < row[("ToyCar", "AUC source")]  # the target domain is harder
+
+
 def config_roots(run_dir: Path) -> str:
     return ", ".join(json.loads((run_dir / "config.json").read_text())["data"]["roots"])
 

@@ -347,3 +347,6 @@ def test_false_alarms_per_domain(page, shift_bundled):
         f"{len(alarms.false_alarms(target))} / {(target['label'] == 0).sum()}"
     counts = at.dataframe[0].value
     assert set(counts["domain"]) == {"target"}
+    rate = {d: len(alarms.false_alarms(decided[decided["domain"] == d]))
+            / ((decided["domain"] == d) & (decided["label"] == 0)).sum() for d in ("source", "target")}
+    assert f"source {rate['source']:.0%}, target {rate['target']:.0%} of the normals" in " ".join(c.value for c in at.caption)

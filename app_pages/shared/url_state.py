@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from asdcore.runs import Run, list_runs
+from asdcore.runs import Run, data_of, list_runs, runs_by_data
 from app_pages.shared.empty_states import no_evaluated_runs
 
 
@@ -48,7 +48,12 @@ def select_run(label: str = "Run", key: str = "run", runs: list[Run] | None = No
     ids = list(by_id)
     wanted = st.query_params.get(key)
     if wanted not in ids:
-        preferred = [i for i, r in by_id.items() if r.recipe == default_recipe]
+        # your newest run of the recipe, else the bundled one on the data set most runs share (the
+        # default toy set, not the domain-shift one), else any run of it
+        main_data = next(iter(runs_by_data(runs)))
+        of_recipe = {i: r for i, r in by_id.items() if r.recipe == default_recipe}
+        preferred = ([i for i, r in of_recipe.items() if not r.bundled]
+                     + [i for i, r in of_recipe.items() if data_of(r) == main_data] + list(of_recipe))
         wanted = preferred[0] if preferred else ids[0]
     chosen = st.selectbox(label, ids, index=ids.index(wanted), format_func=lambda i: run_title(by_id[i]),
                           key=f"select_{key}")

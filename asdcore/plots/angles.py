@@ -117,8 +117,10 @@ def angle_histograms(panels: dict[str, pd.DataFrame], machine_type=None, machine
         if by_domain:
             text += "".join(f"<br>{d} AUC {fmt(v['auc'], '.3f')}" for d, v in domain_separation(clips).items())
         _panel_note(fig, i, text, corner=True)
-    fig.update_layout(barmode="overlay", title=title or _title(machine_type, machine_id),
-                      legend=dict(orientation="h", y=1.02 + 0.08 / rows, x=1, xanchor="right", yanchor="bottom"))
+    # four legend entries (split by domain) would run into the title: they go under the panels
+    legend = dict(orientation="h", y=-0.12 - 0.1 / rows, x=0, xanchor="left", yanchor="top") if split_domain else \
+        dict(orientation="h", y=1.02 + 0.08 / rows, x=1, xanchor="right", yanchor="bottom")
+    fig.update_layout(barmode="overlay", title=title or _title(machine_type, machine_id), legend=legend)
     # four panels a row leave no room for the long axis title: the figure title says it
     x_title = "angle to own class centre (degrees)" if cols <= 3 else "angle (degrees)"
     fig.update_xaxes(range=[0, max_deg], dtick=30, title_text=x_title)
