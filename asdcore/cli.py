@@ -213,6 +213,9 @@ def _print_metrics(run_dir) -> None:
     print(m["pauc_note"])
     for note in m.get("by_backend", {}).get(m["backend"], {}).get("dcase", {}).get("notes", []):
         print(f"note: {note}")
+    if m.get("n_unlabelled_clips"):
+        print(f"{m['n_unlabelled_clips']} unlabelled test clips (an evaluation set) scored, not counted: "
+              f"{run.path / 'eval' / 'unlabelled_clips.parquet'}")
     if "domain_shift" in m:
         print("\n" + domain_shift_text(m["domain_shift"], m["backend"]))
 

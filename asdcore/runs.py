@@ -42,6 +42,10 @@ clips.parquet / train_clips.parquet columns:
     fault_kind, fault_onset_s, fault_offset_s, severity   from the toy factory's metadata (else null)
     role                  "test", or "train"/"val" in train_clips.parquet
 
+Test clips without a label in their names (a DCASE evaluation set's) are scored too, never counted:
+their rows (the clip columns, score and score_<backend>; role "unlabelled") go to
+eval/unlabelled_clips.parquet, and metrics.json counts them as "n_unlabelled_clips".
+
 Clips are referred to by paths relative to the data set's root, and the roots in config.json
 are relative to the project folder when they lie inside it (data/toy), so bundled runs resolve
 on any machine once `make data` has run.

@@ -5,7 +5,7 @@ files.  asdcore.training.loop and asdcore.evaluation.evaluate import from here, 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ class Splits:
     classes: list[tuple[str, str]]
     roots: list[str]
     class_mode: str = "section"  # what a class is (asdcore.data.classes)
+    unlabelled: list[ClipRecord] = field(default_factory=list)  # test clips without a label (evaluation sets)
 
 
 def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
@@ -101,9 +102,13 @@ def prepare_splits(config: RunConfig) -> Splits:
         check_classes(normals, classes, config.recipe or config.model.name)
     train, val = split_train_val(normals, d.val_fraction, config.seed, d.max_train_clips_per_class, d.val_split)
     test = [r for r in records if r.split == "test" and r.label is not None]
+    # evaluation-set clips (no label in the name): scored, never counted in the metrics
+    unlabelled = [r for r in records if r.split == "test" and r.label is None]
     if d.max_test_clips_per_class:  # tiny runs evaluate on a subset
         test = _cap_test(test, d.max_test_clips_per_class, config.seed)
-    return Splits(train=train, val=val, test=test, classes=classes, roots=roots, class_mode=class_mode)
+        unlabelled = _cap_test(unlabelled, d.max_test_clips_per_class, config.seed)
+    return Splits(train=train, val=val, test=test, classes=classes, roots=roots, class_mode=class_mode,
+                  unlabelled=unlabelled)
 
 
 def _cap_test(test: list[ClipRecord], per_class: int, seed: int) -> list[ClipRecord]:

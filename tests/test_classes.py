@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -27,7 +28,7 @@ def _tone(path, hz: float, seed: int, seconds: float = 2.0, anomalous: bool = Fa
     sf.write(str(path), x.astype(np.float32), SR, subtype="PCM_16")
 
 
-def dcase2023_like(root, n_train: int = 12, n_test: int = 4, unseen_test: bool = False):
+def dcase2023_like(root, n_train: int = 12, n_test: int = 4, unseen_test: bool = False, evaluation: bool = False):
     """Two machine types with one section each; the attribute "vel" (two values) changes the hum."""
     seed = 0
     for machine_type, base in [("fan", 200.0), ("valve", 700.0)]:
@@ -43,6 +44,9 @@ def dcase2023_like(root, n_train: int = 12, n_test: int = 4, unseen_test: bool =
                           hz, seed, anomalous=label == "anomaly")
     if unseen_test:  # attribute values that no training normal carries
         _tone(root / "fan" / "test" / "section_00_source_test_normal_9999_vel_16.wav", 400.0, 9999)
+    if evaluation:  # DCASE 2023 evaluation names: section and number only, no label, no attributes
+        for i in range(2):
+            _tone(root / "valve" / "test" / f"section_00_{i:04d}.wav", 700.0, 5000 + i, anomalous=i == 1)
     return root
 
 
@@ -113,7 +117,7 @@ def test_data_check_says_what_the_classes_are(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_classifier_trains_on_attribute_classes_and_scores_each_section(tmp_path):
-    root = dcase2023_like(tmp_path / "d23", unseen_test=True)
+    root = dcase2023_like(tmp_path / "d23", unseen_test=True, evaluation=True)
     run_dir = tmp_path / "run"
     code = main(["train", "--recipe", "tastgram-arcface", "--preset", "tiny", "--data", str(root),
                  "--set", "data.max_test_clips_per_class=100", "--run-dir", str(run_dir), "--quiet"])
@@ -122,11 +126,15 @@ def test_a_classifier_trains_on_attribute_classes_and_scores_each_section(tmp_pa
     assert "4 classes, one per machine type x section (attribute values)" in (run_dir / "train.log").read_text()
     clips = run.clips()
     unseen = clips["path"].str.endswith("vel_16.wav")
-    # every clip whose attributes were trained on has a score and an angle; the unseen one has neither
-    assert clips.loc[~unseen, "score"].notna().all() and clips.loc[~unseen, "angle_to_centre_deg"].notna().all()
-    assert clips.loc[unseen, "score"].isna().all() and clips.loc[unseen, "angle_to_centre_deg"].isna().all()
+    # every clip has a score; the one whose attributes no training normal has has no own centre
+    assert clips["score"].notna().all() and clips.loc[~unseen, "angle_to_centre_deg"].notna().all()
+    assert clips.loc[unseen, "angle_to_centre_deg"].isna().all()
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     # the metrics stay per machine type and section, not per attribute class
     assert set(metrics["per_type"]) == {"fan", "valve"}
-    notes = metrics["by_backend"][metrics["backend"]]["dcase"]["notes"]
-    assert "fan section_00: 1 clip(s) with no finite 'score_softmax' left out" in notes
+    assert metrics["n_test_clips"] == len(clips) == 2 * 2 * 2 * 4 + 1
+    # the evaluation clips (no label) are scored apart and never counted
+    unlabelled = pd.read_parquet(run_dir / "eval" / "unlabelled_clips.parquet")
+    assert sorted(unlabelled["path"]) == ["valve/test/section_00_0000.wav", "valve/test/section_00_0001.wav"]
+    assert unlabelled["score"].notna().all() and (unlabelled["class_index"] == -1).all()
+    assert metrics["n_unlabelled_clips"] == 2 and not clips["path"].str.contains("section_00_000").any()

@@ -200,3 +200,26 @@ def test_class_with_one_training_clip_never_crashes():
     result = score_all(test, train)
     assert np.isnan(result["gmm"].test[1]) and np.isnan(result["lof"].test[1])  # no model from one clip
     assert np.isfinite(result["knn"].test[1]) and np.isnan(result["knn"].train[10])  # no other clip
+
+
+def test_a_clip_without_a_class_scores_as_the_most_normal_of_its_candidate_classes():
+    """DCASE 2023 evaluation clips name a section, not its attribute values: a clip without a class
+    scores as the minimum over its candidate classes of its score as that class."""
+    test, train, centres = clustered_sets(np.random.default_rng(7), n_classes=3)
+    logits = np.random.default_rng(8).normal(size=(len(test), 3))
+    candidates = np.zeros((len(test), 3), dtype=bool)
+    candidates[0, [1, 2]] = True  # clip 0 (at class 0's centre) may only be class 1 or 2
+    candidates[2, [0, 1]] = True  # clip 2 (at class 1's centre) may be class 0 or 1
+    classless = EmbeddingSet(test.embedding, np.array([-1, 0, -1, 1, 2, 2]), logits=logits, candidates=candidates)
+    with_classes = EmbeddingSet(test.embedding, test.class_index, logits=logits)
+    for name in ("softmax", "knn", "gmm"):
+        got = score_all(classless, train, backends=(name,))[name].test
+        as_each = [score_all(EmbeddingSet(test.embedding, np.full(len(test), c), logits=logits), train,
+                             backends=(name,))[name].test for c in range(3)]
+        assert got[0] == pytest.approx(min(as_each[1][0], as_each[2][0])), name
+        assert got[2] == pytest.approx(min(as_each[0][2], as_each[1][2])), name
+        # clips with a class are scored as before
+        assert got[1] == pytest.approx(score_all(with_classes, train, backends=(name,))[name].test[1]), name
+    # knn: the clip at class 1's centre, allowed class 1, scores as near as a clip of class 1 does
+    knn = score_all(classless, train, backends=("knn",))["knn"].test
+    assert knn[2] == pytest.approx(score_all(with_classes, train, backends=("knn",))["knn"].test[2])

@@ -13,8 +13,9 @@ is anomalous.  What a class is depends on the data (the run's `data.classes`):
                  training normals carry two or more attribute combinations; section otherwise
 
 With attribute classes a test clip's class is the one its name's attributes select; a test clip
-whose attributes no training normal of its section carries has no class (class_index -1): the
-back-ends give it no score and the metrics leave it out with a note.
+whose attributes no training normal of its section carries, or whose name carries none (DCASE
+2023 evaluation clips), has no class (class_index -1): it scores as the most normal of its
+section's classes (`section_candidates`, asdcore.evaluation.scoring.score_with_candidates).
 
 A classifier needs at least two classes with training normals: `check_classes` refuses otherwise,
 and says what to do (the autoencoder recipe learns from a single machine).
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+
+import numpy as np
 
 from .records import ClipRecord, class_list
 
@@ -71,6 +74,18 @@ def assign_classes(records: list[ClipRecord], mode: str) -> tuple[list[ClipRecor
         raise ValueError(f"class mode must be 'section' or 'attributes', got {mode!r}")
     index = {k: i for i, k in enumerate(classes)}
     return [replace(r, class_index=index.get(key(r), -1)) for r in records], classes
+
+
+def section_candidates(records: list[ClipRecord], classes: list[tuple[str, str]]):
+    """(N, C) bool numpy array: for each record without a class (class_index -1), the classes of
+    its machine type and section (attribute classes are named "section_00 key=value;...");
+    all False for records with a class."""
+    out = np.zeros((len(records), len(classes)), dtype=bool)
+    section_of = [(t, name.split(" ")[0]) for t, name in classes]
+    for i, r in enumerate(records):
+        if r.class_index < 0:
+            out[i] = [key == (r.machine_type, r.machine_id) for key in section_of]
+    return out
 
 
 def describe_classes(mode: str, classes: list[tuple[str, str]]) -> str:

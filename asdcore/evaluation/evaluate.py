@@ -23,8 +23,10 @@ from . import metrics as metrics_mod
 from . import scoring
 from .domain_metrics import domain_shift_summary
 from ..config import RunConfig
+from ..data.classes import section_candidates
 from ..data.toy.metadata import read_fault_metadata
 from ..features import LogMel
+from ..losses import class_cosine
 from ..runs import Run, write_json_atomic
 from ..runtime import (SELECTED, Splits, Waveforms, autocast, build_model, device_description, feature_config,
                        float_output, group_names, load_checkpoint, pick_device, prepare_splits)
@@ -55,8 +57,10 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
                   "attention": out.attention, "reconstruction_error": out.reconstruction_error}
         if out.cosine is not None and loss.has_logits:
             cos = out.subcentre_cosine if out.subcentre_cosine is not None else out.cosine
-            # a clip without a class (-1) gets the margin at class 0; its own-class scores are NaN anyway
-            fields["logits"] = loss.logits(cos, y.clamp(min=0))
+            # a clip without a class (-1) gets the margin at its nearest centre, the class it is most
+            # likely of (it scores as the most normal of its section's classes: scoring.score_with_candidates)
+            nearest = class_cosine(cos).argmax(dim=1)
+            fields["logits"] = loss.logits(cos, torch.where(y >= 0, y, nearest))
         for name, value in fields.items():
             if value is not None:
                 parts.setdefault(name, []).append(value.float().cpu().numpy())
@@ -93,6 +97,9 @@ def _infer_all(models: dict, records, config: RunConfig, device, front, progress
                 result[key] = np.full((len(records),) + value.shape[1:], np.nan, dtype=np.float32)
             result[key][index] = value
     return result
+
+
+UNLABELLED = "unlabelled_clips.parquet"  # the scores of the test clips without a label
 
 
 # --- angles and projections ---------------------------------------------------------------------
@@ -188,24 +195,33 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     models, selected_epoch = load_selected(run_dir, config, splits, device)
     front = LogMel(feature_config(config)).to(device)
     reference = splits.train + splits.val
-    classless = sum(r.class_index < 0 for r in splits.test)
+    scored = splits.test + splits.unlabelled
+    classless = sum(r.class_index < 0 for r in scored)
     if classless:
-        note(f"{classless} test clip(s) carry attribute values no training normal has: they have no class, "
-             f"so no class-based score, and the metrics leave them out")
-    test_out = _infer_all(models, splits.test, config, device, front, note)
+        note(f"{classless} test clip(s) name no attribute values a training normal of their section has: each "
+             f"scores as the most normal of its section's classes")
+    # the labelled test clips, then the unlabelled ones (evaluation sets): all are scored, and the
+    # unlabelled ones leave after scoring, for eval/unlabelled_clips.parquet, never the metrics
+    n_test = len(splits.test)
+    test_out = _infer_all(models, scored, config, device, front, note)
     train_out = _infer_all(models, reference, config, device, front, note)
 
-    test = _clip_table(splits.test, splits.roots, "test")
+    test = _clip_table(scored, splits.roots,
+                       ["test"] * n_test + ["unlabelled"] * len(splits.unlabelled))
     train = _clip_table(reference, splits.roots, ["train"] * len(splits.train) + ["val"] * len(splits.val))
 
     note("scoring with every back-end")
-    backend_scores = _score(config, test, train, test_out, train_out, models)
+    backend_scores = _score(config, test, train, test_out, train_out, models,
+                            section_candidates(scored, splits.classes) if classless else None)
     for name, scores in backend_scores.items():
         test[f"score_{name}"] = scores.test
         train[f"score_{name}"] = scores.train
     default = config.eval.backend
     test["score"] = test[f"score_{default}"]
     train["score"] = train[f"score_{default}"]
+    unlabelled = test.iloc[n_test:].drop(columns="label").reset_index(drop=True)
+    test = test.iloc[:n_test].reset_index(drop=True).astype({"label": int})
+    test_out = {key: value[:n_test] for key, value in test_out.items()}
 
     if "cosine" in test_out:
         test = pd.concat([test, angles(test_out["cosine"], test["class_index"].to_numpy(), splits.classes)], axis=1)
@@ -248,6 +264,9 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     np.save(out_dir / "train_embeddings.npy", train_out["embedding"].astype(np.float32))
     if "attention" in test_out:
         np.save(out_dir / "attention.npy", test_out["attention"].astype(np.float16))
+    if len(unlabelled):
+        unlabelled.to_parquet(out_dir / UNLABELLED, index=False)
+        summary["n_unlabelled_clips"] = len(unlabelled)
     centres = _centres(models)
     if centres is not None:
         np.save(out_dir / "centres.npy", centres)
@@ -273,7 +292,7 @@ def _centres(models: dict) -> np.ndarray | None:
         w.reshape(head.num_classes, head.num_subcentres, -1)
 
 
-def _score(config: RunConfig, test, train, test_out, train_out, models) -> dict:
+def _score(config: RunConfig, test, train, test_out, train_out, models, candidates=None) -> dict:
     if "reconstruction_error" in test_out:
         return {"reconstruction": scoring.BackendScores(test=test_out["reconstruction_error"],
                                                         train=train_out["reconstruction_error"])}
@@ -281,7 +300,8 @@ def _score(config: RunConfig, test, train, test_out, train_out, models) -> dict:
     head = model.head
     sub = head.weight.detach().float().cpu().numpy().reshape(head.num_classes, head.num_subcentres, -1)
     test_set = scoring.EmbeddingSet(embedding=test_out["embedding"], class_index=test["class_index"].to_numpy(),
-                                    cosine=test_out.get("cosine"), logits=test_out.get("logits"), subcentres=sub)
+                                    cosine=test_out.get("cosine"), logits=test_out.get("logits"), subcentres=sub,
+                                    candidates=candidates)
     train_set = scoring.EmbeddingSet(embedding=train_out["embedding"], class_index=train["class_index"].to_numpy(),
                                      cosine=train_out.get("cosine"), logits=train_out.get("logits"), subcentres=sub)
     wanted = [b for b in config.eval.backends if b != "reconstruction"]

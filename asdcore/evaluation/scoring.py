@@ -53,6 +53,9 @@ class EmbeddingSet:
     logits      (N, C) the margin head's scaled logits (margin at the label, as the reference code
                 scores), or (N, C, S) per sub-cluster; optional
     subcentres  (C, S, D) or (C, D) class (sub-)centres, to initialise the GMM means; optional
+    candidates  (N, C) bool: for a clip without a class (class_index -1), the classes it may be
+                (its section's attribute classes, asdcore.data.classes); it then scores as the most
+                normal of them (`score_with_candidates`); optional
     """
 
     embedding: np.ndarray | None
@@ -60,6 +63,7 @@ class EmbeddingSet:
     cosine: np.ndarray | None = None
     logits: np.ndarray | None = None
     subcentres: np.ndarray | None = None
+    candidates: np.ndarray | None = None
 
     def __post_init__(self):
         self.class_index = np.asarray(self.class_index, dtype=np.int64).reshape(-1)
@@ -79,6 +83,14 @@ class EmbeddingSet:
 
     def __len__(self) -> int:
         return len(self.class_index)
+
+    def as_class(self, rows: np.ndarray, c: int) -> EmbeddingSet:
+        """Clips `rows` of this set, each taken to be of class c."""
+        def pick(x):
+            return None if x is None else x[rows]
+
+        return EmbeddingSet(pick(self.embedding), np.full(len(rows), c), pick(self.cosine), pick(self.logits),
+                            self.subcentres)
 
 
 @dataclass
@@ -407,10 +419,26 @@ def create_backend(name: str, **options) -> Backend:
     return BACKEND_REGISTRY[name](**options)
 
 
+def score_with_candidates(backend: Backend, clips: EmbeddingSet) -> np.ndarray:
+    """The fitted back-end's scores; a clip without a class (class_index -1) but with candidate
+    classes scores as the most normal of them, min over c of its score as class c (a DCASE 2023
+    evaluation clip names its section, not its attribute values)."""
+    scores = backend.score(clips)
+    if clips.candidates is None:
+        return scores
+    rows = np.flatnonzero((clips.class_index < 0) & clips.candidates.any(axis=1))
+    best = np.full(len(rows), np.nan)
+    for c in np.flatnonzero(clips.candidates[rows].any(axis=0)):
+        as_c = np.where(clips.candidates[rows, c], backend.score(clips.as_class(rows, int(c))), np.nan)
+        best = np.fmin(best, as_c)  # NaN only where every candidate gives NaN
+    scores[rows] = best
+    return scores
+
+
 def fit_and_score(backend: Backend, test: EmbeddingSet, train: EmbeddingSet) -> BackendScores:
     """The back-end fitted on the training normals: the test clips' scores and the training normals' own."""
     backend.fit(train)
-    return BackendScores(backend.score(test), backend.train_scores)
+    return BackendScores(score_with_candidates(backend, test), backend.train_scores)
 
 
 # --- everything at once -----------------------------------------------------------------------
