@@ -164,3 +164,31 @@ def test_data_check_counts_clips_per_section_and_domain(dcase2022_layout):
     assert sum(expected.values()) == len(records) > 0
     report = check_report(ds)
     assert "layout found: dcase2022" in report and "per section and domain" in report
+
+
+@pytest.mark.slow  # makes a data set and trains a model
+def test_the_tiny_domain_shift_preset_is_made_checked_and_trained_on(tmp_path, capsys):
+    """The toy factory's domain-shift layout end to end: made, checked, trained on, scored per domain."""
+    from asdcore.cli import main
+    from asdcore.data.toy.presets import PRESETS as TOY_PRESETS
+
+    root = tmp_path / "shift"
+    assert main(["data", "toy", "--out", str(root), "--preset", "tiny-shift", "--seed", "0", "--quiet"]) == 0
+    assert main(["data", "check", str(root)]) == 0
+    report = capsys.readouterr().out
+    assert "layout found: dcase2022" in report and "per section and domain" in report
+    assert "12 classes, one per machine type x machine ID / section" in report
+    preset = TOY_PRESETS["tiny-shift"]
+    table = domain_table(scan_dataset(root))
+    fan = table[(table["machine_type"] == "fan") & (table["section"] == "00")].set_index("domain")
+    assert fan.loc["source", "train normal"] == preset.train_per_id
+    assert fan.loc["target", "train normal"] == preset.target_train_per_id
+    assert fan.loc["target", "test anomaly"] == preset.target_test_per_label
+    config = resolve("tastgram-noisy-arcmix", "tiny", {"data.roots": [str(root)], "train.epochs": 1,
+                                                       "eval.umap": False, "data.max_test_clips_per_class": None})
+    run = Run(train_run(config, tmp_path / "run", progress=False))
+    block = run.eval_metrics()["domain_shift"]["by_backend"]["softmax"]
+    assert {r["machine_type"] for r in block["machine_types"]} == set(preset.ids)
+    assert len(block["sections"]) == 12
+    assert all(r["auc_source"] is not None and r["auc_target"] is not None for r in block["sections"])
+    assert block["official_score"] is not None

@@ -63,6 +63,10 @@ PRESETS = {
     # seconds to make: for the test suite
     "tiny": Preset("tiny", 2.0, {t: ids[:2] for t, ids in DEV_IDS.items()}, 8, 4, 4,
                    what="for tests and demos: 12 IDs, a few clips each"),
+    # the domain-shift layout in seconds, for the test suite: sections 0 (faster) and 1 (far mic)
+    "tiny-shift": Preset("tiny-shift", 2.0, {t: ids[:2] for t, ids in DEV_IDS.items()}, 8, 4, 4, layout="dcase2022",
+                         target_train_per_id=2, target_test_per_label=4,
+                         what="for tests: the domain-shift layout in seconds, 12 sections, a few clips each"),
     # sized for 2-core CPUs: 23 machine IDs, 2 s clips, enough clips per ID for an ID classifier
     # to generalise in a few CPU epochs, and test sets that pin an AUC to about +-0.03
     "default": Preset("default", 2.0, DEV_IDS, 120, 50, 50,
