@@ -22,7 +22,8 @@ from typing import Callable
 from torch import nn
 
 from . import losses
-from .models import DCASEAutoencoder, SpectrogramMFN, logmel_mfn, stgram_mfn, tastgram_mfn, tfstgram_mfn
+from .models import (DCASEAutoencoder, SpectrogramMFN, SubclusterResNet, logmel_mfn, stgram_mfn, tastgram_mfn,
+                     tfstgram_mfn)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ MODELS: dict[str, Entry] = {e.name: e for e in [
           "OS-SCL TFSTgram: [log-mel, Tgram, TFgram] -> MFN -> FPH", SpectrogramMFN),
     Entry("logmel_mfn", logmel_mfn, "classifier",
           "OS-SCL Log-Mel: [log-mel] -> MobileFaceNet -> FPH", SpectrogramMFN),
+    Entry("subcluster_resnet", SubclusterResNet, "classifier",
+          "sub-cluster AdaCos system (DCASE 2021): standardised log-mel -> modified ResNet"),
     Entry("dcase_autoencoder", DCASEAutoencoder, "autoencoder",
           "DCASE 2020 baseline: dense AE on 5-frame windows"),
 ]}

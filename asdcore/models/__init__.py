@@ -11,10 +11,11 @@ from .frontends import (TemporalAttention, TFgramNet, TgramNet, TimeLayerNorm, a
 from .heads import CosineHead, FeaturePerturbationHead
 from .mobilefacenet import ASD_BOTTLENECKS, ORIGINAL_BOTTLENECKS, MobileFaceNet
 from .output import ModelOutput
+from .subcluster_resnet import SubclusterResNet, logmel_statistics
 
 __all__ = [
     "ASD_BOTTLENECKS", "CHANNELS", "CosineHead", "DCASEAutoencoder", "FeaturePerturbationHead",
-    "MobileFaceNet", "ModelOutput", "ORIGINAL_BOTTLENECKS", "SpectrogramMFN", "TFgramNet",
+    "MobileFaceNet", "ModelOutput", "ORIGINAL_BOTTLENECKS", "SpectrogramMFN", "SubclusterResNet", "TFgramNet",
     "TemporalAttention", "TgramNet", "TimeLayerNorm", "align_frames", "frame_windows",
-    "logmel_mfn", "stgram_mfn", "tastgram_mfn", "temporal_attention_weights", "tfstgram_mfn",
+    "logmel_mfn", "logmel_statistics", "stgram_mfn", "tastgram_mfn", "temporal_attention_weights", "tfstgram_mfn",
 ]

@@ -42,6 +42,7 @@ from tqdm import tqdm
 from ..config import RunConfig
 from ..data.classes import describe_classes
 from ..features import LogMel
+from ..models.subcluster_resnet import logmel_statistics
 from .mixup import mixup_waveform, mixup_waveform_and_logmel
 from ..registry import create_loss
 from ..runs import read_json, write_json_atomic
@@ -100,6 +101,22 @@ def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_
         val_index = np.array([i for i, r in enumerate(splits.val) if in_group(r)], dtype=np.int64)
         groups.append(Group(name, model, loss, optimizer, scheduler, ema, train_index, val_index))
     return groups
+
+
+def fit_input_standardisation(groups: list[Group], waves: Waveforms, front: LogMel, batch_size: int,
+                              device: torch.device) -> None:
+    """Models that standardise their input by the training set's temporal mean and std (the
+    sub-cluster AdaCos system's ResNet) get them from their group's training clips, one pass of
+    the front end before the first step."""
+    for g in groups:
+        if not hasattr(g.model, "fit_standardisation") or len(g.train_index) == 0:
+            continue
+        with torch.no_grad():
+            batches = (front(waves.batch(torch.from_numpy(g.train_index[i:i + batch_size])).to(device))
+                       for i in range(0, len(g.train_index), batch_size))
+            g.model.fit_standardisation(*[t.to(device) for t in logmel_statistics(batches)])
+            if g.ema is not None:  # the averaged model standardises as the trained one does
+                g.ema.module.fit_standardisation(g.model.input_mean, g.model.input_std)
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -314,6 +331,8 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
     steps = {n: max(1, sum(1 for r in splits.train if n == "all" or r.machine_type == n) // bs) for n in names}
     groups = build_groups(config, splits, device, steps)
     front = LogMel(feature_config(config)).to(device)
+    if ckpt is None:  # a resumed run's standardisation comes back with its weights
+        fit_input_standardisation(groups, train_waves, front, bs, device)
     start_epoch, best = 1, {"epoch": None, "val_loss": math.inf}
     if ckpt is not None:
         for g in groups:

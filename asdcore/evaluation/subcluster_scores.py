@@ -1,0 +1,147 @@
+"""The sub-cluster AdaCos system's anomaly scores (Wilkinghoff, DCASE 2021), eqs. 2-4 of its report.
+
+The network has one embedding and two sub-cluster AdaCos heads: one over the sections (x machine
+types), one over the attribute classes (attribute values in the file names).  Its scores come from
+Gaussian mixtures on the L2-normalised embeddings of the training normals (sklearn, full covariance,
+reg_covar 1e-3, as scoring.GMM):
+
+    G_s   per section s, on its training normals; one component per sub-cluster of the section head,
+          means initialised at the head's (normalised) sub-cluster centres
+    G_a   per attribute class a, likewise with the attribute head's sub-cluster centres
+    T_s   per section, on its TARGET-domain training normals, at most 3 components (as many as clips)
+
+With log P(x | G, k) = log N(x; mu_k, Sigma_k), the component's density without its mixture weight
+(scoring.component_log_likelihood), a clip x of section s scores
+
+    source   Z = -max_k log P(x | G_s, k) - max_{a in A(s)} max_k log P(x | G_a, k)        (eq. 2)
+    target   Z = -max_k log P(x | G_s, k) - max_{k <= 3} log P(x | T_s, k)               (eq. 3)
+
+where A(s) are the attribute classes of the section's training normals.  For valves (eq. 4) the
+source score adds -max_{a in A(s)} log P_tmax(t | a): one Gaussian per attribute class on t, the
+temporal maximum of the clip's log-mel (per mel bin), which catches short events the embedding
+averages away.
+
+Higher = more anomalous, as every back-end here.  Clips of a section without training normals get
+NaN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .scoring import GMM_REG_COVAR, _initial_means, component_log_likelihood, l2_normalise
+
+TARGET_COMPONENTS = 3  # eq. 3: the target-domain mixture of a section
+
+
+@dataclass
+class SubclusterMixtures:
+    """The fitted mixtures of eqs. 2-3 (and the Gaussians of eq. 4 when given temporal maxima)."""
+
+    section: dict[int, object] = field(default_factory=dict)  # s -> G_s
+    attribute: dict[int, object] = field(default_factory=dict)  # a -> G_a
+    target: dict[int, object] = field(default_factory=dict)  # s -> T_s
+    attributes_of: dict[int, list[int]] = field(default_factory=dict)  # s -> A(s)
+    tmax: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # a -> (mean, covariance)
+
+
+def _mixture(x: np.ndarray, n_components: int, centres: np.ndarray | None, reg_covar: float, seed: int):
+    """A full-covariance GaussianMixture on x (None with fewer than 2 clips), means initialised
+    at `centres` (the n_components most used ones) when given."""
+    if len(x) < 2:
+        return None
+    from sklearn.mixture import GaussianMixture  # loaded when a system is scored, not with this module
+
+    n_components = min(n_components, len(x))
+    means = _initial_means(centres, x, n_components) if centres is not None else None
+    return GaussianMixture(n_components=n_components, covariance_type="full", reg_covar=reg_covar,
+                           means_init=means, random_state=seed).fit(x)
+
+
+def fit_mixtures(embedding: np.ndarray, section: np.ndarray, attribute: np.ndarray, domain: np.ndarray,
+                 section_centres: np.ndarray | None = None, attribute_centres: np.ndarray | None = None,
+                 reg_covar: float = GMM_REG_COVAR, seed: int = 0) -> SubclusterMixtures:
+    """G_s, G_a and T_s from the training normals: their embeddings (N, D), section and attribute
+    class indices (N,), domains ("source"/"target"); centres (S, K, D) and (A, K, D) of the heads."""
+    x = l2_normalise(embedding)
+    section, attribute, domain = np.asarray(section), np.asarray(attribute), np.asarray(domain)
+    out = SubclusterMixtures()
+    with threadpool_limits(limits=1, user_api="blas"):  # tiny Choleskys: one BLAS thread (scoring.GMM)
+        for s in np.unique(section):
+            rows = section == s
+            centres = section_centres[s] if section_centres is not None else None
+            out.section[int(s)] = _mixture(x[rows], len(centres) if centres is not None else 1, centres,
+                                           reg_covar, seed)
+            out.target[int(s)] = _mixture(x[rows & (domain == "target")], TARGET_COMPONENTS, None, reg_covar, seed)
+            out.attributes_of[int(s)] = sorted(int(a) for a in np.unique(attribute[rows]))
+        for a in np.unique(attribute):
+            rows = attribute == a
+            centres = attribute_centres[a] if attribute_centres is not None else None
+            out.attribute[int(a)] = _mixture(x[rows], len(centres) if centres is not None else 1, centres,
+                                             reg_covar, seed)
+    return out
+
+
+def best_log_density(gmm, x: np.ndarray) -> np.ndarray:
+    """max_k log P(x | G, k) per row (NaN for a mixture that could not be fitted)."""
+    return np.full(len(x), np.nan) if gmm is None else component_log_likelihood(gmm, x).max(axis=1)
+
+
+def source_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray) -> np.ndarray:
+    """Eq. 2 for each clip: -max_k log P(x | G_s, k) - max_{a in A(s)} max_k log P(x | G_a, k)."""
+    x, section = l2_normalise(embedding), np.asarray(section)
+    out = np.full(len(x), np.nan)
+    for s in np.unique(section):
+        rows = section == s
+        if int(s) not in m.section:
+            continue
+        best_attribute = np.max([best_log_density(m.attribute[a], x[rows]) for a in m.attributes_of[int(s)]], axis=0)
+        out[rows] = -best_log_density(m.section[int(s)], x[rows]) - best_attribute
+    return out
+
+
+def target_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray) -> np.ndarray:
+    """Eq. 3 for each clip: -max_k log P(x | G_s, k) - max_{k <= 3} log P(x | T_s, k)."""
+    x, section = l2_normalise(embedding), np.asarray(section)
+    out = np.full(len(x), np.nan)
+    for s in np.unique(section):
+        rows = section == s
+        if int(s) not in m.section:
+            continue
+        out[rows] = -best_log_density(m.section[int(s)], x[rows]) - best_log_density(m.target[int(s)], x[rows])
+    return out
+
+
+def fit_tmax(tmax: np.ndarray, attribute: np.ndarray, reg_covar: float = GMM_REG_COVAR) -> dict:
+    """Eq. 4's Gaussians: per attribute class, the mean and covariance (+ reg_covar on the
+    diagonal) of the training normals' temporal maxima of the log-mel (N, n_mels)."""
+    tmax, attribute = np.asarray(tmax, dtype=np.float64), np.asarray(attribute)
+    out = {}
+    for a in np.unique(attribute):
+        t = tmax[attribute == a]
+        if len(t) < 2:
+            continue
+        out[int(a)] = (t.mean(axis=0), np.cov(t, rowvar=False) + reg_covar * np.eye(t.shape[1]))
+    return out
+
+
+def gaussian_log_density(t: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """log N(t; mean, covariance) per row, by the Cholesky factor L (covariance = L L^T):
+    -D/2 log(2 pi) - sum log diag(L) - 1/2 ||L^-1 (t - mean)||^2."""
+    chol = np.linalg.cholesky(covariance)
+    y = np.linalg.solve(chol, (np.asarray(t, dtype=np.float64) - mean).T)
+    return -0.5 * (len(mean) * np.log(2 * np.pi) + (y ** 2).sum(axis=0)) - np.log(np.diag(chol)).sum()
+
+
+def valve_term(m: SubclusterMixtures, tmax: np.ndarray, section: np.ndarray) -> np.ndarray:
+    """Eq. 4's added term: -max_{a in A(s)} log P_tmax(t | a) for each clip (NaN without Gaussians)."""
+    tmax, section = np.asarray(tmax, dtype=np.float64), np.asarray(section)
+    out = np.full(len(tmax), np.nan)
+    for s in np.unique(section):
+        rows = section == s
+        found = [gaussian_log_density(tmax[rows], *m.tmax[a]) for a in m.attributes_of.get(int(s), []) if a in m.tmax]
+        if found:
+            out[rows] = -np.max(found, axis=0)
+    return out

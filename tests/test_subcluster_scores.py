@@ -1,0 +1,89 @@
+"""The sub-cluster AdaCos system's scores (eqs. 2-4 of Wilkinghoff's DCASE 2021 report), each
+recomputed by hand from the fitted mixtures' parameters with scipy's Gaussian density."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from asdcore.evaluation.scoring import l2_normalise
+from asdcore.evaluation.subcluster_scores import (TARGET_COMPONENTS, fit_mixtures, fit_tmax, source_scores,
+                                                  target_scores, valve_term)
+
+
+def best_logpdf(gmm, x) -> np.ndarray:
+    """max over the mixture's components of log N(x; mu_k, Sigma_k), by scipy."""
+    return np.max([multivariate_normal(mu, cov).logpdf(x) for mu, cov in zip(gmm.means_, gmm.covariances_)], axis=0)
+
+
+@pytest.fixture(scope="module")
+def two_sections():
+    """Two sections of 4-d embeddings; section 0 has attribute classes 0 and 1, section 1 has 2;
+    each section has 5 target-domain training clips near a shifted direction."""
+    rng = np.random.default_rng(0)
+    directions = l2_normalise(rng.normal(size=(3, 4)))  # one per attribute class
+    x, section, attribute, domain = [], [], [], []
+    for a, s in ((0, 0), (1, 0), (2, 1)):
+        x.append(directions[a] + 0.05 * rng.normal(size=(30, 4)))
+        section += [s] * 30
+        attribute += [a] * 30
+        domain += ["source"] * 30
+    for s, a in ((0, 0), (1, 2)):
+        x.append(directions[a] + 0.3 + 0.05 * rng.normal(size=(5, 4)))
+        section += [s] * 5
+        attribute += [a] * 5
+        domain += ["target"] * 5
+    x = np.concatenate(x)
+    section_centres = np.stack([directions[[0, 1]], directions[[2, 2]]])  # (S=2, K=2, D)
+    attribute_centres = directions[:, None, :]  # (A=3, K=1, D)
+    mixtures = fit_mixtures(x, np.array(section), np.array(attribute), np.array(domain),
+                            section_centres, attribute_centres)
+    test = l2_normalise(rng.normal(size=(6, 4)))
+    return mixtures, test, np.array([0, 0, 0, 1, 1, 1])
+
+
+def test_the_mixtures_are_per_section_per_attribute_and_per_sections_target_clips(two_sections):
+    m, _, _ = two_sections
+    assert sorted(m.section) == [0, 1] and sorted(m.attribute) == [0, 1, 2]
+    assert m.attributes_of == {0: [0, 1], 1: [2]}
+    assert len(m.section[0].means_) == 2  # one component per sub-cluster of the section head
+    assert len(m.target[0].means_) == TARGET_COMPONENTS  # 5 target clips: 3 components
+    assert m.section[0].reg_covar == 1e-3
+
+
+def test_source_score_is_eq_2_by_hand(two_sections):
+    m, x, section = two_sections
+    got = source_scores(m, x, section)
+    for i in range(len(x)):
+        s = int(section[i])
+        by_hand = -best_logpdf(m.section[s], x[i]) - max(best_logpdf(m.attribute[a], x[i]) for a in m.attributes_of[s])
+        assert got[i] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_target_score_is_eq_3_by_hand(two_sections):
+    m, x, section = two_sections
+    got = target_scores(m, x, section)
+    for i in range(len(x)):
+        s = int(section[i])
+        assert got[i] == pytest.approx(-best_logpdf(m.section[s], x[i]) - best_logpdf(m.target[s], x[i]), rel=1e-9)
+
+
+def test_a_clip_of_a_section_without_training_normals_has_no_score(two_sections):
+    m, x, _ = two_sections
+    assert np.isnan(source_scores(m, x[:1], np.array([7]))).all()
+    assert np.isnan(target_scores(m, x[:1], np.array([7]))).all()
+
+
+def test_valve_term_is_eq_4_by_hand(two_sections):
+    m, _, _ = two_sections
+    rng = np.random.default_rng(1)
+    tmax = rng.normal(size=(60, 3)) + np.repeat([[0.0, 0, 0], [2.0, 0, 0]], 30, axis=0)
+    m.tmax = fit_tmax(tmax, np.repeat([0, 1], 30))
+    test = rng.normal(size=(4, 3))
+    got = valve_term(m, test, np.array([0, 0, 1, 1]))
+    for i in range(2):  # section 0: attribute classes 0 and 1, one Gaussian each (mean, covariance + 1e-3)
+        by_hand = max(multivariate_normal(tmax[a * 30:(a + 1) * 30].mean(0),
+                                          np.cov(tmax[a * 30:(a + 1) * 30], rowvar=False) + 1e-3 * np.eye(3)
+                                          ).logpdf(test[i]) for a in (0, 1))
+        assert got[i] == pytest.approx(-by_hand, rel=1e-9)
+    assert np.isnan(got[2:]).all()  # section 1's attribute class has no Gaussian here
