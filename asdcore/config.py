@@ -252,7 +252,7 @@ class RunConfig:
         if self.features.variant not in FEATURE_VARIANTS:
             raise ValueError(f"features.variant must be one of {', '.join(FEATURE_VARIANTS)}, "
                              f"got {self.features.variant!r}")
-        known_backends = (*BACKENDS, "reconstruction")
+        known_backends = (*BACKENDS, "reconstruction", "subcluster")
         for b in [e.backend, *e.backends]:
             _check_choice("eval.backend(s)", b, known_backends)
         if e.knn_k < 1 or e.batch_size < 1 or e.umap_neighbors < 2:

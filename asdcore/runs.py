@@ -32,7 +32,8 @@ clips.parquet / train_clips.parquet columns:
     label                 0 normal, 1 anomaly
     score                 the recipe's default back-end's anomaly score (higher = more anomalous)
     score_<backend>       one column per back-end (softmax, cosine, gmm, knn, lof; reconstruction for
-                          the autoencoder)
+                          the autoencoder; subcluster, eqs. 2-3 of the sub-cluster AdaCos system, on
+                          data with source/target domains)
     predicted_class, predicted_machine_type, predicted_machine_id   argmax of the cosine head
     angle_to_centre_deg   angle between the embedding and its own class centre, degrees
     angle_to_nearest_other_deg, nearest_other_class, nearest_other_machine_type,

@@ -192,3 +192,7 @@ def test_the_tiny_domain_shift_preset_is_made_checked_and_trained_on(tmp_path, c
     assert len(block["sections"]) == 12
     assert all(r["auc_source"] is not None and r["auc_target"] is not None for r in block["sections"])
     assert block["official_score"] is not None
+    # the sub-cluster AdaCos system's eqs. 2-3, on every run on data with domains
+    clips = run.clips()
+    assert clips["score_subcluster"].notna().all()
+    assert run.eval_metrics()["domain_shift"]["by_backend"]["subcluster"]["official_score"] is not None

@@ -68,6 +68,16 @@ def test_target_score_is_eq_3_by_hand(two_sections):
         assert got[i] == pytest.approx(-best_logpdf(m.section[s], x[i]) - best_logpdf(m.target[s], x[i]), rel=1e-9)
 
 
+def test_a_section_without_target_training_clips_scores_target_clips_by_the_first_term(two_sections):
+    m, x, section = two_sections
+    saved = m.target.pop(1)
+    try:
+        got = target_scores(m, x, section)
+        assert got[3:] == pytest.approx(-best_logpdf(m.section[1], x[3:]))
+    finally:
+        m.target[1] = saved
+
+
 def test_a_clip_of_a_section_without_training_normals_has_no_score(two_sections):
     m, x, _ = two_sections
     assert np.isnan(source_scores(m, x[:1], np.array([7]))).all()
@@ -87,3 +97,40 @@ def test_valve_term_is_eq_4_by_hand(two_sections):
                                           ).logpdf(test[i]) for a in (0, 1))
         assert got[i] == pytest.approx(-by_hand, rel=1e-9)
     assert np.isnan(got[2:]).all()  # section 1's attribute class has no Gaussian here
+
+
+def test_system_scores_take_eq_2_for_source_clips_and_eq_3_for_target_clips(two_sections):
+    """The mixtures come from the fitted rows only; the held-out rows are scored as new clips."""
+    from asdcore.evaluation.subcluster_scores import system_scores
+
+    m, x, section = two_sections
+    rng = np.random.default_rng(3)
+    train_x = np.concatenate([l2_normalise(rng.normal(size=(4, 4))) + 0.02 * rng.normal(size=(4, 4))
+                              for _ in range(10)])
+    train_section = np.tile([0, 0, 1, 1], 10)
+    train_attribute = np.tile([0, 1, 2, 2], 10)
+    train_domain = np.where((np.arange(40) // 4) % 5 == 4, "target", "source")  # rows 16-19 and 36-39
+    fitted = np.arange(40) < 36  # the last four are held out
+    domain = np.array(["source", "target", None, "source", "target", "target"], dtype=object)
+    test, train = system_scores(train_x, train_section, train_attribute, train_domain, fitted, x, section, domain)
+    refit = fit_mixtures(train_x[fitted], train_section[fitted], train_attribute[fitted], train_domain[fitted])
+    assert test[0] == pytest.approx(source_scores(refit, x[:1], section[:1])[0])
+    assert test[1] == pytest.approx(target_scores(refit, x[1:2], section[1:2])[0])
+    assert np.isnan(test[2])  # no domain in its name: no score
+    held_out = ~fitted
+    expected = np.where(train_domain[held_out] == "source",
+                        source_scores(refit, train_x[held_out], train_section[held_out]),
+                        target_scores(refit, train_x[held_out], train_section[held_out]))
+    assert train[held_out] == pytest.approx(expected)
+
+
+def test_a_single_target_clip_gives_one_gaussian_at_it_with_the_regularised_covariance():
+    from asdcore.evaluation.subcluster_scores import OneClipGaussian, best_log_density
+
+    clip = l2_normalise(np.array([[1.0, 2.0, 0.5]]))[0]
+    m = fit_mixtures(np.stack([clip, -clip, -clip * 0.9]), np.zeros(3, int), np.zeros(3, int),
+                     np.array(["target", "source", "source"]))
+    assert isinstance(m.target[0], OneClipGaussian)
+    x = l2_normalise(np.array([[0.3, -1.0, 2.0]]))
+    by_hand = multivariate_normal(clip, 1e-3 * np.eye(3)).logpdf(x[0])
+    assert best_log_density(m.target[0], x)[0] == pytest.approx(by_hand, rel=1e-9)

@@ -20,7 +20,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from . import metrics as metrics_mod
-from . import scoring
+from . import scoring, subcluster_scores
 from .domain_metrics import domain_shift_summary
 from ..config import RunConfig
 from ..data.classes import section_candidates
@@ -212,11 +212,14 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
 
     note("scoring with every back-end")
     backend_scores = _score(config, test, train, test_out, train_out, models,
-                            section_candidates(scored, splits.classes) if classless else None)
+                            section_candidates(scored, splits.classes) if classless else None, splits.class_mode)
+    default = config.eval.backend
+    if default not in backend_scores:
+        raise ValueError(f"eval.backend {default!r} cannot score this data (it has only "
+                         f"{', '.join(backend_scores)}): 'subcluster' needs source/target domains in the clip names")
     for name, scores in backend_scores.items():
         test[f"score_{name}"] = scores.test
         train[f"score_{name}"] = scores.train
-    default = config.eval.backend
     test["score"] = test[f"score_{default}"]
     train["score"] = train[f"score_{default}"]
     unlabelled = test.iloc[n_test:].drop(columns="label").reset_index(drop=True)
@@ -292,7 +295,8 @@ def _centres(models: dict) -> np.ndarray | None:
         w.reshape(head.num_classes, head.num_subcentres, -1)
 
 
-def _score(config: RunConfig, test, train, test_out, train_out, models, candidates=None) -> dict:
+def _score(config: RunConfig, test, train, test_out, train_out, models, candidates=None,
+           class_mode: str = "section") -> dict:
     if "reconstruction_error" in test_out:
         return {"reconstruction": scoring.BackendScores(test=test_out["reconstruction_error"],
                                                         train=train_out["reconstruction_error"])}
@@ -304,5 +308,28 @@ def _score(config: RunConfig, test, train, test_out, train_out, models, candidat
                                     candidates=candidates)
     train_set = scoring.EmbeddingSet(embedding=train_out["embedding"], class_index=train["class_index"].to_numpy(),
                                      cosine=train_out.get("cosine"), logits=train_out.get("logits"), subcentres=sub)
-    wanted = [b for b in config.eval.backends if b != "reconstruction"]
-    return scoring.score_all(test_set, train_set, backends=wanted, k=config.eval.knn_k)
+    wanted = [b for b in config.eval.backends if b not in ("reconstruction", "subcluster")]
+    scores = scoring.score_all(test_set, train_set, backends=wanted, k=config.eval.knn_k)
+    if test["domain"].notna().any():  # DCASE 2021-2023 data: the sub-cluster AdaCos system's eqs. 2-3
+        scores["subcluster"] = _subcluster_scores(test, train, test_out, train_out, sub, class_mode, int(config.seed))
+    return scores
+
+
+def _subcluster_scores(test, train, test_out, train_out, sub, class_mode: str, seed: int) -> scoring.BackendScores:
+    """Eqs. 2-3 (asdcore.evaluation.subcluster_scores) with sections as (type, section), attribute
+    classes as (type, section, attribute values), mixtures fitted on the "train" normals (the
+    held-out "val" ones score as unseen clips); the head's sub-cluster centres start the section
+    mixtures where the classes are the sections."""
+    both = pd.concat([train, test], ignore_index=True)
+    section_key = both["machine_type"].astype(str) + "/" + both["machine_id"].astype(str)
+    section = pd.factorize(section_key)[0]
+    attribute = pd.factorize(section_key + "/" + both["attributes"].fillna("").astype(str))[0]
+    n = len(train)
+    centres = None
+    if class_mode == "section":  # section code -> its class's centres
+        first = pd.Series(both["class_index"].to_numpy()).groupby(section).first()
+        centres = sub[first.sort_index().to_numpy()]
+    test_scores, train_scores = subcluster_scores.system_scores(
+        train_out["embedding"], section[:n], attribute[:n], train["domain"].to_numpy(), (train["role"] == "train").to_numpy(),
+        test_out["embedding"], section[n:], test["domain"].to_numpy(), centres, seed)
+    return scoring.BackendScores(test=test_scores, train=train_scores)

@@ -408,7 +408,11 @@ BACKENDS = tuple(BACKEND_REGISTRY)
 # One line per back-end for the app; "reconstruction" is the autoencoder's own score (its model
 # computes it: no back-end here).
 BACKEND_DESCRIPTIONS = {**{name: b.description for name, b in BACKEND_REGISTRY.items()},
-                        "reconstruction": "mean squared reconstruction error over the clip's frame windows (autoencoder)"}
+                        "reconstruction": "mean squared reconstruction error over the clip's frame windows (autoencoder)",
+                        # computed by evaluate.py on data with source/target domains (subcluster_scores)
+                        "subcluster": "sub-cluster AdaCos system (DCASE 2021, eqs. 2-3): the section's Gaussian "
+                                      "mixture plus the best attribute class's (source clips) or the section's "
+                                      "target training clips' (target clips)"}
 
 
 def create_backend(name: str, **options) -> Backend:

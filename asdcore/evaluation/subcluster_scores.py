@@ -22,7 +22,7 @@ temporal maximum of the clip's log-mel (per mel bin), which catches short events
 averages away.
 
 Higher = more anomalous, as every back-end here.  Clips of a section without training normals get
-NaN.
+NaN; a mixture "fitted" on a single clip is one Gaussian at it with covariance reg_covar * I.
 """
 from __future__ import annotations
 
@@ -47,11 +47,29 @@ class SubclusterMixtures:
     tmax: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # a -> (mean, covariance)
 
 
+@dataclass
+class OneClipGaussian:
+    """What a mixture fitted on a single clip would be: one component at the clip with covariance
+    reg_covar * I (sklearn needs two clips; a section may keep one target clip after validation)."""
+
+    means_: np.ndarray  # (1, D)
+    covariances_: np.ndarray  # (1, D, D)
+    precisions_cholesky_: np.ndarray  # (1, D, D)
+    reg_covar: float
+
+    @classmethod
+    def at(cls, clip: np.ndarray, reg_covar: float) -> OneClipGaussian:
+        eye = np.eye(len(clip))
+        return cls(clip[None, :].copy(), (reg_covar * eye)[None], (eye / np.sqrt(reg_covar))[None], reg_covar)
+
+
 def _mixture(x: np.ndarray, n_components: int, centres: np.ndarray | None, reg_covar: float, seed: int):
-    """A full-covariance GaussianMixture on x (None with fewer than 2 clips), means initialised
-    at `centres` (the n_components most used ones) when given."""
-    if len(x) < 2:
+    """A full-covariance GaussianMixture on x, means initialised at `centres` (the n_components
+    most used ones) when given; a OneClipGaussian for one clip, None for none."""
+    if len(x) == 0:
         return None
+    if len(x) == 1:
+        return OneClipGaussian.at(x[0], reg_covar)
     from sklearn.mixture import GaussianMixture  # loaded when a system is scored, not with this module
 
     n_components = min(n_components, len(x))
@@ -103,14 +121,18 @@ def source_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndar
 
 
 def target_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray) -> np.ndarray:
-    """Eq. 3 for each clip: -max_k log P(x | G_s, k) - max_{k <= 3} log P(x | T_s, k)."""
+    """Eq. 3 for each clip: -max_k log P(x | G_s, k) - max_{k <= 3} log P(x | T_s, k).  A section
+    without target training clips has no T_s: its target clips get the first term alone (the
+    term the report's target thresholds use)."""
     x, section = l2_normalise(embedding), np.asarray(section)
     out = np.full(len(x), np.nan)
     for s in np.unique(section):
         rows = section == s
         if int(s) not in m.section:
             continue
-        out[rows] = -best_log_density(m.section[int(s)], x[rows]) - best_log_density(m.target[int(s)], x[rows])
+        target = m.target.get(int(s))
+        second = best_log_density(target, x[rows]) if target is not None else 0.0
+        out[rows] = -best_log_density(m.section[int(s)], x[rows]) - second
     return out
 
 
@@ -145,3 +167,28 @@ def valve_term(m: SubclusterMixtures, tmax: np.ndarray, section: np.ndarray) -> 
         if found:
             out[rows] = -np.max(found, axis=0)
     return out
+
+
+def domain_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """Eq. 2 for source-domain clips, eq. 3 for target-domain clips, NaN for clips without a domain."""
+    domain, section = np.asarray(domain), np.asarray(section)
+    out = np.full(len(domain), np.nan)
+    for name, score in (("source", source_scores), ("target", target_scores)):
+        rows = domain == name
+        if rows.any():
+            out[rows] = score(m, embedding[rows], section[rows])
+    return out
+
+
+def system_scores(train_embedding: np.ndarray, train_section: np.ndarray, train_attribute: np.ndarray,
+                  train_domain: np.ndarray, fitted: np.ndarray, test_embedding: np.ndarray, test_section: np.ndarray,
+                  test_domain: np.ndarray, section_centres: np.ndarray | None = None,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(test scores, training-normal scores) of eqs. 2-3, the mixtures fitted on the training
+    normals where `fitted` is True.  The others (held-out validation normals) are scored as unseen
+    clips are: the reference for thresholds; the fitted ones score in-sample, lower than new clips."""
+    fitted = np.asarray(fitted, dtype=bool)
+    m = fit_mixtures(train_embedding[fitted], np.asarray(train_section)[fitted], np.asarray(train_attribute)[fitted],
+                     np.asarray(train_domain)[fitted], section_centres, seed=seed)
+    return (domain_scores(m, test_embedding, test_section, test_domain),
+            domain_scores(m, train_embedding, train_section, train_domain))
