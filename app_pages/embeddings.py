@@ -5,9 +5,8 @@ the TAgram attention when the model has it), score, angles and its nearest train
 """
 import streamlit as st
 
-import numpy as np
-
 from asdcore import plots
+from asdcore.plots.angles import domain_separation
 from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
@@ -54,9 +53,7 @@ if color_by == "angle_to_centre_deg" and no_angles:
 shown = filter_clips(test, type_filter, id_filter, domain, attributes)
 shown_train = filter_clips(train, type_filter, id_filter, domain, attributes)
 if color_by == "domain" and not no_angles:
-    normals = shown[shown["label"] == 0]
-    medians = {d: float(np.nanmedian(normals.loc[normals["domain"] == d, "angle_to_centre_deg"]))
-               for d in ("source", "target") if (normals["domain"] == d).any()}
+    medians = {d: sep["median_normal_deg"] for d, sep in domain_separation(shown).items() if sep["n_normal"]}
     if len(medians) == 2:
         st.caption(f"The domain shift: target-domain normals lie a median {medians['target']:.1f}° from their class "
                    f"centre, source-domain normals {medians['source']:.1f}° (test clips shown). The class centre is "

@@ -131,9 +131,7 @@ c_where.caption(f"Thresholds at the {percentile:g}th percentile of each machine 
 if domain_data:  # the domain shift, in false alarms: the target normals cross thresholds set mostly by source clips
     scope = filter_clips(decided, None if machine_type == "all" else machine_type,
                          None if machine_id == "all" else machine_id, attributes=attributes)
-    rates = {d: len(alarms.false_alarms(scope[scope["domain"] == d])) / max(int(((scope["domain"] == d)
-                                                                              & (scope["label"] == 0)).sum()), 1)
-             for d in ("source", "target")}
+    rates = alarms.false_alarm_rate_by_domain(scope)
     st.caption(f"False-alarm rate by domain at this threshold: source {rates['source']:.0%}, target "
                f"{rates['target']:.0%} of the normals.")
 

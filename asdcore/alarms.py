@@ -149,6 +149,16 @@ def counts_per_id(decided: pd.DataFrame, by_domain: bool = False) -> pd.DataFram
     return table.astype({c: int for c in ("normals", "false_alarms", "anomalies", "missed_anomalies")})
 
 
+def false_alarm_rate_by_domain(decided: pd.DataFrame) -> dict[str, float]:
+    """Per domain ("source", "target"), the share of its normal clips that raise a false alarm
+    (DCASE 2021-2023 data: the target normals cross thresholds set mostly by source clips)."""
+    rates = {}
+    for domain in ("source", "target"):
+        clips = decided[decided["domain"] == domain]
+        rates[domain] = len(false_alarms(clips)) / max(int((clips["label"] == 0).sum()), 1)
+    return rates
+
+
 def score_rank(clips: pd.DataFrame, index, score_column: str = "score") -> tuple[int, float]:
     """(rank, percentile) of one clip's score among all test clips: rank 1 = the most anomalous;
     percentile = share of the test clips scoring at or below it (100 = the highest)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from asdcore.data import scan_dataset
 from asdcore.data.check import check_report
-from asdcore.data.classes import assign_classes, choose_class_mode, describe_classes
+from asdcore.data.classes import classifier_classes, describe_classes
 
 
 def folders_stamp(roots) -> float:
@@ -27,13 +27,10 @@ def _data_check(roots: tuple[str, ...], stamp: float) -> dict:
         ds = scan_dataset(list(roots))
     except (FileNotFoundError, NotADirectoryError) as exc:
         return {"error": str(exc)}
-    normals = ds.select(split="train", label="normal")
-    mode = choose_class_mode(normals)  # what a classifier's classes would be (data.classes=auto)
-    records, classes = assign_classes(ds.records, mode)
-    trained = {r.class_index for r in records if r.split == "train" and r.label == "normal"}
+    mode, classes, trained = classifier_classes(ds.records)  # what a classifier's classes would be
     return {"error": None, "clips": len(ds.records), "classes": len(ds.classes),
             "class_mode": mode, "classifier_classes": describe_classes(mode, classes),
-            "trained_classes": len(trained),
+            "trained_classes": trained,
             "machine_types": ds.machine_types,
             "train_normals": len(ds.select(split="train", label="normal")),
             "labelled_test": sum(1 for r in ds.records if r.split == "test" and r.label is not None),

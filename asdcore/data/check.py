@@ -6,7 +6,7 @@ from collections import Counter
 import pandas as pd
 import soundfile as sf
 
-from .classes import assign_classes, choose_class_mode, describe_classes
+from .classes import classifier_classes, describe_classes
 from .dataset import Dataset, scan_dataset
 
 
@@ -42,8 +42,7 @@ def check_report(ds: Dataset) -> str:
     lines = [f"roots: {', '.join(ds.roots)}"]
     if ds.records:
         lines.append(f"layout found: {', '.join(ds.layouts)}")
-        mode = choose_class_mode(ds.select(split="train", label="normal"))
-        _, classes = assign_classes(ds.records, mode)
+        mode, classes, _ = classifier_classes(ds.records)
         lines.append(f"{len(ds.records)} usable clips, machine types: {', '.join(ds.machine_types)}")
         lines.append(f"classifier recipes: {describe_classes(mode, classes)} (data.classes=auto)")
         table = ds.summary_table()

@@ -88,6 +88,16 @@ def section_candidates(records: list[ClipRecord], classes: list[tuple[str, str]]
     return out
 
 
+def classifier_classes(records: list[ClipRecord]) -> tuple[str, list[tuple[str, str]], int]:
+    """What data.classes=auto makes of these records: (mode, classes, how many classes have
+    training normals); `data check` and the Train page say it."""
+    normals = [r for r in records if r.split == "train" and r.label == "normal"]
+    mode = choose_class_mode(normals)
+    records, classes = assign_classes(records, mode)
+    trained = {r.class_index for r in records if r.split == "train" and r.label == "normal"}
+    return mode, classes, len(trained)
+
+
 def describe_classes(mode: str, classes: list[tuple[str, str]]) -> str:
     """One line for `data check` and the training log."""
     what = ("machine type x section (attribute values)" if mode == "attributes"

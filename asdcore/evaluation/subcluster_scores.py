@@ -107,33 +107,36 @@ def best_log_density(gmm, x: np.ndarray) -> np.ndarray:
     return np.full(len(x), np.nan) if gmm is None else component_log_likelihood(gmm, x).max(axis=1)
 
 
-def source_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray) -> np.ndarray:
-    """Eq. 2 for each clip: -max_k log P(x | G_s, k) - max_{a in A(s)} max_k log P(x | G_a, k)."""
+def _per_section(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray, score) -> np.ndarray:
+    """score(s, x) for each section's clips (normalised embeddings); NaN for clips of a section
+    without training normals."""
     x, section = l2_normalise(embedding), np.asarray(section)
     out = np.full(len(x), np.nan)
     for s in np.unique(section):
         rows = section == s
-        if int(s) not in m.section:
-            continue
-        best_attribute = np.max([best_log_density(m.attribute[a], x[rows]) for a in m.attributes_of[int(s)]], axis=0)
-        out[rows] = -best_log_density(m.section[int(s)], x[rows]) - best_attribute
+        if int(s) in m.section:
+            out[rows] = score(int(s), x[rows])
     return out
+
+
+def source_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray) -> np.ndarray:
+    """Eq. 2 for each clip: -max_k log P(x | G_s, k) - max_{a in A(s)} max_k log P(x | G_a, k)."""
+    def eq2(s, x):
+        best_attribute = np.max([best_log_density(m.attribute[a], x) for a in m.attributes_of[s]], axis=0)
+        return -best_log_density(m.section[s], x) - best_attribute
+
+    return _per_section(m, embedding, section, eq2)
 
 
 def target_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray) -> np.ndarray:
     """Eq. 3 for each clip: -max_k log P(x | G_s, k) - max_{k <= 3} log P(x | T_s, k).  A section
     without target training clips has no T_s: its target clips get the first term alone (the
     term the report's target thresholds use)."""
-    x, section = l2_normalise(embedding), np.asarray(section)
-    out = np.full(len(x), np.nan)
-    for s in np.unique(section):
-        rows = section == s
-        if int(s) not in m.section:
-            continue
-        target = m.target.get(int(s))
-        second = best_log_density(target, x[rows]) if target is not None else 0.0
-        out[rows] = -best_log_density(m.section[int(s)], x[rows]) - second
-    return out
+    def eq3(s, x):
+        target = m.target.get(s)
+        return -best_log_density(m.section[s], x) - (best_log_density(target, x) if target is not None else 0.0)
+
+    return _per_section(m, embedding, section, eq3)
 
 
 def fit_tmax(tmax: np.ndarray, attribute: np.ndarray, reg_covar: float = GMM_REG_COVAR) -> dict:

@@ -47,10 +47,9 @@ def embedding_scatter(clips: pd.DataFrame, color_by: str = "machine_id", project
         return note_figure(f"no {axis} projection in this run's clips", title)
     clips = clips[np.isfinite(pd.to_numeric(clips[x_col], errors="coerce"))]
     note = ""
-    if color_by in CATEGORICAL_COLUMNS and (color_by not in clips.columns or clips[color_by].isna().all()):
-        note = f" (no {COLOR_TITLES[color_by]} in this run: coloured by label)"
-        color_by = "label"
-    elif color_by not in ("machine_id", "label", *CATEGORICAL_COLUMNS) and not has_values(clips, color_by):
+    missing = (color_by not in clips.columns or clips[color_by].isna().all() if color_by in CATEGORICAL_COLUMNS
+               else color_by not in ("machine_id", "label") and not has_values(clips, color_by))
+    if missing:
         note = f" (no {COLOR_TITLES[color_by]} in this run: coloured by label)"
         color_by = "label"
     n_points = len(clips) + (len(train) if train is not None else 0)
