@@ -78,9 +78,11 @@ with right:
               help="1 = the most anomalous test clip")
     if np.isfinite(percentile):
         st.caption(f"at or above {fmt(percentile, '.0f')} % of the test clips' scores")
-    thresholds = alarms.thresholds_per_id(alarms.threshold_reference(train_clips(run)), "score",
-                                          alarms.DEFAULT_PERCENTILE)
-    decided = alarms.decide(test.loc[[index]], thresholds, "score").iloc[0]
+    column = alarms.decision_column(test, "score")  # as the False alarms page decides (subcluster: eq. 3's first term)
+    thresholds = alarms.thresholds_per_id(alarms.threshold_reference(train_clips(run)), column,
+                                          alarms.DEFAULT_PERCENTILE,
+                                          rule=run.config.get("eval", {}).get("threshold_rule", "percentile"))
+    decided = alarms.decide(test.loc[[index]], thresholds, column).iloc[0]
     if decided["outcome"] == alarms.NO_THRESHOLD:
         st.caption("No training normals of this machine ID were scored: no threshold.")
     else:

@@ -113,6 +113,12 @@ if domain is not None:  # DCASE 2021-2023 data: source and target domains, as th
                "normals) and pAUC (both domains); the official score is the harmonic mean of all of them, "
                "beside the source and target harmonic means and the arithmetic mean, in %. The table below "
                "pools the domains, per section.")
+    if reference:  # the two domain-shift systems' own reports, on the real data
+        st.markdown("**Published: the domain-shift systems on the real DCASE 2021-2022 data**")
+        st.dataframe(compare.published_domain_shift_table(), width="stretch")
+        st.caption(f"Reference rows: {compare.PUBLISHED_DOMAIN_SHIFT_LABEL}. Harmonic means over sections; "
+                   "the sub-cluster AdaCos report gives AUC / pAUC over both domains, the JLESS report the source "
+                   "and target AUC.")
 
 table = compare.results_table(chosen, backend, protocol, reference)
 if table.values.empty:

@@ -67,7 +67,7 @@ if not backends:
     st.stop()
 
 # --- the decision rule, kept in the URL --------------------------------------------------------
-c_backend, c_pct, c_type, c_id = st.columns([2, 2, 1, 1])
+c_backend, c_pct, c_rule, c_type, c_id = st.columns([2, 2, 1, 1, 1])
 default_backend = run.config.get("eval", {}).get("backend")
 backend = c_backend.selectbox(
     "Scoring back-end", backends,
@@ -78,13 +78,21 @@ percentile = c_pct.slider("Threshold: percentile of each ID's normal scores", *P
                           value=url_percentile(), step=0.5, format="%.1f",
                           help="of its held-out validation normals (never trained on) when the run kept at least "
                                f"{alarms.MIN_HELD_OUT}, else of all its training normals")
+run_rule = run.config.get("eval", {}).get("threshold_rule", "percentile")
+rules = list(alarms.THRESHOLD_RULES)
+rule = c_rule.selectbox("Rule", rules, index=rules.index(query_choice("rule", rules, run_rule)),
+                        format_func=lambda r: {"percentile": "empirical", "gamma": "gamma fit"}[r],
+                        help="empirical: the percentile of the reference normals' scores; gamma fit: the "
+                             "percentile of a gamma distribution fitted to them (the DCASE 2021-2022 "
+                             "baselines and the JLESS system), smoother with few clips"
+                             + (f". This run's recipe uses {run_rule}." if run_rule != "percentile" else ""))
 types = ["all"] + sorted(test["machine_type"].astype(str).unique())
 machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
 ids = ["all"] + (sorted(test.loc[test["machine_type"].astype(str) == machine_type, "machine_id"].astype(str).unique())
                  if machine_type != "all" else [])
 machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, "all")),
                             disabled=machine_type == "all")
-st.query_params.update(backend=backend, pct=f"{percentile:g}", type=machine_type, id=machine_id)
+st.query_params.update(backend=backend, pct=f"{percentile:g}", rule=rule, type=machine_type, id=machine_id)
 domain_data = has_domains([test])
 if domain_data:  # DCASE 2021-2023 data: which domain, which operating condition
     c_domain, c_attr, _ = st.columns([1, 1, 2])
@@ -95,9 +103,15 @@ else:
     domain = attributes = None
 st.caption(f"**{backend}**: {BACKEND_DESCRIPTIONS.get(backend, '')}")
 
-score_column = f"score_{backend}"
+# the score decisions use: the back-end's own, or its decision score where it has one (subcluster:
+# target clips on the first term of eq. 3, as the report thresholds them)
+score_column = alarms.decision_column(test, f"score_{backend}")
+if score_column != f"score_{backend}":
+    st.caption("Decided as the sub-cluster AdaCos report does: source clips on eq. 2, target clips on the first "
+               "term of eq. 3 alone (its target mixture is fitted on the few target training clips the "
+               "threshold would come from). The AUCs rank by the whole of eq. 3.")
 reference = alarms.threshold_reference(train)  # held-out validation normals where an ID has enough
-thresholds = alarms.thresholds_per_id(reference, score_column, percentile)
+thresholds = alarms.thresholds_per_id(reference, score_column, percentile, rule=rule)
 decided = alarms.decide(test, thresholds, score_column)
 shown = filter_clips(decided, None if machine_type == "all" else machine_type,
                      None if machine_id == "all" else machine_id, domain, attributes)
@@ -112,16 +126,19 @@ c_fa.metric("False alarms / normal clips", f"{len(false_alarms)} / {n_normal}",
 c_missed.metric("Missed / anomalous clips", f"{len(missed)} / {n_anomaly}",
                 delta=f"{len(missed) / max(n_anomaly, 1):.0%} of the anomalies", delta_color="off", delta_arrow="off",
                 help="anomalous test clips scoring at or below their machine ID's threshold")
-n_ids, n_held_out = reference.groupby(alarms.MACHINE).ngroups, alarms.held_out_ids(reference)
+n_ids, n_held_out = alarms.threshold_groups(reference), alarms.held_out_ids(reference)
+per = "machine ID and domain" if domain_data else "machine ID"
 if n_held_out == n_ids:
     source = (f"its held-out validation normals ({len(reference)} clips in all, never trained on, so scored "
               "as unseen clips are)")
 elif n_held_out:
-    source = (f"its held-out validation normals for {n_held_out} of {n_ids} IDs, all its training normals "
+    source = (f"its held-out validation normals for {n_held_out} of {n_ids} groups, all its training normals "
               "for the rest (too few held out)")
 else:
     source = "all its training normals (this run held too few out)"
-c_where.caption(f"Thresholds at the {percentile:g}th percentile of each machine ID's reference normals: {source}. "
+c_where.caption(f"Thresholds at the {percentile:g}th percentile "
+                + ("of a gamma distribution fitted to " if rule == "gamma" else "of ")
+                + f"each {per}'s reference normals: {source}. "
                 "A few normals per ID make a rough percentile: expect more than the nominal "
                 f"{100 - percentile:g} % false alarms"
                 + ("; clips the network trained on score lower than unseen ones, so thresholds from them run "
@@ -137,12 +154,14 @@ if domain_data:  # the domain shift, in false alarms: the target normals cross t
 
 left, right = st.columns([5, 4])
 with left:
-    if machine_id != "all":  # one ID: its own scores against its own threshold
-        threshold = float(thresholds.loc[(thresholds["machine_type"] == machine_type)
-                                         & (thresholds["machine_id"] == machine_id), "threshold"].iloc[0])
+    one = thresholds[(thresholds["machine_type"] == machine_type) & (thresholds["machine_id"] == machine_id)]
+    if domain is not None and "domain" in one.columns:
+        one = one[one["domain"] == domain]
+    if machine_id != "all" and len(one) == 1:  # one ID (and domain): its own scores against its own threshold
+        threshold = float(one["threshold"].iloc[0])
         fig = plots.score_histogram(shown, threshold, score_column,
                                     title=f"{machine_type} {machine_id}: scores and the threshold ({backend})")
-    else:  # several IDs, several thresholds: the distance to one's own threshold is the common scale
+    else:  # several thresholds (IDs, domains): the distance to one's own threshold is the common scale
         fig = plots.score_histogram(shown.assign(**{"score − threshold": shown["margin"]}), 0.0,
                                     "score − threshold",
                                     title=f"Score minus its machine ID's threshold ({backend}, "
@@ -169,7 +188,9 @@ listed = listed_by[which]
 if listed.empty:
     st.success(f"No {LISTS[which].lower()} at this threshold.")
     st.stop()
-angle_limits = alarms.per_id_percentile(reference, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE)
+# how far a normal of the ID lies from its centre (both domains: one class, one centre per section)
+angle_limits = alarms.per_id_percentile(reference, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE,
+                                        keys=alarms.MACHINE)
 names = alarms.class_names(test, train)
 st.dataframe(error_table(listed, score_column, angle_limits, names), hide_index=True, width="stretch",
              column_config={"diagnosis": st.column_config.TextColumn(width="large")}

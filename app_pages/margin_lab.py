@@ -1,4 +1,6 @@
-"""Margin lab: what an additive angular margin does, in equations, figures and a live toy.
+"""Margin lab: what an additive angular margin does, in equations, figures and a live toy; and
+AdaCos, which has no margin: its adaptive scale over a live training, and what sub-clusters do
+to a class's region.
 
 The equations match asdcore/losses.py; the figures call the loss classes themselves
 (asdcore.plots.margins); the live toy trains a small network with the real losses
@@ -40,6 +42,38 @@ EQUATIONS = {
 }
 
 
+# AdaCos and sub-cluster AdaCos (asdcore.losses.AdaCos, SubclusterAdaCos): no margin, no s to set.
+# (markdown with $$ blocks: each tab holds several equations with text between them)
+ADAPTIVE_EQUATIONS = {
+    "adacos": (
+        r"""$$L_{\mathrm{AdaCos}} = -\log \frac{e^{\tilde{s}\cos\theta_{y}}}{\sum_{j=1}^{C} e^{\tilde{s}\cos\theta_j}},
+\qquad \tilde{s} = \frac{\log B_{\mathrm{avg}}}{\cos\left(\min\left(\frac{\pi}{4},\ \theta_{\mathrm{med}}\right)\right)},
+\qquad B_{\mathrm{avg}} = \frac{1}{B} \sum_{i=1}^{B} \sum_{j \neq y_i} e^{\tilde{s}_{\mathrm{old}} \cos\theta_{i,j}}$$
+
+$$\tilde{s}_{\mathrm{init}} = \sqrt{2}\, \ln(C - 1)$$""",
+        "AdaCos has no margin and no s to tune: before each training step it re-estimates the scale from "
+        "the batch (θ_med is the median angle of the batch's samples to their own centres). Once θ_med is "
+        "under π/4 the rule settles where s·cos θ_med = log B_avg: a sample at the median angle gets its "
+        "class probability ½, where "
+        "the softmax is steepest, so the loss keeps pushing the typical sample rather than saturating. "
+        "Below it is the scale over the live training."),
+    "subcluster_adacos": (
+        r"""$$p(c \mid x) = \sum_{k=1}^{S} \frac{e^{\tilde{s}\cos\theta_{c,k}}}{\sum_{c'=1}^{C}\sum_{k'=1}^{S}
+e^{\tilde{s}\cos\theta_{c',k'}}},\qquad L = -\sum_{c} t_c \log p(c \mid x),\qquad
+t = \lambda e_{y_a} + (1-\lambda)\, e_{y_b},\ \lambda \sim \mathcal{U}(0, 1)$$
+
+$$\tilde{s} = \frac{\log B_{\mathrm{avg}}}{\cos\left(\min\left(\frac{\pi}{4},\ \theta_{\mathrm{med}}\right)\right)},
+\qquad B_{\mathrm{avg}} = \frac{1}{B}\sum_{i=1}^{B}\sum_{c=1}^{C}\sum_{k=1}^{S} e^{\tilde{s}_{\mathrm{old}}\cos\theta_{i,c,k}},
+\qquad \tilde{s}_{\mathrm{init}} = \sqrt{2}\,\ln(C S - 1)$$""",
+        "Sub-cluster AdaCos gives each class S centres W_c,k; the probability of a class is the softmax summed "
+        "over its sub-clusters, so a class may occupy several directions: a machine with several operating "
+        "modes is not forced into one cone, and an anomalous clip is one far from every sub-centre of its "
+        "class. As in the authors' code, B_avg sums over all C·S sub-clusters, the target's own included "
+        "(θ_med: the median of the mixup-weighted mean angle to the target classes' sub-clusters); mixup "
+        "draws λ ~ U(0, 1) per sample."),
+}
+
+
 def show_equations() -> None:
     st.subheader("The losses")
     tabs = st.tabs([marginlab.LOSSES[k] for k in EQUATIONS])
@@ -50,6 +84,14 @@ def show_equations() -> None:
     st.caption("θ_j is the angle between the embedding x and class centre W_j; s scales the logits; m is the "
                "additive angular margin in radians; (y_a, y_b, λ) are a mixed sample's two labels and the "
                "weight of y_a. The code: `asdcore/losses.py`.")
+    st.subheader("An adaptive scale instead of a margin: AdaCos")
+    tabs = st.tabs([marginlab.LOSSES[k] for k in ADAPTIVE_EQUATIONS])
+    for tab, (equations, text) in zip(tabs, ADAPTIVE_EQUATIONS.values()):
+        with tab:
+            st.markdown(equations)
+            st.markdown(text)
+    st.caption("The s and m sliders do not apply to AdaCos: it has no margin, and its scale is set by the rule "
+               "above from each batch.")
 
 
 def show_margin_figures(s: float, m: float, lam: float) -> None:
@@ -65,30 +107,56 @@ def show_margin_figures(s: float, m: float, lam: float) -> None:
 
 # --- the live toy ------------------------------------------------------------------------------
 
+# the picker's groups: each trains its losses side by side from the same start
+GROUPS = {"all four side by side": list(marginlab.MARGIN_LOSSES),
+          "AdaCos and sub-cluster AdaCos side by side": list(marginlab.ADAPTIVE_LOSSES)}
+
+
 def toy_settings(s: float, m: float) -> tuple[marginlab.LabConfig, list[str]]:
     c_loss, c_dim, c_steps, c_alpha, c_seed = st.columns([3, 1, 2, 2, 1])
-    choice = c_loss.selectbox("Loss", ["all four side by side"] + list(marginlab.LOSSES),
+    choice = c_loss.selectbox("Loss", list(GROUPS) + list(marginlab.LOSSES),
                               format_func=lambda k: marginlab.LOSSES.get(k, k))
     dim = c_dim.radio("Embedding", [2, 3], format_func=lambda d: f"{d}-D", horizontal=True)
     steps = c_steps.slider("Training steps", 50, 1000, 300, 50)
     alpha = c_alpha.slider("mixup α (ArcMix, Noisy-ArcMix)", 0.1, 2.0, 0.5, 0.1,
                            help="λ ~ Beta(α, α): α < 1 mostly mixes a little, α > 1 mixes evenly")
     seed = c_seed.number_input("Seed", 0, 9999, 0, 1)
-    config = marginlab.LabConfig(s=s, m=m, alpha=alpha, embedding_dim=dim, steps=steps,
+    losses = GROUPS.get(choice, [choice])
+    subclusters = marginlab.LabConfig.subclusters
+    if "subcluster_adacos" in losses:
+        subclusters = st.slider("Sub-clusters per class S (sub-cluster AdaCos)", 1, 8, subclusters, 1,
+                                help="each class gets S centres; S = 1 is AdaCos with mixup and B_avg over all "
+                                     "centres")
+    config = marginlab.LabConfig(s=s, m=m, alpha=alpha, embedding_dim=dim, steps=steps, subclusters=subclusters,
                                  snapshot_every=max(10, steps // 12), seed=int(seed))
-    losses = list(marginlab.LOSSES) if choice == "all four side by side" else [choice]
     return config, losses
 
 
-def draw(snapshots: dict, circles, histograms, frame: str) -> None:
-    """The embeddings on the circle (one chart per loss) and the angle histograms (one panel per loss)."""
+def draw(snapshots: dict, circles, histograms, frame: str, scales=None, config: marginlab.LabConfig | None = None) -> None:
+    """The embeddings on the circle (one chart per loss), the angle histograms (one panel per loss)
+    and, for AdaCos and sub-cluster AdaCos, their scale s so far (into `scales`)."""
     with circles.container():
         columns = st.columns(min(len(snapshots), 2))
         for i, (name, snap) in enumerate(snapshots.items()):
             points, labels, centres, names = snap.circle_inputs()
-            fig = plots.embedding_circle(points, labels, centres, names, normalise=False, title=(
-                f"{marginlab.LOSSES[name]}: step {snap.step}, loss {snap.loss:.3g}"))
+            title = f"{marginlab.LOSSES[name]}: step {snap.step}, loss {snap.loss:.3g}"
+            if snap.scale is not None:
+                title += f", s = {snap.scale:.3g}"
+            if centres is None:  # sub-clusters: every sub-centre a ray, the disc shaded by the winning class
+                fig = plots.margins.embedding_subclusters(points, labels, snap.subcentres, names, normalise=False,
+                                                          title=title)
+            else:
+                fig = plots.embedding_circle(points, labels, centres, names, normalise=False, title=title)
             columns[i % len(columns)].plotly_chart(fig, config=CHART, key=f"circle-{frame}-{name}")
+    adaptive = {name: snap for name, snap in snapshots.items() if snap.scales is not None}
+    if scales is not None and adaptive:
+        with scales.container():
+            # C*S centres: what AdaCos's initial scale sqrt(2) ln(C*S - 1) counts
+            n_centres = {marginlab.LOSSES[name]: snap.subcentres.shape[0] * snap.subcentres.shape[1]
+                         for name, snap in adaptive.items()}
+            st.plotly_chart(plots.margins.adaptive_scale_curves(
+                {marginlab.LOSSES[name]: snap.scales for name, snap in adaptive.items()}, n_centres,
+                max_scale=None if config is None else config.max_scale), config=CHART, key=f"scales-{frame}")
     with histograms.container():
         panels = {marginlab.LOSSES[name]: snap.angles_frame() for name, snap in snapshots.items()}
         step = next(iter(snapshots.values())).step
@@ -103,12 +171,15 @@ def summary_table(history: dict) -> pd.DataFrame:
     for name, snaps in history.items():
         first, last = snaps[0], snaps[-1]
         sep = plots.angle_separation(last.normal_angles_deg, last.anomaly_angles_deg, max_deg=180.0)
-        rows.append({"loss": marginlab.LOSSES[name],
-                     "normals' mean angle, start (°)": round(float(first.normal_angles_deg.mean()), 1),
-                     "normals' mean angle, end (°)": round(float(last.normal_angles_deg.mean()), 1),
-                     "anomalies' mean angle, end (°)": round(float(last.anomaly_angles_deg.mean()), 1),
-                     "AUC of the angle as anomaly score": round(sep["auc"], 3),
-                     "accuracy (held-out normals)": round(last.accuracy, 3)})
+        row = {"loss": marginlab.LOSSES[name],
+               "normals' mean angle, start (°)": round(float(first.normal_angles_deg.mean()), 1),
+               "normals' mean angle, end (°)": round(float(last.normal_angles_deg.mean()), 1),
+               "anomalies' mean angle, end (°)": round(float(last.anomaly_angles_deg.mean()), 1),
+               "AUC of the angle as anomaly score": round(sep["auc"], 3),
+               "accuracy (held-out normals)": round(last.accuracy, 3)}
+        if last.scale is not None:  # AdaCos learnt its s; the fixed-scale losses use the slider's
+            row["adaptive s, end"] = round(last.scale, 3)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -122,6 +193,13 @@ def show_toy(s: float, m: float) -> None:
     st.caption("On each circle: held-out normals by class, the anomalies (any class) on the inner ring so they "
                "hide no normal, and each class centre W_k as a star. Only directions matter to the losses.")
     config, losses = toy_settings(s, m)
+    if "subcluster_adacos" in losses:
+        st.caption("Sub-cluster AdaCos: each sub-centre W_c,k is a ray in its class's colour, and the disc (2-D) is "
+                   "shaded by the class whose nearest sub-centre wins each direction: a class's region is the union "
+                   "of its sub-centres' cones, and may be several separate arcs. A class may occupy several "
+                   "directions, so a machine with several operating modes is not forced into one cone; the price "
+                   "is a larger region in which an anomaly can land close to *some* sub-centre of its class. "
+                   "Here each class is a single blob, so the extra cones buy nothing and cost separation.")
     key = (config, tuple(losses))
     start = st.button("Train", type="primary", icon=":material/play_arrow:")
     stored = st.session_state.get("margin_lab")
@@ -130,6 +208,7 @@ def show_toy(s: float, m: float) -> None:
         steps = [snap.step for snap in next(iter(stored[1].values()))]
         replay = st.select_slider("Replay: step", steps, value=steps[-1])
     progress, circles, histograms = st.empty(), st.empty(), st.empty()
+    scales = st.empty() if any(name in marginlab.ADAPTIVE_LOSSES for name in losses) else None
     if start:
         if "torch._dynamo" not in sys.modules:  # a process's first torch optimizer imports it (~2.5 s)
             with st.spinner("Loading torch's optimiser code (once per server, a few seconds) ..."):
@@ -142,25 +221,44 @@ def show_toy(s: float, m: float) -> None:
                 history[name].append(snap)
             step = snaps[0].step
             progress.progress(step / config.steps, text=f"step {step} / {config.steps}")
-            draw(current, circles, histograms, f"live{frame}")
+            draw(current, circles, histograms, f"live{frame}", scales, config)
         st.session_state["margin_lab"] = stored = (key, history)
     if stored is None or stored[0] != key:
         # before any training: the initial embedding, so there is something to compare with
         progress.info("Press **Train** to watch the embedding learn (a few seconds).")
         draw({name: next(marginlab.train_steps(replace(config, loss=name))) for name in losses},
-             circles, histograms, "initial")
+             circles, histograms, "initial", scales, config)
+        show_scale_text(losses)
         return
     history = stored[1]
     if replay is not None:
         index = [snap.step for snap in next(iter(history.values()))].index(replay)
         progress.progress(replay / config.steps, text=f"step {replay} / {config.steps} (replay)")
-        draw({name: snaps[index] for name, snaps in history.items()}, circles, histograms, "replay")
+        draw({name: snaps[index] for name, snaps in history.items()}, circles, histograms, "replay", scales,
+             config)
+    show_scale_text(losses)
     st.dataframe(summary_table(history), hide_index=True, width="stretch")
     st.caption("The AUC of the angle as an anomaly score: 1 when every anomaly lies farther from its centre "
                "than every normal, 0.5 when angles tell them apart no better than chance. In 2-D or 3-D the "
                "mixup losses (ArcMix, Noisy-ArcMix) cannot pull every class tight: mixed samples need room "
                "between the centres, so their normals stay wider than ArcFace's here. The papers' embeddings "
                "have 128 dimensions, with room for both.")
+
+
+def show_scale_text(losses: list[str]) -> None:
+    """What the scale chart shows (only when AdaCos or sub-cluster AdaCos is trained)."""
+    if not any(name in marginlab.ADAPTIVE_LOSSES for name in losses):
+        return
+    text = ("**The adaptive scale.** AdaCos has no s to tune: each batch sets it so that a sample at the median "
+            "angle keeps its class probability near ½, where the softmax is steepest. On the toy, AdaCos's s "
+            "jumps on the first steps, then falls well below its start (√2 ln 3 ≈ 1.55) as the classes "
+            "separate: with the other centres far away, a small s already gives the median sample ½.")
+    if "subcluster_adacos" in losses:
+        text += (" Sub-cluster AdaCos counts the target's own sub-clusters in B_avg, and θ_med is the mean angle "
+                 "to all of a class's sub-centres, usually past π/4: on a circle crowded with C·S centres each "
+                 "batch multiplies s by about 1.4 to 1.9, and it would overflow within ~200 steps. The lab caps "
+                 "it at the papers' fixed s = 30 (dashed line).")
+    st.markdown(text)
 
 
 st.title("Margin lab")

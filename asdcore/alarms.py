@@ -13,9 +13,19 @@ nearest training normals, and a one-line diagnosis.  Plain pandas / numpy, no St
 
 DCASE 2021-2023 decide with a threshold at the 90th percentile of the training normals' scores,
 one per machine ID (section): we do the same, per (machine type, machine ID), since IDs such as
-id_00 repeat across types.  A clip is called anomalous when its score is *above* its ID's
-threshold (as asdcore.plots.threshold_counts counts).  The percentile is the empirical one
-(numpy's linear interpolation), not a fitted gamma distribution.
+id_00 repeat across types.  On data with source and target domains the threshold is per section
+*and domain* (`threshold_keys`), as the sub-cluster AdaCos report does: a target clip is compared
+with the target normals, whose scores sit higher than the source normals' (one threshold per section,
+set mostly by source clips, flags most target normals).  A clip is called anomalous when its score
+is *above* its threshold (as asdcore.plots.threshold_counts counts).
+
+Two threshold rules (`THRESHOLD_RULES`): "percentile", the empirical percentile (numpy's linear
+interpolation); "gamma", the percentile of a gamma distribution fitted to the reference scores (the
+DCASE 2021-2022 baselines and the JLESS system: a smooth tail from few clips).
+
+Some back-ends decide on another score than they rank by (`decision_column`): the sub-cluster AdaCos
+system ranks target clips by eq. 3 but thresholds them on its first term only, since the second term's
+mixture is fitted on the very target clips a threshold would come from.
 
 Which training normals: the network has fitted the clips it trained on, so their scores are lower
 than an unseen normal's (in-sample), and a threshold from them flags far more than 10 % of the
@@ -36,6 +46,7 @@ DEFAULT_PERCENTILE = 90.0
 MACHINE = ["machine_type", "machine_id"]
 HELD_OUT_ROLE = "val"
 MIN_HELD_OUT = 3  # fewer held-out normals than this: the ID's threshold uses all its training normals
+THRESHOLD_RULES = ("percentile", "gamma")
 
 # outcome of a decision on a labelled clip
 FALSE_ALARM = "false alarm"          # normal, called anomalous (a false positive)
@@ -53,57 +64,108 @@ def score_backends(clips: pd.DataFrame, train: pd.DataFrame | None = None) -> li
     return names
 
 
-def per_id_percentile(train: pd.DataFrame, column: str, percentile: float = DEFAULT_PERCENTILE) -> pd.DataFrame:
-    """The `percentile` of `column` over the training normals of each machine type/ID.
+def threshold_keys(table: pd.DataFrame) -> list[str]:
+    """What one threshold covers: a machine type/ID, and a domain on data with source and target
+    domains (DCASE 2021-2023: per section and domain, as the sub-cluster AdaCos report thresholds)."""
+    has_domain = "domain" in table.columns and table["domain"].notna().any()
+    return [*MACHINE, "domain"] if has_domain else list(MACHINE)
 
-    Returns one row per machine type/ID: machine_type, machine_id, value, n_train (how many finite
-    values it is from; an ID with none gets NaN)."""
+
+def gamma_percentile(values: np.ndarray, percentile: float) -> float:
+    """The `percentile` of a gamma distribution fitted to `values` by maximum likelihood (shape,
+    location and scale, scipy.stats.gamma.fit, as the DCASE 2021-2022 baselines fit their anomaly
+    scores); the empirical percentile where a fit is impossible (fewer than 3 distinct values) or
+    gives no finite answer."""
+    values = np.asarray(values, dtype=float)
+    empirical = float(np.percentile(values, percentile))
+    if len(np.unique(values)) < 3:
+        return empirical
+    from scipy import stats  # loaded when a gamma threshold is asked for
+
+    with np.errstate(all="ignore"):
+        shape, loc, scale = stats.gamma.fit(values)
+        value = float(stats.gamma.ppf(percentile / 100.0, shape, loc=loc, scale=scale))
+    return value if np.isfinite(value) else empirical
+
+
+def per_id_percentile(train: pd.DataFrame, column: str, percentile: float = DEFAULT_PERCENTILE,
+                      keys: list[str] | None = None, rule: str = "percentile") -> pd.DataFrame:
+    """The `percentile` of `column` over the training normals of each machine type/ID (and domain,
+    `keys` = threshold_keys(train) by default), by `rule` ("percentile" or "gamma").
+
+    Returns one row per group: the key columns, value, n_train (how many finite values it is from;
+    a group with none gets NaN)."""
     if not 0.0 <= percentile <= 100.0:
         raise ValueError(f"percentile must be within 0..100, got {percentile}")
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"threshold rule must be one of {', '.join(THRESHOLD_RULES)}, not {rule!r}")
+    keys = threshold_keys(train) if keys is None else keys
     values = pd.to_numeric(train[column], errors="coerce") if column in train.columns else \
         pd.Series(np.nan, index=train.index)
     rows = []
-    for (machine_type, machine_id), v in values.groupby([train[c] for c in MACHINE], sort=True):
+    for key, v in values.groupby([train[c] for c in keys], sort=True, dropna=False):
         v = v.to_numpy(dtype=float)
         v = v[np.isfinite(v)]
-        rows.append(dict(machine_type=machine_type, machine_id=machine_id,
-                         value=float(np.percentile(v, percentile)) if v.size else np.nan, n_train=int(v.size)))
-    return pd.DataFrame(rows, columns=[*MACHINE, "value", "n_train"])
+        value = np.nan if not v.size else (gamma_percentile(v, percentile) if rule == "gamma"
+                                            else float(np.percentile(v, percentile)))
+        rows.append(dict(zip(keys, key), value=value, n_train=int(v.size)))
+    return pd.DataFrame(rows, columns=[*keys, "value", "n_train"])
 
 
 def threshold_reference(train: pd.DataFrame) -> pd.DataFrame:
     """The training normals that thresholds (and "how far normals lie") are taken from: per machine
-    type/ID, its held-out validation normals when it has at least MIN_HELD_OUT of them, else all
-    of its training normals (a tiny run holds out one clip or none).  Same columns and index."""
+    type/ID (and domain), its held-out validation normals when it has at least MIN_HELD_OUT of them,
+    else all of its training normals (a tiny run holds out one clip or none; a section's few target
+    clips).  Same columns and index."""
     if "role" not in train.columns:
         return train
     held_out = train["role"] == HELD_OUT_ROLE
-    per_id = held_out.groupby([train[c] for c in MACHINE], sort=False).transform("sum")
-    return train[held_out | (per_id < MIN_HELD_OUT)]
+    keys = threshold_keys(train)
+    per_group = held_out.groupby([train[c] for c in keys], sort=False, dropna=False).transform("sum")
+    return train[held_out | (per_group < MIN_HELD_OUT)]
 
 
 def held_out_ids(reference: pd.DataFrame) -> int:
-    """How many machine IDs of a threshold_reference() table use held-out normals."""
+    """How many threshold groups (machine IDs, or ID and domain) of a threshold_reference() table
+    use held-out normals."""
     if "role" not in reference.columns:
         return 0
-    return int((reference["role"] == HELD_OUT_ROLE).groupby([reference[c] for c in MACHINE]).all().sum())
+    keys = threshold_keys(reference)
+    return int((reference["role"] == HELD_OUT_ROLE).groupby([reference[c] for c in keys], dropna=False)
+               .all().sum())
+
+
+def threshold_groups(reference: pd.DataFrame) -> int:
+    """How many threshold groups a reference table has (see threshold_keys)."""
+    return reference.groupby(threshold_keys(reference), dropna=False).ngroups
 
 
 def thresholds_per_id(train: pd.DataFrame, score_column: str = "score",
-                      percentile: float = DEFAULT_PERCENTILE) -> pd.DataFrame:
-    """Decision thresholds: the `percentile` of each machine ID's training-normal scores.
-    Columns: machine_type, machine_id, threshold, n_train."""
-    return per_id_percentile(train, score_column, percentile).rename(columns={"value": "threshold"})
+                      percentile: float = DEFAULT_PERCENTILE, rule: str = "percentile") -> pd.DataFrame:
+    """Decision thresholds: the `percentile` of each machine ID's (and domain's) training-normal
+    scores, by `rule`.  Columns: machine_type, machine_id, [domain,] threshold, n_train."""
+    return per_id_percentile(train, score_column, percentile, rule=rule).rename(columns={"value": "threshold"})
+
+
+def decision_column(table: pd.DataFrame, score_column: str) -> str:
+    """The column a back-end's decisions use: `decision_<backend>` (or `decision` for `score`) where
+    the run wrote one (the subcluster back-end: target clips on eq. 3's first term), else the score."""
+    if not score_column.startswith("score"):
+        return score_column
+    name = "decision" + score_column[len("score"):]
+    return name if name in table.columns else score_column
 
 
 def decide(clips: pd.DataFrame, thresholds: pd.DataFrame, score_column: str = "score") -> pd.DataFrame:
-    """The clips (same index) with `threshold` (their own ID's), `margin` (score - threshold),
-    `called_anomalous` (score > threshold; NA without a threshold) and `outcome`."""
-    table = thresholds[[*MACHINE, "threshold"]]
+    """The clips (same index) with `threshold` (their own ID's, and domain's where the thresholds
+    have a domain column), `margin` (score - threshold), `called_anomalous` (score > threshold; NA
+    without a threshold) and `outcome`."""
+    keys = [*MACHINE, "domain"] if "domain" in thresholds.columns else list(MACHINE)
+    table = thresholds[[*keys, "threshold"]]
     # a left merge would renumber the rows: map through a key instead, keeping clips' index labels
-    key = pd.MultiIndex.from_frame(clips[MACHINE].astype(str))
+    key = pd.MultiIndex.from_frame(clips[keys].astype(str))
     lookup = pd.Series(table["threshold"].to_numpy(),
-                       index=pd.MultiIndex.from_frame(table[MACHINE].astype(str)))
+                       index=pd.MultiIndex.from_frame(table[keys].astype(str)))
     out = clips.copy()
     out["threshold"] = lookup.reindex(key).to_numpy(dtype=float)
     score = pd.to_numeric(out[score_column], errors="coerce").to_numpy(dtype=float)

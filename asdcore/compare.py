@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluation.metrics import PROTOCOLS, machine_type_order
-from .reference_results import PUBLISHED
+from .reference_results import PUBLISHED, PUBLISHED_DOMAIN_SHIFT
 from .runs import data_of
 from .evaluation.scoring import BACKEND_DESCRIPTIONS
 
@@ -167,6 +167,23 @@ def domain_shift_table(runs, backend: str = DEFAULT_BACKEND) -> pd.DataFrame | N
     columns = [("Score", label) for _, label in DOMAIN_SCORES] + [(t, label) for t in types for _, label in DOMAIN_METRICS]
     return pd.DataFrame(rows, index=pd.Index(names, name="method"),
                         columns=pd.MultiIndex.from_tuples(columns, names=["group", "metric"]))
+
+
+PUBLISHED_DOMAIN_SHIFT_LABEL = ("published, real DCASE 2021-2022 development sets (10 s clips, other machines): "
+                                "a yardstick, not comparable to toy-data runs")
+
+
+def published_domain_shift_table() -> pd.DataFrame:
+    """The domain-shift systems' published numbers, one row per method: the data set, what each
+    cell holds ("AUC / pAUC" or "AUC source / target", the reports differ) and per machine type
+    the two numbers as text ("-" where the report gives none)."""
+    types = sorted({t for *_, cells in PUBLISHED_DOMAIN_SHIFT for t in cells if t != "all"}, key=str.lower) + ["all"]
+    rows = []
+    for method, data, holds, cells in PUBLISHED_DOMAIN_SHIFT:
+        row = {"method": method, "data set": data, "cells": holds}
+        row.update({t: f"{cells[t][0]:.2f} / {cells[t][1]:.2f}" if t in cells else "-" for t in types})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
 
 
 def results_table(runs, backend: str = DEFAULT_BACKEND, protocol: str = "dcase",

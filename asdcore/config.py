@@ -40,7 +40,8 @@ SCHEDULES = ("cosine", "cosine_epoch", "constant")
 VAL_SPLITS = ("per_class", "random")
 # None, "waveform" (features of the mixed waveform) or "waveform_and_logmel" (waveform and log-mel
 # mixed separately, the reference codes' way)
-MIXUP_MODES = (None, "waveform", "waveform_and_logmel")
+MIXUP_MODES = (None, "waveform", "waveform_and_logmel", "logmel_or_fmix")
+THRESHOLD_RULES = ("percentile", "gamma")  # asdcore.alarms (kept here: the config must not import pandas)
 OPTIMIZERS = ("adamw", "adam")
 SELECTIONS = ("val_loss", "last")  # which weights are evaluated: lowest validation loss, or the last
 FEATURE_VARIANTS = {"stgram": LogMelConfig.stgram, "noisy_arcmix": LogMelConfig.noisy_arcmix}
@@ -108,6 +109,7 @@ class MixupConfig:
     mode: str | None = None
     alpha: float = 0.5  # lambda ~ Beta(alpha, alpha)
     per_sample: bool = False  # one lambda per sample instead of one per batch
+    fmix_decay: float = 3.0  # logmel_or_fmix: FMix's frequency decay (higher = smoother, blobbier masks)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,9 @@ class TrainConfig:
     channels_last: bool = True
     num_workers: int = 0
     cache_gb: float = 3.0  # decoded waveforms kept in RAM
+    # every batch holds clips of both the source and the target domain (the JLESS system), the few
+    # target clips drawn again as often as needed; off: plain shuffling
+    batch_mixing: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,13 @@ class EvalConfig:
     backend: str = "softmax"  # the default anomaly score
     backends: list[str] = field(default_factory=lambda: list(BACKENDS))
     knn_k: int = 1
+    lof_neighbors: int = 20  # LOF's n_neighbors (sklearn's default; the JLESS system uses 4)
+    # how the app's false-alarm thresholds are set by default: "percentile" (empirical) or "gamma"
+    # (the percentile of a gamma fitted to the reference scores: the DCASE baselines, JLESS)
+    threshold_rule: str = "percentile"
+    # machine types whose source clips get eq. 4's term in the subcluster back-end: a Gaussian per
+    # attribute class on the clip's temporal maximum of the log-mel (the sub-cluster AdaCos system: valve)
+    tmax_types: list[str] = field(default_factory=list)
     umap: bool = True
     umap_neighbors: int = 15
     batch_size: int = 64
@@ -255,6 +267,9 @@ class RunConfig:
         known_backends = (*BACKENDS, "reconstruction", "subcluster")
         for b in [e.backend, *e.backends]:
             _check_choice("eval.backend(s)", b, known_backends)
+        _check_choice("eval.threshold_rule", e.threshold_rule, THRESHOLD_RULES)
+        if e.lof_neighbors < 1:
+            raise ValueError(f"eval.lof_neighbors must be >= 1, got {e.lof_neighbors}")
         if e.knn_k < 1 or e.batch_size < 1 or e.umap_neighbors < 2:
             raise ValueError(f"eval.knn_k and eval.batch_size must be >= 1 and eval.umap_neighbors >= 2, got "
                              f"{e.knn_k}, {e.batch_size}, {e.umap_neighbors}")

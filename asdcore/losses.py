@@ -305,6 +305,38 @@ class SubclusterAdaCos(AdaCos):
         return cosine
 
 
+class SubclusterAdaCosTwoHeads(ASDLoss):
+    """The sub-cluster AdaCos system's loss: sub-cluster AdaCos on the section head plus sub-cluster
+    AdaCos on the attribute head, with equal weights (L = L_sections + L_attributes), each head
+    with its own adaptive scale.
+
+    Labels are (B, 2): column 0 the section class, column 1 the attribute class (the training loop
+    builds them when the model has an attribute head); with (B,) labels, or a model without the
+    second head, it is the section head's loss alone.  Logits, for scoring and validation, are
+    the section head's.
+    """
+
+    def __init__(self, num_subclusters: int | None = None):
+        super().__init__()
+        self.sections = SubclusterAdaCos(num_subclusters)
+        self.attributes = SubclusterAdaCos(num_subclusters)
+
+    def forward(self, cosine, y_a, y_b=None, lam=None, embedding=None):
+        return self.sections(cosine, y_a, y_b, lam)
+
+    def logits(self, cosine, labels=None):
+        return self.sections.logits(cosine, labels)
+
+    def from_output(self, output, y_a, y_b=None, lam=None):
+        if y_a.dim() == 1:
+            return self.sections(output.subcentre_cosine, y_a, y_b, lam)
+        column = (lambda y, k: None if y is None else y[:, k])
+        loss = self.sections(output.subcentre_cosine, y_a[:, 0], column(y_b, 0), lam)
+        if output.attribute_subcentre_cosine is not None:
+            loss = loss + self.attributes(output.attribute_subcentre_cosine, y_a[:, 1], column(y_b, 1), lam)
+        return loss
+
+
 class SupCon(ASDLoss):
     """Supervised contrastive loss as OS-SCL uses it (OS-SCL eq. 1; Khosla et al. 2020):
 

@@ -3,7 +3,11 @@
 A few Gaussian blobs in a 16-dimensional input space stand in for machine IDs; a small MLP maps
 them to a 2-D (or 3-D) embedding; a CosineHead (asdcore.models.heads) holds one centre per class;
 the loss is the training code's own (asdcore.registry.create_loss: ce, arcface, arcmix,
-noisy_arcmix), with mixup of the inputs for ArcMix and Noisy-ArcMix as in the papers.  Held-out
+noisy_arcmix, adacos, subcluster_adacos), with mixup of the inputs for ArcMix, Noisy-ArcMix and
+sub-cluster AdaCos as in the papers.  AdaCos has no margin and no fixed scale: its scale s is
+re-estimated from every training batch, and each Snapshot records its value so far.  Sub-cluster
+AdaCos gives each class S sub-centres (the head's num_subcentres); a class's region is then the
+union of its sub-centres' cones, and each Snapshot holds every sub-centre's direction.  Held-out
 "normal" points come from the same blobs; "anomalous" points from each blob shifted (a machine
 whose sound changed): they were never trained on, so a good margin loss leaves them at larger
 angles from their class centre than the normals, which is how the ASD score works.
@@ -30,16 +34,32 @@ from .training.mixup import sample_lambda
 from .models.heads import CosineHead
 from .registry import create_loss
 
-LOSSES = {"ce": "CE (no margin)", "arcface": "ArcFace", "arcmix": "ArcMix", "noisy_arcmix": "Noisy-ArcMix"}
-MIXUP_LOSSES = ("arcmix", "noisy_arcmix")  # trained on mixed inputs (ArcFace has no mixup rule)
+LOSSES = {"ce": "CE (no margin)", "arcface": "ArcFace", "arcmix": "ArcMix", "noisy_arcmix": "Noisy-ArcMix",
+          "adacos": "AdaCos", "subcluster_adacos": "Sub-cluster AdaCos"}
+MARGIN_LOSSES = ("ce", "arcface", "arcmix", "noisy_arcmix")  # fixed scale s (and margin m, but for ce)
+ADAPTIVE_LOSSES = ("adacos", "subcluster_adacos")  # no margin, and the scale s is learnt from the batches
+# trained on mixed inputs, lam ~ Beta(alpha, alpha) one per batch (ArcFace has no mixup rule; nor
+# has plain AdaCos, whose paper trains on clean faces)
+MIXUP_LOSSES = ("arcmix", "noisy_arcmix")
+# trained on mixed inputs with lam ~ U(0, 1) drawn per sample, as the sub-cluster AdaCos paper does
+UNIFORM_MIXUP_LOSSES = ("subcluster_adacos",)
 
 
 @dataclass(frozen=True)
 class LabConfig:
     loss: str = "arcface"  # a key of LOSSES
-    s: float = 30.0  # scale, the papers' value
-    m: float = 0.7  # additive angular margin, radians (not used by ce), the papers' value
+    s: float = 30.0  # scale, the papers' value (ignored by adacos / subcluster_adacos: their s is adaptive)
+    m: float = 0.7  # additive angular margin, radians (not used by ce, adacos, subcluster_adacos), the papers' value
     alpha: float = 0.5  # mixup lam ~ Beta(alpha, alpha) (arcmix, noisy_arcmix)
+    # sub-clusters (sub-centres) per class for subcluster_adacos; every other loss has one centre
+    # per class, so replace(config, loss=...) compares the losses without touching this
+    subclusters: int = 4
+    # the lab's cap on the adaptive scale (the papers' fixed s).  Sub-cluster AdaCos sums B_avg over
+    # all C*S sub-clusters, the target class's own included; on a 2-D or 3-D toy the C*S centres
+    # crowd the circle (sphere), log B_avg stays near s times a cosine above cos(pi/4), and each
+    # batch multiplies s by ~1.4-1.9: uncapped it overflows float32 (NaN) within ~200 steps.
+    # Plain AdaCos settles far below the cap (under 4 on the toy), so the cap never touches it.
+    max_scale: float = 30.0
     n_classes: int = 4
     embedding_dim: int = 2  # 2: the unit circle, 3: the sphere
     input_dim: int = 16
@@ -68,6 +88,23 @@ class LabConfig:
             raise ValueError(f"m must be an angle in radians in [0, pi), got {self.m}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (mixup needs pairs), got {self.batch_size}")
+        if self.subclusters < 1:
+            raise ValueError(f"subclusters must be >= 1, got {self.subclusters}")
+        if self.max_scale <= 0:
+            raise ValueError(f"max_scale must be > 0, got {self.max_scale}")
+        if self.loss in ADAPTIVE_LOSSES and self.n_classes * self.num_subcentres < 3:
+            # AdaCos's initial scale sqrt(2) ln(C*S - 1) is 0 (or undefined) below 3 centres
+            raise ValueError(f"{self.loss} needs n_classes * subclusters >= 3 centres, "
+                             f"got {self.n_classes * self.num_subcentres}")
+
+    @property
+    def num_subcentres(self) -> int:
+        """Centres per class in the head: `subclusters` for subcluster_adacos, 1 for the rest."""
+        return self.subclusters if self.loss == "subcluster_adacos" else 1
+
+    @property
+    def adaptive_scale(self) -> bool:
+        return self.loss in ADAPTIVE_LOSSES
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,9 +129,20 @@ class Snapshot:
     labels: np.ndarray  # (N,)
     anomaly_embeddings: np.ndarray  # (M, D) anomalies, L2-normalised
     anomaly_labels: np.ndarray  # (M,)
-    centres: np.ndarray  # (C, D) class centres W_k, L2-normalised
-    normal_angles_deg: np.ndarray  # (N,) angle of each normal to its own centre
-    anomaly_angles_deg: np.ndarray  # (M,) angle of each anomaly to its claimed class's centre
+    centres: np.ndarray | None  # (C, D) class centres W_k, L2-normalised; None with sub-clusters (S > 1)
+    normal_angles_deg: np.ndarray  # (N,) angle of each normal to its own centre (its nearest sub-centre)
+    anomaly_angles_deg: np.ndarray  # (M,) the same for each anomaly and its claimed class
+    # (C, S, D) every sub-centre W_kj, L2-normalised (S = 1 but for subcluster_adacos: W_k0 = W_k)
+    subcentres: np.ndarray | None = None
+    # the adaptive scale s at steps 0, 1, ..., step (AdaCos, sub-cluster AdaCos): entry 0 the initial
+    # sqrt(2) ln(C*S - 1), entry t the s that step t's loss used (re-estimated from its batch, then
+    # capped at LabConfig.max_scale).  None for the fixed-scale losses, whose s is the config's.
+    scales: np.ndarray | None = None
+
+    @property
+    def scale(self) -> float | None:
+        """The adaptive scale now (None for the fixed-scale losses)."""
+        return None if self.scales is None else float(self.scales[-1])
 
     def angles_frame(self) -> pd.DataFrame:
         """The clips.parquet columns asdcore.plots.angle_histograms reads (label 0 normal, 1 anomaly)."""
@@ -109,8 +157,9 @@ class Snapshot:
     def circle_inputs(self, anomaly_radius: float = 0.85) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         """(points, labels, centres, class_names) for asdcore.plots.embedding_circle(..., normalise=False):
         the normals by class on the unit circle (sphere), then all anomalies as one extra group on
-        an inner ring of radius `anomaly_radius`, so neither hides the other (directions unchanged)."""
-        n_classes = len(self.centres)
+        an inner ring of radius `anomaly_radius`, so neither hides the other (directions unchanged).
+        centres is None with sub-clusters: draw self.subcentres (asdcore.plots.embedding_subclusters)."""
+        n_classes = len(self.subcentres) if self.subcentres is not None else len(self.centres)
         points = np.concatenate([self.embeddings, anomaly_radius * self.anomaly_embeddings])
         labels = np.r_[self.labels, np.full(len(self.anomaly_labels), n_classes)]
         names = [f"class {k}" for k in range(n_classes)] + ["anomalous (inner ring)"]
@@ -119,7 +168,8 @@ class Snapshot:
     def summary(self) -> dict:
         return {"step": self.step, "loss": self.loss, "accuracy": self.accuracy,
                 "mean_normal_angle_deg": float(np.mean(self.normal_angles_deg)),
-                "mean_anomaly_angle_deg": float(np.mean(self.anomaly_angles_deg))}
+                "mean_anomaly_angle_deg": float(np.mean(self.anomaly_angles_deg)),
+                "scale": self.scale}
 
 
 def make_data(config: LabConfig) -> ToyData:
@@ -144,32 +194,59 @@ def make_data(config: LabConfig) -> ToyData:
 class ToyNet(nn.Module):
     """A small MLP to the embedding, then the cosine head (the same head the ASD models use)."""
 
-    def __init__(self, input_dim: int, embedding_dim: int, n_classes: int, hidden: int = 64):
+    def __init__(self, input_dim: int, embedding_dim: int, n_classes: int, hidden: int = 64,
+                 num_subcentres: int = 1):
         super().__init__()
         self.body = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                   nn.Linear(hidden, embedding_dim))
-        self.head = CosineHead(embedding_dim, n_classes)
+        self.head = CosineHead(embedding_dim, n_classes, num_subcentres)
 
     def forward(self, x: torch.Tensor):
+        """(embedding, cosine (B, C): to the nearest sub-centre of each class, subcentre_cosine (B, C, S))."""
         embedding = self.body(x)
-        cosine, _ = self.head(embedding)
-        return embedding, cosine
+        cosine, subcentre_cosine = self.head(embedding)
+        return embedding, cosine, subcentre_cosine
 
 
 def build(config: LabConfig) -> tuple[ToyNet, nn.Module]:
     """The network (initial weights from the seed only, the same for every loss) and the loss."""
     with torch.random.fork_rng(devices=[]):  # leave the caller's global random state alone
         torch.manual_seed(config.seed)
-        net = ToyNet(config.input_dim, config.embedding_dim, config.n_classes)
+        net = ToyNet(config.input_dim, config.embedding_dim, config.n_classes,
+                     num_subcentres=config.num_subcentres)
     with torch.no_grad():
         # evenly spread centres: random ones in 2-D often start a few degrees apart, and two classes
-        # then share one direction for hundreds of steps; the lab is about the margin, not the luck
-        net.head.weight.copy_(torch.as_tensor(spread_directions(config.n_classes, config.embedding_dim,
-                                                                config.seed), dtype=torch.float32))
+        # then share one direction for hundreds of steps; the lab is about the margin, not the luck.
+        # With S sub-centres, C*S directions; row k*S + j (sub-centre j of class k) takes direction
+        # k*S + j, so each class starts on one arc of S neighbouring directions
+        net.head.weight.copy_(torch.as_tensor(spread_directions(config.n_classes * config.num_subcentres,
+                                                                config.embedding_dim, config.seed),
+                                              dtype=torch.float32))
+    if config.adaptive_scale:
+        # no s (adaptive) and no m (AdaCos has no margin)
+        spec = {"name": config.loss}
+        if config.loss == "subcluster_adacos":
+            spec["num_subclusters"] = config.num_subcentres
+        loss = create_loss(spec)
+        _cap_scale(loss, config.max_scale)
+        return net, loss
     spec = {"name": config.loss, "s": config.s}
     if config.loss != "ce":
         spec["m"] = config.m
     return net, create_loss(spec)
+
+
+def _cap_scale(loss: nn.Module, max_scale: float) -> None:
+    """Clamp AdaCos's re-estimated scale at max_scale right after each update, so the batch's loss
+    uses the capped s (see LabConfig.max_scale for why the toy needs it).  The loss itself is the
+    training code's; only this instance's update_scale is wrapped."""
+    update = loss.update_scale
+
+    def update_then_cap(cos_sub: torch.Tensor, target: torch.Tensor) -> None:
+        update(cos_sub, target)
+        loss.s.clamp_(max=max_scale)
+
+    loss.update_scale = update_then_cap
 
 
 def spread_directions(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -193,33 +270,52 @@ def _angles_deg(cosine: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def snapshot(net: ToyNet, data: ToyData, step: int, loss: float) -> Snapshot:
+def snapshot(net: ToyNet, data: ToyData, step: int, loss: float, scales: list[float] | None = None) -> Snapshot:
     net.eval()
-    normal_emb, normal_cos = net(data.x_normal)
-    anomaly_emb, anomaly_cos = net(data.x_anomaly)
+    # cosine to the nearest sub-centre of each class (the class's own centre when S = 1): its
+    # angle is the anomaly score, and its argmax the class (a class wins where any of its
+    # sub-centres is nearest)
+    normal_emb, normal_cos, _ = net(data.x_normal)
+    anomaly_emb, anomaly_cos, _ = net(data.x_anomaly)
     net.train()
     unit = lambda e: torch.nn.functional.normalize(e, dim=1).numpy()  # noqa: E731
+    head = net.head
+    subcentres = unit(head.weight.detach()).reshape(head.num_classes, head.num_subcentres, -1)
     return Snapshot(
         step=step, loss=float(loss),
         accuracy=float((normal_cos.argmax(1) == data.y_normal).float().mean()),
         embeddings=unit(normal_emb), labels=data.y_normal.numpy(),
         anomaly_embeddings=unit(anomaly_emb), anomaly_labels=data.y_anomaly.numpy(),
-        centres=unit(net.head.weight.detach()),
+        centres=subcentres[:, 0] if head.num_subcentres == 1 else None,
         normal_angles_deg=_angles_deg(normal_cos, data.y_normal),
-        anomaly_angles_deg=_angles_deg(anomaly_cos, data.y_anomaly))
+        anomaly_angles_deg=_angles_deg(anomaly_cos, data.y_anomaly),
+        subcentres=subcentres,
+        scales=None if scales is None else np.asarray(scales, dtype=np.float64))
 
 
 def batch_loss(loss_fn: nn.Module, net: ToyNet, x: torch.Tensor, y: torch.Tensor, config: LabConfig,
                generator: torch.Generator) -> torch.Tensor:
-    """One batch's loss; ArcMix / Noisy-ArcMix see mixed inputs (lam ~ Beta(alpha, alpha), one per
-    batch, a random partner for each sample), as the papers' training does."""
+    """One batch's loss, on mixed inputs as each paper trains (a random partner for each sample):
+    ArcMix / Noisy-ArcMix with lam ~ Beta(alpha, alpha), one per batch; sub-cluster AdaCos with
+    lam ~ U(0, 1), one per sample, and soft targets lam e_ya + (1 - lam) e_yb.  Sub-cluster AdaCos
+    sees every sub-centre's cosine (B, C, S): p(class) sums the softmax over the class's sub-clusters."""
     if config.loss in MIXUP_LOSSES:
         lam = sample_lambda(generator, config.alpha)
         perm = torch.randperm(len(y), generator=generator)
-        _, cosine = net(lam * x + (1.0 - lam) * x[perm])
+        _, cosine, _ = net(lam * x + (1.0 - lam) * x[perm])
         return loss_fn(cosine, y, y[perm], lam)
-    _, cosine = net(x)
+    if config.loss in UNIFORM_MIXUP_LOSSES:
+        lam = sample_lambda(generator, 1.0, batch_size=len(y))  # (B,) ~ Beta(1, 1) = U(0, 1), one per sample
+        perm = torch.randperm(len(y), generator=generator)
+        _, _, subcentre_cosine = net(lam[:, None] * x + (1.0 - lam[:, None]) * x[perm])
+        return loss_fn(subcentre_cosine, y, y[perm], lam)
+    _, cosine, _ = net(x)
     return loss_fn(cosine, y)
+
+
+def current_scale(loss_fn: nn.Module) -> float:
+    """AdaCos's adaptive scale as it stands: its float64 buffer loss.s (NaN before the first batch)."""
+    return float(loss_fn.s)
 
 
 @contextmanager
@@ -244,9 +340,16 @@ def train_steps(config: LabConfig = LabConfig()) -> Iterator[Snapshot]:
         batches = lambda: torch.randint(0, len(data.y_train), (config.batch_size,), generator=generator)  # noqa: E731
         with torch.no_grad():
             index = batches()
+            # eval mode: the first batch's loss at the initial weights must not also move AdaCos's
+            # scale (a training-mode forward re-estimates it); it only sets s to its initial value
+            loss_fn.eval()
             first = batch_loss(loss_fn, net, data.x_train[index], data.y_train[index], config,
                                torch.Generator().manual_seed(config.seed))
-        snap = snapshot(net, data, 0, first.item())
+            loss_fn.train()
+        # s at step 0, 1, ...: entry t is the scale step t's loss used (AdaCos re-estimates it from
+        # the batch before computing the loss), None throughout for the fixed-scale losses
+        scales = [current_scale(loss_fn)] if config.adaptive_scale else None
+        snap = snapshot(net, data, 0, first.item(), scales)
     yield snap
     # Built after the step-0 snapshot: a process's first torch optimizer imports torch._dynamo
     # (2-3 s), which the app's initial view of the untrained embedding does not need.
@@ -262,8 +365,10 @@ def train_steps(config: LabConfig = LabConfig()) -> Iterator[Snapshot]:
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
+                if scales is not None:
+                    scales.append(current_scale(loss_fn))
                 step += 1
-            snap = snapshot(net, data, step, float(np.mean(losses)))
+            snap = snapshot(net, data, step, float(np.mean(losses)), scales)
         yield snap
 
 

@@ -60,6 +60,8 @@ LOSSES: dict[str, Entry] = {e.name: e for e in [
     Entry("osscl", losses.OSSCL, "classifier", "OS-SCL: SupCon + Noisy-ArcMix"),
     Entry("adacos", losses.AdaCos, "classifier", "AdaCos: adaptive scale, no margin"),
     Entry("subcluster_adacos", losses.SubclusterAdaCos, "classifier", "sub-cluster AdaCos: C x S centres"),
+    Entry("subcluster_adacos_two_heads", losses.SubclusterAdaCosTwoHeads, "classifier",
+          "sub-cluster AdaCos on the section and attribute heads, equal weights"),
     Entry("focal", losses.FocalLoss, "classifier", "focal loss on s*cos"),
     Entry("mse", losses.ReconstructionMSE, "autoencoder", "autoencoder reconstruction MSE"),
 ]}

@@ -141,6 +141,10 @@ class Waveforms:
     def __len__(self) -> int:
         return len(self.records)
 
+    def domains(self) -> np.ndarray:
+        """Each clip's domain ("source", "target", or "" where its name gives none)."""
+        return np.array([r.domain or "" for r in self.records])
+
     def batch(self, index) -> torch.Tensor:
         if self._data is not None:
             return self._data[index]
@@ -161,10 +165,31 @@ def feature_config(config: RunConfig) -> LogMelConfig:
     return config.features.logmel()
 
 
-def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
+def attribute_classes(config: RunConfig, splits: Splits) -> list[tuple[str, str, str]]:
+    """The attribute classes of a model with a second, attribute head (model option attribute_head,
+    the sub-cluster AdaCos system): one per (machine type, section, attribute values) of the
+    training normals, both domains; empty for other models and on data whose names carry no
+    attributes (DCASE 2020, MIMII: the second head would repeat the first)."""
+    if not config.model.to_dict().get("attribute_head"):
+        return []
+    records = splits.train + splits.val
+    if not any(r.attributes_text for r in records):
+        return []
+    return sorted({(r.machine_type, r.machine_id, r.attributes_text) for r in records})
+
+
+def attribute_labels(records: list[ClipRecord], classes: list[tuple[str, str, str]]) -> np.ndarray:
+    """Each record's attribute class index (-1 where its values are not among `classes`)."""
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index.get((r.machine_type, r.machine_id, r.attributes_text), -1) for r in records],
+                    dtype=np.int64)
+
+
+def build_model(config: RunConfig, num_classes: int, num_attribute_classes: int = 0) -> torch.nn.Module:
     cfg = feature_config(config)
+    extra = {"num_attribute_classes": num_attribute_classes} if num_attribute_classes else {}
     model = create_model({**config.model.to_dict(), "num_classes": num_classes, "n_mels": cfg.n_mels,
-                          "n_frames": n_frames_for(config)})
+                          "n_frames": n_frames_for(config), **extra})
     if config.train.channels_last:
         # the 2-D convolutions (MobileFaceNet) in channels-last layout: the same numbers, and on a
         # 2-core CPU 1.4x the training clips per second (TASTgram-MFN, 2 s clips, batch 32:
@@ -189,7 +214,7 @@ def autocast(device: torch.device, config: RunConfig):
 
 def float_output(out):
     """Loss maths in float32 even when the forward ran in bf16."""
-    for name in ("embedding", "cosine", "subcentre_cosine", "reconstruction_error"):
+    for name in ("embedding", "cosine", "subcentre_cosine", "reconstruction_error", "attribute_subcentre_cosine"):
         value = getattr(out, name)
         if value is not None and value.dtype != torch.float32:
             setattr(out, name, value.float())

@@ -193,3 +193,65 @@ def test_held_out_thresholds_bring_a_bundled_runs_false_alarms_towards_the_nomin
     # a 90th percentile from ~12 held-out clips per ID is coarse: within 10 points of the nominal
     # 10 %, and at least 5 points nearer to it than the in-sample thresholds
     assert abs(held_out - 0.10) < 0.10 and held_out < in_sample - 0.05, (held_out, in_sample)
+
+
+# --- DCASE 2021-2023 data: per section and domain; the gamma rule; decision scores ---------------
+
+def make_domain_train(seed: int = 0) -> pd.DataFrame:
+    """One section whose target normals score far higher than its source normals (a domain shift)."""
+    rng = np.random.default_rng(seed)
+    rows = [dict(machine_type="fan", machine_id="00", domain=d, label=0, role="train",
+                 score=rng.normal(mean, 1.0)) for d, mean, n in (("source", 0.0, 100), ("target", 10.0, 10))
+            for _ in range(n)]
+    return pd.DataFrame(rows)
+
+
+def test_on_data_with_domains_each_section_and_domain_has_its_own_threshold():
+    train = make_domain_train()
+    assert alarms.threshold_keys(train) == ["machine_type", "machine_id", "domain"]
+    table = alarms.thresholds_per_id(train, "score", 90.0).set_index("domain")
+    for domain in ("source", "target"):
+        expected = np.percentile(train.loc[train["domain"] == domain, "score"], 90.0)
+        assert table.loc[domain, "threshold"] == pytest.approx(expected)
+    # target normals at the target scores: judged against the target threshold, not the source one
+    test = pd.DataFrame(dict(machine_type="fan", machine_id="00", domain=["source", "target", "target"],
+                             label=0, score=[0.5, 10.5, 30.0]))
+    decided = alarms.decide(test, alarms.thresholds_per_id(train, "score", 90.0), "score")
+    assert decided["outcome"].tolist() == [alarms.PASSED, alarms.PASSED, alarms.FALSE_ALARM]
+    # without a domain column: one threshold per ID, as before
+    assert alarms.threshold_keys(train.drop(columns="domain")) == ["machine_type", "machine_id"]
+
+
+def test_a_domain_with_too_few_held_out_normals_takes_all_its_training_normals():
+    train = make_domain_train()
+    train.loc[train.index[:20], "role"] = "val"  # 20 held-out source clips, no held-out target clip
+    reference = alarms.threshold_reference(train)
+    assert set(reference.loc[reference["domain"] == "source", "role"]) == {"val"}
+    assert (reference["domain"] == "target").sum() == 10  # all of the target's training normals
+    assert alarms.held_out_ids(reference) == 1 and alarms.threshold_groups(reference) == 2
+
+
+def test_gamma_threshold_is_the_percentile_of_a_fitted_gamma_distribution():
+    from scipy import stats
+
+    truth = stats.gamma(2.0, loc=0.5, scale=1.5)
+    values = truth.rvs(size=5000, random_state=np.random.default_rng(0))
+    assert alarms.gamma_percentile(values, 90.0) == pytest.approx(truth.ppf(0.9), rel=0.03)
+    # by hand, on a small case: scipy's maximum-likelihood fit, then its 90th percentile
+    small = values[:30]
+    a, loc, scale = stats.gamma.fit(small)
+    assert alarms.gamma_percentile(small, 90.0) == pytest.approx(stats.gamma.ppf(0.9, a, loc=loc, scale=scale))
+    # too few distinct values to fit: the empirical percentile
+    assert alarms.gamma_percentile(np.array([1.0, 1.0, 2.0]), 50.0) == pytest.approx(1.0)
+    table = alarms.thresholds_per_id(make_train(), "score", 90.0, rule="gamma")
+    assert table["threshold"].notna().all()
+    with pytest.raises(ValueError, match="threshold rule"):
+        alarms.thresholds_per_id(make_train(), "score", 90.0, rule="median")
+
+
+def test_a_backend_that_decides_on_another_score_is_decided_on_it():
+    clips = pd.DataFrame(dict(score_subcluster=[1.0], decision_subcluster=[0.5], score_gmm=[2.0], score=[1.0],
+                              decision=[0.5]))
+    assert alarms.decision_column(clips, "score_subcluster") == "decision_subcluster"
+    assert alarms.decision_column(clips, "score") == "decision"
+    assert alarms.decision_column(clips, "score_gmm") == "score_gmm"

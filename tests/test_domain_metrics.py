@@ -196,3 +196,41 @@ def test_the_tiny_domain_shift_preset_is_made_checked_and_trained_on(tmp_path, c
     clips = run.clips()
     assert clips["score_subcluster"].notna().all()
     assert run.eval_metrics()["domain_shift"]["by_backend"]["subcluster"]["official_score"] is not None
+
+
+@pytest.mark.slow  # makes a data set and trains two models
+def test_both_domain_shift_systems_train_and_evaluate_on_the_tiny_domain_shift_preset(tmp_path):
+    """Issue 12: the sub-cluster AdaCos system (two heads, eqs. 2-3, target decisions on eq. 3's first
+    term) and the JLESS system (batch mixing, mixup/FMix, LOF k 4, mean cosine, gamma thresholds)."""
+    import torch
+
+    from asdcore import alarms
+    from asdcore.cli import main
+
+    root = tmp_path / "shift"
+    assert main(["data", "toy", "--out", str(root), "--preset", "tiny-shift", "--seed", "0", "--quiet"]) == 0
+    settings = {"data.roots": [str(root)], "train.epochs": 1, "eval.umap": False, "data.max_test_clips_per_class": None}
+    for recipe in ("subcluster-adacos", "jless-mfn"):
+        run = Run(train_run(resolve(recipe, "tiny", settings), tmp_path / recipe, progress=False))
+        metrics = run.eval_metrics()
+        block = metrics["domain_shift"]["by_backend"][metrics["backend"]]
+        assert all(r["auc_source"] is not None and r["auc_target"] is not None for r in block["sections"])
+        clips, train = run.clips(), run.train_clips()
+        if recipe == "subcluster-adacos":
+            assert metrics["backend"] == "subcluster"
+            state = torch.load(run.path / "model.pt", weights_only=True)["groups"]["all"]
+            n_attribute_classes = train[["machine_type", "machine_id", "attributes"]].drop_duplicates().shape[0]
+            assert state["model"]["attribute_head.weight"].shape[0] == n_attribute_classes * 4
+            assert {"sections.s", "attributes.s"} <= set(state["loss"])
+            target = clips["domain"] == "target"
+            assert (clips.loc[~target, "decision"] == clips.loc[~target, "score"]).all()
+            # target clips: decided on eq. 3's first term, ranked by both terms where the section kept
+            # target training clips for T_s (a tiny run holds some out for validation)
+            assert (clips.loc[target, "decision"] != clips.loc[target, "score"]).any()
+            assert alarms.decision_column(clips, "score_subcluster") == "decision_subcluster"
+        else:
+            assert run.config["train"]["batch_mixing"] and run.config["eval"]["lof_neighbors"] == 4
+            assert clips["score_mean_cosine"].notna().all() and clips["score_lof"].notna().all()
+            assert run.config["eval"]["threshold_rule"] == "gamma"
+        log = (run.path / "train.log").read_text()
+        assert (f"{n_attribute_classes} attribute classes (second head)" in log) == (recipe == "subcluster-adacos")

@@ -569,3 +569,21 @@ def test_ema_batchnorm_statistics_are_recomputed_for_the_ema_weights(tiny_toy_ro
         activations = model.mobilefacenet.conv1.conv(x)
     torch.testing.assert_close(bn.running_mean, activations.mean(dim=(0, 2, 3)), rtol=1e-3, atol=1e-3)
     assert not model.training and bn.momentum == 0.1
+
+
+def test_batch_mixing_puts_source_and_target_clips_in_every_batch():
+    """The JLESS system's batches: both domains in each, the few target clips drawn again and again."""
+    from asdcore.training.loop import domain_mixed_batches
+
+    index = np.arange(100)
+    domains = np.array(["target" if i % 20 == 0 else "source" for i in range(100)])  # 5 target clips
+    batches = domain_mixed_batches(index, domains, 16, torch.Generator().manual_seed(0))
+    assert len(batches) == 100 // 16
+    for batch in batches:
+        assert len(batch) == 16 and len(set(batch.tolist())) == 16
+        assert (domains[batch] == "target").sum() == 1  # round(16 x 5 %) = 1, at least one
+    seen_source = np.concatenate(batches)[domains[np.concatenate(batches)] == "source"]
+    assert len(set(seen_source.tolist())) == len(seen_source)  # source clips once each within the epoch
+    # one domain only: plain shuffled batches
+    plain = domain_mixed_batches(index, np.full(100, "source"), 16, torch.Generator().manual_seed(0))
+    assert sorted(np.concatenate(plain).tolist()) == list(range(100))

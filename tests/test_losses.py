@@ -314,3 +314,27 @@ def test_gradients_are_finite_at_the_extremes():
     cos = torch.tensor([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]], dtype=torch.float64, requires_grad=True)
     losses.ArcFace(S, M)(cos, torch.tensor([0, 0])).backward()
     assert torch.isfinite(cos.grad).all()
+
+
+def test_two_head_subcluster_adacos_is_the_sum_of_each_heads_loss_with_its_own_scale():
+    """The sub-cluster AdaCos system: section head + attribute head, equal weights, two adaptive scales."""
+    from asdcore.models.output import ModelOutput
+
+    torch.manual_seed(0)
+    sections, attributes = torch.rand(6, 4, 2) * 2 - 1, torch.rand(6, 9, 2) * 2 - 1
+    y = torch.tensor([[0, 1], [1, 3], [2, 5], [3, 7], [0, 0], [1, 2]])
+    y_b, lam = y.flip(0), torch.rand(6)
+    loss = create_loss({"name": "subcluster_adacos_two_heads", "num_subclusters": 2})
+    out = ModelOutput(embedding=torch.randn(6, 8), subcentre_cosine=sections, attribute_subcentre_cosine=attributes)
+    got = loss.from_output(out, y, y_b, lam)
+    alone_s, alone_a = losses.SubclusterAdaCos(2), losses.SubclusterAdaCos(2)
+    expected = alone_s(sections, y[:, 0], y_b[:, 0], lam) + alone_a(attributes, y[:, 1], y_b[:, 1], lam)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.sections.s.item() == pytest.approx(alone_s.s.item())  # each head's scale moved on its own
+    assert loss.attributes.s.item() == pytest.approx(alone_a.s.item())
+    assert loss.sections.s.item() != pytest.approx(loss.attributes.s.item())
+    # (B,) labels, or no attribute head: the section head's loss alone; logits are the section head's
+    fresh = create_loss({"name": "subcluster_adacos_two_heads", "num_subclusters": 2})
+    single = fresh.from_output(ModelOutput(embedding=out.embedding, subcentre_cosine=sections), y[:, 0])
+    assert single.item() == pytest.approx(losses.SubclusterAdaCos(2)(sections, y[:, 0]).item(), rel=1e-6)
+    assert fresh.logits(sections, y[:, 0]).shape == (6, 4)

@@ -1,4 +1,7 @@
 """The margin lab's live toy (asdcore.marginlab): what a student is told they will see must happen."""
+import base64
+import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -7,6 +10,7 @@ import torch
 
 from asdcore import marginlab, plots
 from asdcore.marginlab import LabConfig
+from asdcore.plots import margins
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,163 @@ def test_leaves_the_callers_torch_state_alone():
     (dict(m=4.0), "m must be an angle"),
     (dict(n_classes=1), "n_classes must be >= 2"),
     (dict(batch_size=1), "batch_size must be >= 2"),
+    (dict(loss="subcluster_adacos", subclusters=0), "subclusters must be >= 1"),
+    (dict(loss="adacos", max_scale=0.0), "max_scale must be > 0"),
+    # AdaCos's initial scale sqrt(2) ln(C*S - 1) needs 3 centres; sub-clusters supply them
+    (dict(loss="adacos", n_classes=2), "needs n_classes \\* subclusters >= 3"),
 ])
 def test_bad_settings_name_the_value(bad, message):
     with pytest.raises(ValueError, match=message):
         replace(LabConfig(), **bad)
+
+
+def test_a_sub_cluster_config_passes_with_two_classes():
+    # 2 classes x 2 sub-clusters = 4 centres: AdaCos's initial scale is defined
+    assert LabConfig(loss="subcluster_adacos", n_classes=2, subclusters=2).num_subcentres == 2
+
+
+# --- AdaCos and sub-cluster AdaCos: the adaptive scale, and sub-clusters ----------------------
+
+def initial_scale(n_centres: int) -> float:
+    return math.sqrt(2.0) * math.log(n_centres - 1)  # AdaCos's s_init, the paper's formula
+
+
+@pytest.mark.parametrize("loss, subclusters", [("adacos", 4), ("subcluster_adacos", 4), ("subcluster_adacos", 2)])
+def test_adaptive_scale_starts_at_sqrt2_ln_cs_minus_1_and_changes_every_step(loss, subclusters):
+    config = LabConfig(loss=loss, subclusters=subclusters, steps=40, snapshot_every=20)
+    snaps = marginlab.run(config)
+    n_centres = config.n_classes * config.num_subcentres  # adacos: one centre per class whatever subclusters
+    assert n_centres == (4 if loss == "adacos" else 4 * subclusters)
+    assert snaps[0].scale == pytest.approx(initial_scale(n_centres), rel=1e-12)
+    for snap in snaps:
+        # one s per step so far, the last the current one
+        assert len(snap.scales) == snap.step + 1 and snap.scale == snap.scales[-1]
+    scales = snaps[-1].scales
+    np.testing.assert_array_equal(scales[:21], snaps[1].scales)  # the history only grows
+    assert np.all(np.isfinite(scales)) and scales.max() <= config.max_scale
+    # re-estimated at every step (until it reaches the lab's cap, where sub-cluster AdaCos stays)
+    uncapped = scales[:-1] < config.max_scale
+    assert uncapped[:2].all() and np.all(np.diff(scales)[uncapped] != 0.0)
+
+
+def test_fixed_scale_losses_record_no_adaptive_scale(arcface_run):
+    assert all(snap.scales is None and snap.scale is None for snap in arcface_run)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adacos_scale_falls_below_its_start_and_anomalies_stay_farther(seed):
+    """What the page says of AdaCos on the toy: s ends below sqrt(2) ln 3, and the angle still
+    tells anomalies from normals."""
+    snaps = marginlab.run(LabConfig(loss="adacos", steps=300, snapshot_every=100, seed=seed))
+    last = snaps[-1]
+    assert last.scale < 0.8 * initial_scale(4)
+    assert np.median(last.anomaly_angles_deg) > np.median(last.normal_angles_deg)
+    sep = plots.angle_separation(last.normal_angles_deg, last.anomaly_angles_deg, max_deg=180.0)
+    assert sep["auc"] > 0.6
+    assert last.accuracy > 0.9
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_sub_cluster_scale_grows_until_the_labs_cap(dim):
+    """Sub-cluster AdaCos's estimate grows geometrically on the toy (why the lab caps it): s rises
+    at once, reaches the cap, never passes it, and the embedding stays finite."""
+    config = LabConfig(loss="subcluster_adacos", embedding_dim=dim, max_scale=12.0, steps=60, snapshot_every=60)
+    last = marginlab.run(config)[-1]
+    assert last.scales[1] > 1.3 * last.scales[0]
+    assert last.scales.max() == pytest.approx(config.max_scale) and last.scales.max() <= config.max_scale
+    assert np.all(np.isfinite(last.embeddings)) and np.isfinite(last.loss)
+
+
+@pytest.fixture(scope="module")
+def subcluster_run():
+    return marginlab.run(LabConfig(loss="subcluster_adacos", subclusters=3, steps=200, snapshot_every=100))
+
+
+def test_sub_cluster_snapshot_holds_every_sub_centre(subcluster_run):
+    snap = subcluster_run[-1]
+    assert snap.centres is None  # a class has no single centre
+    assert snap.subcentres.shape == (4, 3, 2)
+    np.testing.assert_allclose(np.linalg.norm(snap.subcentres, axis=2), 1.0, atol=1e-5)
+    # a point's angle to its class is the angle to the nearest of the class's sub-centres
+    cos = np.einsum("nd,nsd->ns", snap.embeddings, snap.subcentres[snap.labels])
+    nearest = np.degrees(np.arccos(np.clip(cos.max(axis=1), -1, 1)))
+    np.testing.assert_allclose(snap.normal_angles_deg, nearest, atol=1e-3)
+    # held-out normals classified by their nearest sub-centre: far better than chance (1/4)
+    assert snap.accuracy > 0.5
+
+
+def test_sub_cluster_plot_draws_every_sub_centre_and_each_class_region(subcluster_run):
+    snap = subcluster_run[-1]
+    points, labels, centres, names = snap.circle_inputs()
+    assert centres is None
+    fig = margins.embedding_subclusters(points, labels, snap.subcentres, names, normalise=False)
+    rays = [t for t in fig.data if t.name.startswith("sub-centres of")]
+    assert [t.name for t in rays] == [f"sub-centres of class {k}" for k in range(4)]
+    for k, ray in enumerate(rays):
+        tips = np.c_[ray.x, ray.y].astype(float)[1::3]  # origin, tip, gap per sub-centre
+        np.testing.assert_allclose(tips, snap.subcentres[k], atol=1e-9)
+    regions = [t for t in fig.data if t.meta and "region_of" in t.meta]
+    assert regions and fig.data[:len(regions)] == tuple(regions)  # the shading lies under the points
+    # the arcs cover the circle once, and every direction's arc is the class of its nearest sub-centre
+    arcs = margins.subcluster_regions(snap.subcentres)
+    assert sum(a1 - a0 for _, a0, a1 in arcs) == pytest.approx(360.0)
+    flat = snap.subcentres.reshape(-1, 2)
+    for phi in np.arange(0.05, 360.0, 0.5):
+        direction = [np.cos(np.radians(phi)), np.sin(np.radians(phi))]
+        owner = [k for k, a0, a1 in arcs if (phi - a0) % 360.0 < a1 - a0]
+        assert owner == [int(np.argmax(flat @ direction)) // 3]
+
+
+def test_sub_clusters_in_3d_are_rays_without_shading():
+    snap = marginlab.run(LabConfig(loss="subcluster_adacos", embedding_dim=3, steps=20, snapshot_every=20))[-1]
+    points, labels, _, names = snap.circle_inputs()
+    fig = margins.embedding_subclusters(points, labels, snap.subcentres, names, normalise=False)
+    rays = [t for t in fig.data if t.name.startswith("sub-centres of")]
+    assert len(rays) == 4 and all(t.type == "scatter3d" and len(t.x) == 3 * 4 for t in rays)
+    assert not any(t.meta and "region_of" in t.meta for t in fig.data)
+
+
+def test_scale_figure_marks_each_initial_value():
+    runs = marginlab.run_all(LabConfig(steps=30, snapshot_every=30), losses=marginlab.ADAPTIVE_LOSSES)
+    curves = {name: snaps[-1].scales for name, snaps in runs.items()}
+    fig = margins.adaptive_scale_curves(curves, {"adacos": 4, "subcluster_adacos": 16}, max_scale=30.0)
+    lines = {t.name: t for t in fig.data if t.mode == "lines"}
+    assert list(lines) == ["adacos", "subcluster_adacos"]
+    np.testing.assert_array_equal(lines["adacos"].y, curves["adacos"])
+    marks = [t.meta["initial_scale"] for t in fig.data if t.meta and "initial_scale" in t.meta]
+    assert marks == pytest.approx([initial_scale(4), initial_scale(16)])
+    # sub-cluster AdaCos's s spans more than a decade in 30 steps: a log axis keeps AdaCos's line readable
+    assert fig.layout.yaxis.type == "log"
+
+
+def plotly_array(value) -> np.ndarray:
+    """A figure's array as the page sends it: a list, or plotly's {"dtype", "bdata": base64} form."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def test_page_trains_adacos_and_sub_cluster_adacos(monkeypatch):
+    from apptest import run_page
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    at = run_page("margin_lab")
+    at = next(w for w in at.selectbox if w.label == "Loss").select("AdaCos and sub-cluster AdaCos side by side").run()
+    assert not at.exception, [e.message for e in at.exception]
+    at = next(w for w in at.slider if w.label == "Sub-clusters per class S (sub-cluster AdaCos)").set_value(2).run()
+    at = next(w for w in at.slider if w.label == "Training steps").set_value(50).run()
+    at = next(w for w in at.button if w.label == "Train").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    titles = [f["layout"]["title"]["text"] for f in specs]
+    assert any(t.startswith("AdaCos: step 50, loss") and ", s = " in t for t in titles)
+    scale_fig = next(f for f in specs if f["layout"]["title"]["text"].startswith("AdaCos's adaptive scale"))
+    s_line = next(t for t in scale_fig["data"] if t["name"] == "Sub-cluster AdaCos")["y"]
+    assert len(plotly_array(s_line)) == 51  # one s per step, 0-50
+    sub = next(f for f in specs if f["layout"]["title"]["text"].startswith("Sub-cluster AdaCos: step 50"))
+    rays = [t for t in sub["data"] if t["name"].startswith("sub-centres of")]
+    assert len(rays) == 4 and all(len(plotly_array(t["x"])) == 3 * 2 for t in rays)  # S = 2 per class
+    summary = at.dataframe[0].value.set_index("loss")
+    assert list(summary.index) == ["AdaCos", "Sub-cluster AdaCos"]
+    assert summary.loc["AdaCos", "adaptive s, end"] < initial_scale(4)
+    assert "adaptive scale" in " ".join(md.value for md in at.markdown)

@@ -74,3 +74,36 @@ def test_waveform_mixing_differs_from_mixing_log_mels():
     mixed_wave, mixed_mel, _, _, lam = mixup_waveform_and_logmel(waveform, logmel(waveform), labels, gen(15))
     assert 0.05 < lam < 0.95
     assert not torch.allclose(logmel(mixed_wave), mixed_mel, atol=0.5)
+
+
+def test_fmix_mask_is_binary_with_lam_of_its_bins_in_smooth_blobs():
+    from asdcore.training.mixup import fmix_mask
+
+    g = torch.Generator().manual_seed(0)
+    mask = fmix_mask((128, 64), 0.3, g)
+    assert mask.shape == (128, 64) and set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert int(mask.sum()) == round(0.3 * 128 * 64)
+    # low-frequency blobs: neighbouring bins agree far more often than in a random mask of the same share
+    agree = lambda m: float((m[1:] == m[:-1]).float().mean())  # noqa: E731
+    shuffled = mask.flatten()[torch.randperm(mask.numel(), generator=g)].view_as(mask)
+    assert agree(mask) > 0.9 > agree(shuffled)
+
+
+def test_logmel_or_fmix_mixes_the_log_mels_and_weighs_labels_by_the_mask_share():
+    from asdcore.training.mixup import mixup_logmel_or_fmix
+
+    wave, mel, y = torch.randn(8, 100), torch.randn(8, 16, 20), torch.arange(8)
+    kinds = set()
+    for seed in range(12):
+        out = mixup_logmel_or_fmix(wave, mel, y, torch.Generator().manual_seed(seed), alpha=1.0)
+        assert torch.equal(out.waveform, wave)  # the waveform is left as it is
+        partner = mel[out.y_b]  # y = arange: the partner labels are the permutation
+        if torch.allclose(out.logmel, out.lam * mel + (1 - out.lam) * partner, atol=1e-5):
+            kinds.add("mixup")
+        else:  # FMix: every bin is one clip's or the other's, and lam is the share of own bins
+            own = (out.logmel - mel).abs() < 1e-6
+            assert torch.equal(out.logmel, torch.where(own, mel, partner))
+            moved = out.y_b != y  # a clip paired with itself shows no mixing
+            assert float(own[moved].float().mean()) == pytest.approx(out.lam, abs=1e-6)
+            kinds.add("fmix")
+    assert kinds == {"mixup", "fmix"}

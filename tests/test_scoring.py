@@ -166,10 +166,10 @@ def test_gmm_scores_training_normals_cross_fitted_never_by_their_own_mixture():
 
 def test_missing_inputs_skip_backends():
     test, train, _ = clustered_sets(np.random.default_rng(3))
-    assert set(score_all(test, train)) == {"gmm", "knn", "lof"}  # no logits, no cosines
+    assert set(score_all(test, train)) == {"gmm", "knn", "lof", "mean_cosine"}  # no logits, no cosines
     cos_test = np.zeros((len(test), 2))
     test_with_cos = EmbeddingSet(test.embedding, test.class_index, cosine=cos_test)
-    assert set(score_all(test_with_cos, train)) == {"cosine", "gmm", "knn", "lof"}
+    assert set(score_all(test_with_cos, train)) == {"cosine", "gmm", "knn", "lof", "mean_cosine"}
     no_emb = EmbeddingSet(None, test.class_index, cosine=cos_test)
     result = score_all(no_emb, train)
     assert set(result) == {"cosine"}
@@ -224,3 +224,52 @@ def test_a_clip_without_a_class_scores_as_the_most_normal_of_its_candidate_class
     # knn: the clip at class 1's centre, allowed class 1, scores as near as a clip of class 1 does
     knn = score_all(classless, train, backends=("knn",))["knn"].test
     assert knn[2] == pytest.approx(score_all(with_classes, train, backends=("knn",))["knn"].test[2])
+
+
+def test_mean_cosine_is_the_cosine_distance_to_the_class_mean_by_hand():
+    from asdcore.evaluation.scoring import MeanCosine
+
+    rng = np.random.default_rng(0)
+    train_x = rng.normal(size=(5, 3))
+    classes = np.array([0, 0, 0, 1, 1])
+    test_x = rng.normal(size=(2, 3))
+    backend = MeanCosine().fit(EmbeddingSet(train_x, classes))
+    unit = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    mean0 = unit[:3].mean(axis=0)
+    expected = 1 - (test_x[0] / np.linalg.norm(test_x[0])) @ (mean0 / np.linalg.norm(mean0))
+    assert backend.score(EmbeddingSet(test_x, np.array([0, 1])))[0] == pytest.approx(expected)
+    # a training normal is scored by the mean of its class's other clips
+    others = unit[1:3].mean(axis=0)
+    assert backend.train_scores[0] == pytest.approx(1 - unit[0] @ (others / np.linalg.norm(others)))
+
+
+def _lof_by_hand(train: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    """Breunig et al.'s local outlier factor of each query point among `train`, Euclidean:
+    k-distance, reachability distance max(k-distance(o), d(p, o)), local reachability density
+    1 / mean reach-dist over the k neighbours, LOF = mean lrd(neighbours) / lrd(p)."""
+    def knn(p, points, exclude=None):
+        d = np.linalg.norm(points - p, axis=1)
+        if exclude is not None:
+            d[exclude] = np.inf
+        order = np.argsort(d)[:k]
+        return order, d[order]
+
+    k_distance = np.array([knn(train[i], train, exclude=i)[1][-1] for i in range(len(train))])
+
+    def lrd(p, exclude=None):
+        order, d = knn(p, train, exclude)
+        return 1.0 / np.mean(np.maximum(k_distance[order], d))
+
+    train_lrd = np.array([lrd(train[i], exclude=i) for i in range(len(train))])
+    return np.array([train_lrd[knn(q, train)[0]].mean() / lrd(q) for q in query])
+
+
+def test_lof_with_four_neighbours_is_the_local_outlier_factor_by_hand():
+    """The JLESS system's detector: LOF with k = 4 on the (normalised) embeddings of each section."""
+    rng = np.random.default_rng(1)
+    train_x = rng.normal(size=(12, 3))
+    test_x = np.concatenate([rng.normal(size=(3, 3)), [[3.0, 0.0, 0.0]]])
+    backend = create_backend("lof", n_neighbors=4).fit(EmbeddingSet(train_x, np.zeros(12, dtype=int)))
+    got = backend.score(EmbeddingSet(test_x, np.zeros(4, dtype=int)))
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    assert got == pytest.approx(_lof_by_hand(unit(train_x), unit(test_x), 4), rel=1e-6)

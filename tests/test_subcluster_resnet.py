@@ -61,3 +61,11 @@ def test_training_sets_the_standardisation_from_the_training_normals(tiny_toy_ro
     mean, std = logmel_statistics([front(waves.batch(torch.arange(len(waves))))])
     assert torch.allclose(state["input_mean"], mean, atol=1e-3)
     assert torch.allclose(state["input_std"], std, atol=1e-3)
+
+
+def test_the_attribute_head_gives_cosines_to_each_attribute_classs_subclusters():
+    model = SubclusterResNet(num_classes=5, num_subcentres=3, attribute_head=True, num_attribute_classes=11)
+    out = model(None, torch.randn(2, 128, 63))
+    assert out.subcentre_cosine.shape == (2, 5, 3) and out.attribute_subcentre_cosine.shape == (2, 11, 3)
+    # without attribute classes (data whose names carry none) the second head is not built
+    assert SubclusterResNet(num_classes=5, attribute_head=True).attribute_head is None

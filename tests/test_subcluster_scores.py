@@ -112,7 +112,8 @@ def test_system_scores_take_eq_2_for_source_clips_and_eq_3_for_target_clips(two_
     train_domain = np.where((np.arange(40) // 4) % 5 == 4, "target", "source")  # rows 16-19 and 36-39
     fitted = np.arange(40) < 36  # the last four are held out
     domain = np.array(["source", "target", None, "source", "target", "target"], dtype=object)
-    test, train = system_scores(train_x, train_section, train_attribute, train_domain, fitted, x, section, domain)
+    scores = system_scores(train_x, train_section, train_attribute, train_domain, fitted, x, section, domain)
+    test, train = scores.test, scores.train
     refit = fit_mixtures(train_x[fitted], train_section[fitted], train_attribute[fitted], train_domain[fitted])
     assert test[0] == pytest.approx(source_scores(refit, x[:1], section[:1])[0])
     assert test[1] == pytest.approx(target_scores(refit, x[1:2], section[1:2])[0])
@@ -134,3 +135,46 @@ def test_a_single_target_clip_gives_one_gaussian_at_it_with_the_regularised_cova
     x = l2_normalise(np.array([[0.3, -1.0, 2.0]]))
     by_hand = multivariate_normal(clip, 1e-3 * np.eye(3)).logpdf(x[0])
     assert best_log_density(m.target[0], x)[0] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_target_clips_are_decided_on_the_first_term_of_eq_3_alone(two_sections):
+    """The report's thresholds: target clips on -max_k log P(x | G_s, k) only (T_s is fitted on the
+    very target clips a threshold would come from); source clips on eq. 2 as ranked."""
+    from asdcore.evaluation.subcluster_scores import domain_scores
+
+    m, x, section = two_sections
+    domain = np.array(["source", "target", "target", "source", "target", "target"])
+    decided = domain_scores(m, x, section, domain, decision=True)
+    for i in range(len(x)):
+        first_term = -float(best_logpdf(m.section[section[i]], l2_normalise(x[i:i + 1])))
+        expected = source_scores(m, x[i:i + 1], section[i:i + 1])[0] if domain[i] == "source" else first_term
+        assert decided[i] == pytest.approx(expected, rel=1e-6)
+    ranked = domain_scores(m, x, section, domain)
+    assert not np.allclose(ranked[domain == "target"], decided[domain == "target"])  # eq. 3 adds T_s's term
+
+
+def test_eq_4s_term_is_added_to_the_source_clips_it_applies_to_only(two_sections):
+    """The system's valve option: source scores of the chosen clips get -max_a log P_tmax(t | a),
+    with one Gaussian per attribute class fitted on the fitted training normals it applies to."""
+    from asdcore.evaluation.subcluster_scores import TemporalMaxima, system_scores
+
+    _, x, section = two_sections
+    rng = np.random.default_rng(4)
+    train_x = np.concatenate([l2_normalise(rng.normal(size=(4, 4))) + 0.02 * rng.normal(size=(4, 4))
+                              for _ in range(10)])
+    train_section, train_attribute = np.tile([0, 0, 1, 1], 10), np.tile([0, 1, 2, 2], 10)
+    train_domain = np.where((np.arange(40) // 4) % 5 == 4, "target", "source")
+    fitted = np.ones(40, dtype=bool)
+    domain = np.array(["source", "target", "source", "source", "target", "source"])
+    train_t, test_t = rng.normal(size=(40, 3)), rng.normal(size=(6, 3))
+    applies_train, applies_test = train_section == 0, section == 0  # "valve" is section 0 here
+    args = (train_x, train_section, train_attribute, train_domain, fitted, x, section, domain)
+    plain = system_scores(*args)
+    with_tmax = system_scores(*args, tmax=TemporalMaxima(train_t, test_t, applies_train, applies_test))
+    m = fit_mixtures(train_x, train_section, train_attribute, train_domain)
+    m.tmax = fit_tmax(train_t[applies_train], train_attribute[applies_train])
+    term = valve_term(m, test_t, section)
+    for i in range(6):
+        added = term[i] if domain[i] == "source" and applies_test[i] else 0.0
+        assert with_tmax.test[i] == pytest.approx(plain.test[i] + added, rel=1e-9)
+        assert with_tmax.test_decision[i] == pytest.approx(plain.test_decision[i] + added, rel=1e-9)

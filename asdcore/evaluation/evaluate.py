@@ -28,8 +28,8 @@ from ..data.toy.metadata import read_fault_metadata
 from ..features import LogMel
 from ..losses import class_cosine
 from ..runs import Run, write_json_atomic
-from ..runtime import (SELECTED, Splits, Waveforms, autocast, build_model, device_description, feature_config,
-                       float_output, group_names, load_checkpoint, pick_device, prepare_splits)
+from ..runtime import (SELECTED, Splits, Waveforms, attribute_classes, autocast, build_model, device_description,
+                       feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits)
 from ..registry import create_loss
 
 
@@ -40,7 +40,8 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
           device: torch.device, index: np.ndarray | None = None) -> dict:
     """Run the model over clips (eval mode, no mixup).  Returns numpy arrays: embedding,
     cosine, subcentre_cosine, logits (margin at the own class, as the papers score), attention,
-    reconstruction_error (whichever the model has)."""
+    reconstruction_error (whichever the model has), and logmel_tmax, each clip's temporal maximum
+    of the log-mel per mel bin (eq. 4 of the sub-cluster AdaCos system)."""
     model.eval()
     loss.eval()
     index = np.arange(len(waves)) if index is None else index
@@ -50,11 +51,13 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
         batch = index[i:i + bs]
         wave = waves.batch(torch.from_numpy(batch)).to(device)
         y = torch.from_numpy(labels[batch]).to(device)
+        mel = front(wave)
         with autocast(device, config):
-            out = model(wave, front(wave))
+            out = model(wave, mel)
         out = float_output(out)
         fields = {"embedding": out.embedding, "cosine": out.cosine, "subcentre_cosine": out.subcentre_cosine,
-                  "attention": out.attention, "reconstruction_error": out.reconstruction_error}
+                  "attention": out.attention, "reconstruction_error": out.reconstruction_error,
+                  "logmel_tmax": mel.amax(dim=2)}
         if out.cosine is not None and loss.has_logits:
             cos = out.subcentre_cosine if out.subcentre_cosine is not None else out.cosine
             # a clip without a class (-1) gets the margin at its nearest centre, the class it is most
@@ -71,8 +74,10 @@ def load_selected(run_dir: Path, config: RunConfig, splits: Splits, device: torc
     """({group name: (model, loss)} with the selected weights, the epoch they are from)."""
     state = load_checkpoint(run_dir / SELECTED)
     out = {}
+    attributes = attribute_classes(config, splits)
     for name in group_names(config, splits):
-        model = build_model(config, len(splits.classes)).to(device)
+        model = build_model(config, len(splits.classes), len(attributes)).to(device)
+        model.attribute_classes = attributes  # what the attribute head's rows are (the subcluster back-end)
         loss = create_loss(config.loss.to_dict()).to(device)
         model.load_state_dict(state["groups"][name]["model"])
         loss.load_state_dict(state["groups"][name]["loss"])
@@ -214,14 +219,24 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     backend_scores = _score(config, test, train, test_out, train_out, models,
                             section_candidates(scored, splits.classes) if classless else None, splits.class_mode)
     default = config.eval.backend
+    if default == "subcluster" and default not in backend_scores and "gmm" in backend_scores:
+        # the sub-cluster AdaCos system on data without domains (DCASE 2020, the default toy set):
+        # its eqs. 2-3 need them; a GMM per class is its DCASE 2020 back-end
+        note("no source/target domains in these clips: scoring by 'gmm' (a GMM per class) instead of eqs. 2-3")
+        default = "gmm"
     if default not in backend_scores:
         raise ValueError(f"eval.backend {default!r} cannot score this data (it has only "
                          f"{', '.join(backend_scores)}): 'subcluster' needs source/target domains in the clip names")
     for name, scores in backend_scores.items():
         test[f"score_{name}"] = scores.test
         train[f"score_{name}"] = scores.train
-    test["score"] = test[f"score_{default}"]
-    train["score"] = train[f"score_{default}"]
+        if scores.test_decision is not None:  # decided on another score than ranked by (asdcore.alarms)
+            test[f"decision_{name}"] = scores.test_decision
+            train[f"decision_{name}"] = scores.train_decision
+    for table in (test, train):
+        table["score"] = table[f"score_{default}"]
+        if f"decision_{default}" in table.columns:
+            table["decision"] = table[f"decision_{default}"]
     unlabelled = test.iloc[n_test:].drop(columns="label").reset_index(drop=True)
     test = test.iloc[:n_test].reset_index(drop=True).astype({"label": int})
     test_out = {key: value[:n_test] for key, value in test_out.items()}
@@ -309,27 +324,54 @@ def _score(config: RunConfig, test, train, test_out, train_out, models, candidat
     train_set = scoring.EmbeddingSet(embedding=train_out["embedding"], class_index=train["class_index"].to_numpy(),
                                      cosine=train_out.get("cosine"), logits=train_out.get("logits"), subcentres=sub)
     wanted = [b for b in config.eval.backends if b not in ("reconstruction", "subcluster")]
-    scores = scoring.score_all(test_set, train_set, backends=wanted, k=config.eval.knn_k)
+    scores = scoring.score_all(test_set, train_set, backends=wanted, k=config.eval.knn_k,
+                               lof_neighbors=config.eval.lof_neighbors)
     if test["domain"].notna().any():  # DCASE 2021-2023 data: the sub-cluster AdaCos system's eqs. 2-3
-        scores["subcluster"] = _subcluster_scores(test, train, test_out, train_out, sub, class_mode, int(config.seed))
+        tmax = None
+        if config.eval.tmax_types:  # eq. 4 for these machine types' source clips
+            tmax = subcluster_scores.TemporalMaxima(
+                train_out["logmel_tmax"], test_out["logmel_tmax"],
+                train["machine_type"].isin(config.eval.tmax_types).to_numpy(),
+                test["machine_type"].isin(config.eval.tmax_types).to_numpy())
+        scores["subcluster"] = _subcluster_scores(test, train, test_out, train_out, sub, class_mode, int(config.seed),
+                                                  _attribute_centres(model), tmax)
     return scores
 
 
-def _subcluster_scores(test, train, test_out, train_out, sub, class_mode: str, seed: int) -> scoring.BackendScores:
+def _attribute_centres(model) -> dict | None:
+    """{(type, section, attribute values): (S, D) sub-cluster centres} of the attribute head, or None."""
+    head = getattr(model, "attribute_head", None)
+    if head is None:
+        return None
+    classes = model.attribute_classes
+    w = head.weight.detach().float().cpu().numpy().reshape(head.num_classes, head.num_subcentres, -1)
+    return {tuple(c): w[i] for i, c in enumerate(classes)}
+
+
+def _subcluster_scores(test, train, test_out, train_out, sub, class_mode: str, seed: int,
+                       attribute_head: dict | None = None,
+                       tmax: subcluster_scores.TemporalMaxima | None = None) -> scoring.BackendScores:
     """Eqs. 2-3 (asdcore.evaluation.subcluster_scores) with sections as (type, section), attribute
     classes as (type, section, attribute values), mixtures fitted on the "train" normals (the
     held-out "val" ones score as unseen clips); the head's sub-cluster centres start the section
-    mixtures where the classes are the sections."""
+    mixtures where the classes are the sections, the attribute head's (when the model has one)
+    the attribute mixtures."""
     both = pd.concat([train, test], ignore_index=True)
     section_key = both["machine_type"].astype(str) + "/" + both["machine_id"].astype(str)
     section = pd.factorize(section_key)[0]
-    attribute = pd.factorize(section_key + "/" + both["attributes"].fillna("").astype(str))[0]
+    attribute_values = both["attributes"].fillna("").astype(str)
+    attribute, attribute_keys = pd.factorize(section_key + "/" + attribute_values)
     n = len(train)
     centres = None
     if class_mode == "section":  # section code -> its class's centres
         first = pd.Series(both["class_index"].to_numpy()).groupby(section).first()
         centres = sub[first.sort_index().to_numpy()]
-    test_scores, train_scores = subcluster_scores.system_scores(
+    attribute_centres = None
+    if attribute_head:  # attribute code -> its class's centres, where every code has a class
+        by_key = {"/".join(k): v for k, v in attribute_head.items()}
+        if all(k in by_key for k in attribute_keys[np.unique(attribute[:n])]):
+            dim = next(iter(by_key.values())).shape
+            attribute_centres = np.stack([by_key.get(k, np.full(dim, np.nan)) for k in attribute_keys])
+    return subcluster_scores.system_scores(
         train_out["embedding"], section[:n], attribute[:n], train["domain"].to_numpy(), (train["role"] == "train").to_numpy(),
-        test_out["embedding"], section[n:], test["domain"].to_numpy(), centres, seed)
-    return scoring.BackendScores(test=test_scores, train=train_scores)
+        test_out["embedding"], section[n:], test["domain"].to_numpy(), centres, attribute_centres, seed, tmax)

@@ -8,6 +8,7 @@ margin head's logits.  A back-end turns these into one anomaly score per clip:
     gmm       -max_k log N(x; mu_k, Sigma_k) a Gaussian mixture per class (sub-cluster AdaCos)
     knn       mean cosine distance to the k nearest training normals of the clip's class
     lof       local outlier factor among the training normals of the clip's class
+    mean_cosine  1 - cos(x, mean of the class's training embeddings)   (JLESS, DCASE 2022)
 
 y is the clip's own machine-ID class (class_index).  softmax and cosine read only the head's
 output; gmm, knn and lof are *class-conditional*: they are fitted, per class, on the L2-normalised
@@ -95,10 +96,14 @@ class EmbeddingSet:
 
 @dataclass
 class BackendScores:
-    """One back-end's scores: test (N_test,) and training normals (N_train,); NaN = no score."""
+    """One back-end's scores: test (N_test,) and training normals (N_train,); NaN = no score.
+    A back-end that decides on another score than it ranks by (subcluster) gives those too:
+    test_decision and train_decision (asdcore.alarms.decision_column)."""
 
     test: np.ndarray
     train: np.ndarray
+    test_decision: np.ndarray | None = None
+    train_decision: np.ndarray | None = None
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -400,9 +405,36 @@ class LOF(ClassConditional):
         return np.full(len(train_x), np.nan) if lof is None else -lof.negative_outlier_factor_
 
 
+class MeanCosine(ClassConditional):
+    """Cosine distance to the mean training embedding of the clip's class (the JLESS system's
+    "cosine distance to the section's mean", with sections as classes):
+
+        score(x) = 1 - <x, mu_c> / |mu_c|,   mu_c = mean of the class's normalised training embeddings
+
+    Training normals are scored leave-one-out: by the mean of the class's OTHER clips,
+    mu_c^(-i) = (n mu_c - x_i) / (n - 1); a class with one clip gives NaN for it."""
+
+    name = "mean_cosine"
+    description = "cosine distance to the mean training embedding of the clip's own class (JLESS)"
+
+    def fit_class(self, c, train_x):
+        return train_x.mean(axis=0)
+
+    def score_class(self, mean, x):
+        return 1.0 - x @ (mean / max(np.linalg.norm(mean), 1e-12))
+
+    def held_out_scores(self, c, train_x, mean):
+        n = len(train_x)
+        if n < 2:
+            return np.full(n, np.nan)
+        others = (n * mean[None, :] - train_x) / (n - 1)  # each clip's class mean without it
+        others = others / np.maximum(np.linalg.norm(others, axis=1, keepdims=True), 1e-12)
+        return 1.0 - (train_x * others).sum(axis=1)
+
+
 # --- the registry -------------------------------------------------------------------------------
 # The back-ends computed here, in the order the app lists them.
-BACKEND_REGISTRY: dict[str, type[Backend]] = {b.name: b for b in (Softmax, Cosine, GMM, KNN, LOF)}
+BACKEND_REGISTRY: dict[str, type[Backend]] = {b.name: b for b in (Softmax, Cosine, GMM, KNN, LOF, MeanCosine)}
 BACKENDS = tuple(BACKEND_REGISTRY)
 
 # One line per back-end for the app; "reconstruction" is the autoencoder's own score (its model
@@ -446,7 +478,8 @@ def fit_and_score(backend: Backend, test: EmbeddingSet, train: EmbeddingSet) -> 
 
 
 # --- everything at once -----------------------------------------------------------------------
-def score_all(test: EmbeddingSet, train: EmbeddingSet, backends=BACKENDS, k: int = 1) -> dict[str, BackendScores]:
+def score_all(test: EmbeddingSet, train: EmbeddingSet, backends=BACKENDS, k: int = 1,
+              lof_neighbors: int = LOF_MAX_NEIGHBORS) -> dict[str, BackendScores]:
     """Scores of every requested back-end whose inputs are present, {name: BackendScores}.
 
     Skipped (absent from the result), never faked: softmax without test logits, cosine without
@@ -454,9 +487,9 @@ def score_all(test: EmbeddingSet, train: EmbeddingSet, backends=BACKENDS, k: int
     cosine give NaN training scores when only the test set carries logits/cosines.  Test clips
     whose class has no training normals get NaN from gmm, knn and lof; a class index outside
     the head's columns gets NaN from softmax and cosine.  Sub-centres for the GMM come from
-    `train`, else `test`.  k: neighbours averaged by knn.
+    `train`, else `test`.  k: neighbours averaged by knn; lof_neighbors: LOF's n_neighbors (JLESS: 4).
     """
-    options = {"knn": {"k": k},
+    options = {"knn": {"k": k}, "lof": {"n_neighbors": lof_neighbors},
                "gmm": {"subcentres": train.subcentres if train.subcentres is not None else test.subcentres}}
     chosen = [create_backend(name, **options.get(name, {})) for name in backends]
     return {b.name: fit_and_score(b, test, train) for b in chosen if b.missing_input(test, train) is None}

@@ -21,6 +21,10 @@ source score adds -max_{a in A(s)} log P_tmax(t | a): one Gaussian per attribute
 temporal maximum of the clip's log-mel (per mel bin), which catches short events the embedding
 averages away.
 
+Decisions (the report's thresholds, per section and domain): source clips on eq. 2, target clips on
+the first term of eq. 3 alone, since T_s is fitted on the very target clips a threshold would come
+from (`domain_scores(..., decision=True)`).
+
 Higher = more anomalous, as every back-end here.  Clips of a section without training normals get
 NaN; a mixture "fitted" on a single clip is one Gaussian at it with covariance reg_covar * I.
 """
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .scoring import GMM_REG_COVAR, _initial_means, component_log_likelihood, l2_normalise
+from .scoring import GMM_REG_COVAR, BackendScores, _initial_means, component_log_likelihood, l2_normalise
 
 TARGET_COMPONENTS = 3  # eq. 3: the target-domain mixture of a section
 
@@ -172,26 +176,71 @@ def valve_term(m: SubclusterMixtures, tmax: np.ndarray, section: np.ndarray) -> 
     return out
 
 
-def domain_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray, domain: np.ndarray) -> np.ndarray:
-    """Eq. 2 for source-domain clips, eq. 3 for target-domain clips, NaN for clips without a domain."""
+def section_term(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray) -> np.ndarray:
+    """The first term of eqs. 2 and 3 alone: -max_k log P(x | G_s, k) (the target-domain decision score)."""
+    return _per_section(m, embedding, section, lambda s, x: -best_log_density(m.section[s], x))
+
+
+def domain_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray, domain: np.ndarray,
+                  decision: bool = False) -> np.ndarray:
+    """Eq. 2 for source-domain clips, eq. 3 for target-domain clips (its first term alone with
+    decision=True, what the report thresholds target clips on), NaN for clips without a domain."""
     domain, section = np.asarray(domain), np.asarray(section)
     out = np.full(len(domain), np.nan)
-    for name, score in (("source", source_scores), ("target", target_scores)):
+    for name, score in (("source", source_scores), ("target", section_term if decision else target_scores)):
         rows = domain == name
         if rows.any():
             out[rows] = score(m, embedding[rows], section[rows])
     return out
 
 
+@dataclass
+class TemporalMaxima:
+    """Eq. 4's inputs: each clip's temporal maximum of the log-mel (N, n_mels), for the training
+    normals and the test clips, and which clips the term applies to (the valve sections)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    train_applies: np.ndarray  # bool (N_train,)
+    test_applies: np.ndarray  # bool (N_test,)
+
+
+def _with_valve_term(m: SubclusterMixtures, scores: np.ndarray, tmax: np.ndarray, applies: np.ndarray,
+                     section: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """Eq. 4: the source clips the term applies to get -max_a log P_tmax(t | a) added."""
+    rows = np.asarray(applies, dtype=bool) & (np.asarray(domain) == "source")
+    out = scores.copy()
+    if rows.any():
+        out[rows] += valve_term(m, tmax[rows], np.asarray(section)[rows])
+    return out
+
+
 def system_scores(train_embedding: np.ndarray, train_section: np.ndarray, train_attribute: np.ndarray,
                   train_domain: np.ndarray, fitted: np.ndarray, test_embedding: np.ndarray, test_section: np.ndarray,
                   test_domain: np.ndarray, section_centres: np.ndarray | None = None,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(test scores, training-normal scores) of eqs. 2-3, the mixtures fitted on the training
-    normals where `fitted` is True.  The others (held-out validation normals) are scored as unseen
-    clips are: the reference for thresholds; the fitted ones score in-sample, lower than new clips."""
+                  attribute_centres: np.ndarray | None = None, seed: int = 0,
+                  tmax: TemporalMaxima | None = None) -> BackendScores:
+    """The test and training-normal scores of eqs. 2-3 (and their decision scores), the mixtures
+    fitted on the training normals where `fitted` is True.  The others (held-out validation normals)
+    are scored as unseen clips are: the reference for thresholds; the fitted ones score in-sample,
+    lower than new clips.  With `tmax`, eq. 4's term is added to the source clips it applies to,
+    its Gaussians fitted on the fitted training normals it applies to."""
     fitted = np.asarray(fitted, dtype=bool)
     m = fit_mixtures(train_embedding[fitted], np.asarray(train_section)[fitted], np.asarray(train_attribute)[fitted],
-                     np.asarray(train_domain)[fitted], section_centres, seed=seed)
-    return (domain_scores(m, test_embedding, test_section, test_domain),
-            domain_scores(m, train_embedding, train_section, train_domain))
+                     np.asarray(train_domain)[fitted], section_centres, attribute_centres, seed=seed)
+    test = (test_embedding, test_section, test_domain)
+    train = (train_embedding, train_section, train_domain)
+    scores = BackendScores(test=domain_scores(m, *test), train=domain_scores(m, *train),
+                           test_decision=domain_scores(m, *test, decision=True),
+                           train_decision=domain_scores(m, *train, decision=True))
+    if tmax is None or not (np.any(tmax.train_applies) and np.any(tmax.test_applies)):
+        return scores
+    rows = fitted & np.asarray(tmax.train_applies, dtype=bool)
+    m.tmax = fit_tmax(tmax.train[rows], np.asarray(train_attribute)[rows])
+    for name, (values, applies, section, domain) in {
+            "test": (tmax.test, tmax.test_applies, test_section, test_domain),
+            "train": (tmax.train, tmax.train_applies, train_section, train_domain)}.items():
+        for field_name in (name, f"{name}_decision"):  # source decisions are the source scores
+            setattr(scores, field_name, _with_valve_term(m, getattr(scores, field_name), values, applies,
+                                                         section, domain))
+    return scores

@@ -22,6 +22,8 @@ class ModelOutput:
     attention:           (B, T) TAgram's per-frame weights sigma(maxpool_f + avgpool_f), or None.
     reconstruction_error:(B,) autoencoder only: mean squared reconstruction error over all
                          5-frame windows of each clip (the anomaly score).  None otherwise.
+    attribute_subcentre_cosine: (B, A, S) cos(theta) to the sub-centres of a second head over the
+                         attribute classes (the sub-cluster AdaCos system), or None.
     """
 
     embedding: torch.Tensor
@@ -29,3 +31,4 @@ class ModelOutput:
     subcentre_cosine: torch.Tensor | None = None
     attention: torch.Tensor | None = None
     reconstruction_error: torch.Tensor | None = None
+    attribute_subcentre_cosine: torch.Tensor | None = None

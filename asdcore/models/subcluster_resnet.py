@@ -10,7 +10,9 @@ A modified ResNet on the log-mel, standardised by the training set's temporal me
                                                                 78x31x16 -> 39x16x32 -> 20x8x64 -> 10x4x128
     max-pool over time     (the whole time axis: 10 frames for 10 s, any length works)   1 x 4 x 128
     flatten, linear        512 -> 128-d embedding
-    cosine head            C x S sub-cluster centres (sub-cluster AdaCos)
+    cosine head            C x S sub-cluster centres (sub-cluster AdaCos) over the sections
+    attribute head         A x S sub-cluster centres over the attribute classes (attribute_head=True):
+                           the report's second head, trained with equal weight
 
 BatchNorm and LeakyReLU(0.1) in every block (post-activation basic blocks: conv, BN, LeakyReLU,
 conv, BN, + shortcut, LeakyReLU; a 1x1 conv with BN on the shortcut where the shape changes).
@@ -57,7 +59,8 @@ class SubclusterResNet(nn.Module):
     needs_waveform = False
 
     def __init__(self, num_classes: int, n_mels: int = 128, n_frames: int = 313, embedding_dim: int = 128,
-                 num_subcentres: int = 1, blocks_per_stage: int = 2):
+                 num_subcentres: int = 1, blocks_per_stage: int = 2, attribute_head: bool = False,
+                 num_attribute_classes: int = 0):
         super().__init__()
         self.n_mels, self.n_frames = n_mels, n_frames  # n_frames: any length runs (max over time)
         self.register_buffer("input_mean", torch.zeros(n_mels))
@@ -74,6 +77,10 @@ class SubclusterResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.embed = nn.Linear(channels * self.frequency_bins(n_mels), embedding_dim)
         self.head = CosineHead(embedding_dim, num_classes, num_subcentres)
+        # the second head: asked for by attribute_head, built where the data has attribute classes
+        # (runtime.attribute_classes: none on data whose names carry no attributes)
+        self.attribute_head = (CosineHead(embedding_dim, num_attribute_classes, num_subcentres)
+                               if attribute_head and num_attribute_classes > 0 else None)
 
     @staticmethod
     def frequency_bins(n_mels: int) -> int:
@@ -99,7 +106,9 @@ class SubclusterResNet(nn.Module):
         x = self.features(logmel).amax(dim=2)  # max-pool over the whole time axis: (B, C, F)
         embedding = self.embed(x.flatten(1))
         cosine, subcentre_cosine = self.head(embedding)
-        return ModelOutput(embedding=embedding, cosine=cosine, subcentre_cosine=subcentre_cosine)
+        attribute_cosine = self.attribute_head(embedding)[1] if self.attribute_head is not None else None
+        return ModelOutput(embedding=embedding, cosine=cosine, subcentre_cosine=subcentre_cosine,
+                           attribute_subcentre_cosine=attribute_cosine)
 
 
 def logmel_statistics(logmels) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,6 @@
 """The margin lab's teaching figures: what an additive angular margin does to logits, to the
-decision boundary, and to a mixed sample (ArcMix vs Noisy-ArcMix).
+decision boundary, and to a mixed sample (ArcMix vs Noisy-ArcMix); AdaCos's adaptive scale over
+a training, and an embedding whose classes have several sub-centres (sub-cluster AdaCos).
 
 The margin itself is never re-derived here: every curve calls asdcore.losses (ArcFace's
 target_cosine, the mixed_loss of CrossEntropy / ArcMix / NoisyArcMix), so the figures show
@@ -310,3 +311,126 @@ def _reference_shape(dim: int):
         ys += list(r * np.sin(t)) + [None]
         zs += [z] * len(t) + [None]
     return go.Scatter3d(x=xs, y=ys, z=zs, **style)
+
+
+# --- AdaCos: the adaptive scale, and sub-clusters -----------------------------------------------
+
+def adacos_initial_scale(n_centres: int) -> float:
+    """AdaCos's starting scale sqrt(2) ln(n - 1), n = C*S centres (asdcore.losses.AdaCos's own)."""
+    from ..losses import AdaCos
+
+    return AdaCos().initial_scale(int(n_centres))
+
+
+def adaptive_scale_curves(curves: dict, n_centres: dict, max_scale: float | None = None,
+                          title: str = "AdaCos's adaptive scale s over the training steps") -> go.Figure:
+    """One line per loss: s at steps 0, 1, 2, ... (curves[name], a Snapshot's `scales`), each
+    loss's initial value sqrt(2) ln(C*S - 1) (n_centres[name] = C*S) drawn as a dotted line with
+    a marker at step 0, and the lab's cap on s when given.  The y axis turns logarithmic when s
+    spans more than a factor of 10 (sub-cluster AdaCos's estimate grows geometrically)."""
+    fig = go.Figure()
+    values, initial = [], []
+    for i, (name, scales) in enumerate(curves.items()):
+        scales = np.asarray(scales, dtype=float)
+        color = category_color(i)
+        s0 = adacos_initial_scale(n_centres[name])
+        values += [s0, *scales[np.isfinite(scales)]]
+        fig.add_trace(go.Scatter(x=np.arange(len(scales)), y=scales, mode="lines", name=name, legendgroup=name,
+                                 line=dict(color=color, width=3),
+                                 hovertemplate=f"{name}<br>step %{{x}}: s = %{{y:.3g}}<extra></extra>"))
+        fig.add_hline(y=s0, line=dict(color=color, dash="dot", width=1.5))
+        fig.add_trace(go.Scatter(x=[0], y=[s0], mode="markers", name=f"{name}: initial s", legendgroup=name,
+                                 showlegend=False, meta=dict(initial_scale=s0),
+                                 marker=dict(symbol="diamond", size=11, color=color, line=dict(color="black", width=1)),
+                                 hovertemplate=f"{name}<br>initial s = √2 ln({n_centres[name]} − 1) = {s0:.3f}"
+                                               "<extra></extra>"))
+        initial.append((s0, color, n_centres[name]))
+    if max_scale is not None and values and max(values) >= max_scale * (1 - 1e-9):
+        # only when reached: the cap is the lab's, not AdaCos's, so it is shown where it acted
+        fig.add_hline(y=max_scale, line=dict(color=COLORS["boundary"], dash="dash", width=1.5),
+                      annotation_text=f"the lab's cap, s = {max_scale:g}", annotation_position="top right")
+    log_y = _spans_decade(values)
+    for s0, color, n in initial:
+        # annotations on a log axis are placed by log10 of the value
+        fig.add_annotation(x=0, y=math.log10(s0) if log_y else s0, xanchor="left", yanchor="bottom",
+                           showarrow=False, font=dict(size=11, color=color),
+                           text=f"initial s = √2 ln(C·S − 1) = {s0:.2f} (C·S = {n})")
+    if log_y:
+        fig.update_yaxes(type="log")
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="scale s")
+    fig.update_layout(title=title)
+    return apply_style(fig, height=380)
+
+
+def _spans_decade(values) -> bool:
+    values = [v for v in values if np.isfinite(v) and v > 0]
+    return bool(values) and max(values) > 10 * min(values)
+
+
+def subcluster_regions(subcentres) -> list[tuple[int, float, float]]:
+    """2-D: the arcs of the circle each class wins, [(class, from_deg, to_deg), ...] going round
+    counter-clockwise (to_deg may pass 360 on the arc that wraps).  A direction goes to the class of
+    its nearest sub-centre (the largest cosine, the class the head's max-over-sub-centres cosine
+    picks), so each sub-centre owns the cone between the bisectors with its two neighbours on the
+    circle, and a class's region is the union of its sub-centres' cones: neighbouring cones of one
+    class merge into one arc."""
+    subcentres = _numpy(subcentres).astype(float)
+    if subcentres.ndim != 3 or subcentres.shape[2] != 2:
+        raise ValueError(f"regions are drawn on the unit circle: subcentres must be (C, S, 2), got {subcentres.shape}")
+    n_sub = subcentres.shape[1]
+    flat = subcentres.reshape(-1, 2)
+    angle = np.degrees(np.arctan2(flat[:, 1], flat[:, 0])) % 360.0
+    order = np.argsort(angle)
+    angle, owner = angle[order], order // n_sub  # row k*S + j is sub-centre j of class k
+    # each sub-centre's cone ends halfway to the next sub-centre round the circle
+    gap_to_next = (np.roll(angle, -1) - angle) % 360.0
+    ends = angle + gap_to_next / 2.0
+    starts = np.roll(ends, 1)
+    starts[0] -= 360.0  # the first cone starts before 0 degrees, where the last one ends
+    arcs = []
+    for k, a0, a1 in zip(owner, starts, ends):
+        if arcs and arcs[-1][0] == k:
+            arcs[-1] = (int(k), arcs[-1][1], float(a1))  # the same class next door: one arc
+        else:
+            arcs.append((int(k), float(a0), float(a1)))
+    if len(arcs) > 1 and arcs[0][0] == arcs[-1][0]:  # the arc across 0 degrees
+        arcs[0] = (arcs[0][0], arcs[-1][1] - 360.0, arcs[0][2])
+        arcs.pop()
+    return arcs
+
+
+def embedding_subclusters(points, labels, subcentres, class_names=None, normalise: bool = True,
+                          title: str = "Toy embedding with sub-clusters") -> go.Figure:
+    """embedding_circle's points, with every sub-centre W_kj (subcentres: (C, S, D)) drawn as a
+    ray in its class's colour.  In 2-D the disc is also shaded by the class whose nearest
+    sub-centre wins each direction: a class's region is the union of its sub-centres' cones, and
+    may be several separate arcs."""
+    subcentres = _numpy(subcentres).astype(float)
+    if subcentres.ndim != 3:
+        raise ValueError(f"subcentres must be (C, S, D), got shape {subcentres.shape}")
+    n_classes, n_sub, dim = subcentres.shape
+    if normalise:
+        subcentres = l2_normalise(subcentres.reshape(-1, dim)).reshape(subcentres.shape)
+    fig = embedding_circle(points, labels, None, class_names, normalise=normalise, title=title)
+    names = list(class_names) if class_names is not None else [f"class {k}" for k in range(n_classes)]
+    n_before = len(fig.data)
+    if dim == 2:
+        for k, a0, a1 in subcluster_regions(subcentres):
+            fig.add_trace(_sector(a0, a1, name=f"{names[k]}'s region", legendgroup=f"class{k}", showlegend=False,
+                                  fillcolor=category_color(k), opacity=0.15, meta=dict(region_of=k)))
+        # the shading goes under the points: traces are drawn in order, so move it to the front
+        n_regions = len(fig.data) - n_before
+        fig.data = fig.data[n_before:] + fig.data[:n_before]
+        n_before += n_regions
+    for k in range(n_classes):
+        # one trace per class: a ray from the origin to each of its sub-centres, None between rays
+        rays = np.full((3 * n_sub, dim), np.nan)
+        rays[0::3] = 0.0
+        rays[1::3] = subcentres[k]
+        fig.add_trace(_points_trace(dim, rays, f"sub-centres of {names[k]}", dict(
+            color=category_color(k), size=np.tile([0, 13 if dim == 2 else 6, 0], n_sub).tolist(),
+            symbol="diamond" if dim == 3 else "star", line=dict(color="black", width=1)),
+            mode="lines+markers", legendgroup=f"class{k}", showlegend=False, connectgaps=False,
+            line=dict(color=category_color(k), width=2), meta=dict(subcentres=n_sub)))
+    return fig

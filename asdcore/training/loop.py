@@ -20,6 +20,8 @@ evaluation, and keeps status.json; this module never imports the evaluation).
   selection never looks at a test clip.
 - checkpoint.pt holds weights, optimiser, scheduler, EMA, epoch and the resolved config; it is
   written to a temporary file and renamed, and loads with torch.load(weights_only=True).
+- A model with a second, attribute head (the sub-cluster AdaCos system) trains on (N, 2) labels:
+  the class (section) and the attribute class (runtime.attribute_classes) of each clip.
 - The autoencoder recipe trains one model per machine type (as the DCASE baseline does): each
   is a "group" with its own optimiser; classifiers have a single group over all classes.
 """
@@ -43,11 +45,12 @@ from ..config import RunConfig
 from ..data.classes import describe_classes
 from ..features import LogMel
 from ..models.subcluster_resnet import logmel_statistics
-from .mixup import mixup_waveform, mixup_waveform_and_logmel
+from .mixup import mixup_logmel_or_fmix, mixup_waveform, mixup_waveform_and_logmel
 from ..registry import create_loss
 from ..runs import read_json, write_json_atomic
-from ..runtime import (CHECKPOINT, SELECTED, Splits, Waveforms, autocast, build_model, device_description,
-                       feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits)
+from ..runtime import (CHECKPOINT, SELECTED, Splits, Waveforms, attribute_classes, attribute_labels, autocast,
+                       build_model, device_description, feature_config, float_output, group_names, load_checkpoint,
+                       pick_device, prepare_splits)
 
 
 class Cancelled(Exception):
@@ -75,8 +78,9 @@ class Group:
 def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_per_epoch: dict) -> list[Group]:
     t = config.train
     groups = []
+    n_attributes = len(attribute_classes(config, splits))
     for name in group_names(config, splits):
-        model = build_model(config, len(splits.classes)).to(device)
+        model = build_model(config, len(splits.classes), n_attributes).to(device)
         loss = create_loss(config.loss.to_dict()).to(device)
         params = list(model.parameters()) + list(loss.parameters())
         # config.validate() has checked the names: adamw or adam; cosine, cosine_epoch or constant
@@ -153,9 +157,12 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
     group.loss.train()
     bs = config.train.batch_size
     mix = config.mixup
-    order = group.train_index[torch.randperm(len(group.train_index), generator=generator).numpy()]
-    # drop a last batch of one: BatchNorm cannot train on a single clip
-    batches = [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) > 1]
+    if config.train.batch_mixing:
+        batches = domain_mixed_batches(group.train_index, waves.domains(), bs, generator)
+    else:
+        order = group.train_index[torch.randperm(len(group.train_index), generator=generator).numpy()]
+        # drop a last batch of one: BatchNorm cannot train on a single clip
+        batches = [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) > 1]
     total_loss, total_correct, total_seen = 0.0, 0, 0
     for b, index in enumerate(batches):
         wave = waves.batch(torch.from_numpy(index)).to(device, non_blocking=True)
@@ -169,6 +176,9 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
                 mel = front(wave)
                 wave, mel, y, y_b, lam = mixup_waveform_and_logmel(wave, mel, y, generator,
                                                                    mix.alpha, mix.per_sample)
+            elif mix.mode == "logmel_or_fmix":
+                wave, mel, y, y_b, lam = mixup_logmel_or_fmix(wave, front(wave), y, generator, mix.alpha,
+                                                              mix.fmix_decay)
             else:
                 mel = front(wave)
         with autocast(device, config):
@@ -188,10 +198,49 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         total_loss += loss.item() * n
         total_seen += n
         if out.cosine is not None:
-            total_correct += int((out.cosine.argmax(1) == y).sum())
+            total_correct += int((out.cosine.argmax(1) == class_labels(y)).sum())
         on_batch(b + 1, len(batches))
     return {"train_loss": total_loss / max(total_seen, 1),
             "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
+
+
+def domain_mixed_batches(index: np.ndarray, domains: np.ndarray, batch_size: int,
+                         generator: torch.Generator) -> list[np.ndarray]:
+    """Batches that each hold source and target clips (the JLESS system's batch mixing).
+
+    As many batches as plain shuffling gives; each takes n_t = max(1, round(B * share)) target
+    clips, share = the target clips' share of the training set, and B - n_t source clips.  Both
+    lists are walked in a shuffled order and reshuffled when used up, so the few target clips are
+    seen again and again.  Without clips of one domain: plain shuffled batches."""
+    target = index[domains[index] == "target"]
+    source = index[domains[index] != "target"]
+    if len(target) == 0 or len(source) == 0:
+        order = index[torch.randperm(len(index), generator=generator).numpy()]
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size) if len(order[i:i + batch_size]) > 1]
+    n_target = min(batch_size - 1, max(1, round(batch_size * len(target) / len(index))))
+    n_batches = max(1, len(index) // batch_size)
+
+    def endless(clips: np.ndarray):
+        while True:
+            yield from clips[torch.randperm(len(clips), generator=generator).numpy()]
+
+    targets, sources = endless(target), endless(source)
+    return [np.array([next(targets) for _ in range(n_target)] + [next(sources) for _ in range(batch_size - n_target)])
+            for _ in range(n_batches)]
+
+
+def class_labels(y: torch.Tensor) -> torch.Tensor:
+    """The class (section) column of (B, 2) labels (class, attribute class); (B,) as they are."""
+    return y[:, 0] if y.dim() == 2 else y
+
+
+def training_labels(records, config: RunConfig, splits: Splits) -> torch.Tensor:
+    """(N,) class indices, or (N, 2) class and attribute class where the model has an attribute head."""
+    classes = torch.tensor([r.class_index for r in records], dtype=torch.int64)
+    attributes = attribute_classes(config, splits)
+    if not attributes:
+        return classes
+    return torch.stack([classes, torch.from_numpy(attribute_labels(records, attributes))], dim=1)
 
 
 def bn_refresh_subset(index: np.ndarray, config: RunConfig) -> np.ndarray:
@@ -249,7 +298,7 @@ def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel
     for i in range(0, len(group.val_index), bs):
         index = group.val_index[i:i + bs]
         wave = waves.batch(torch.from_numpy(index)).to(device)
-        y = labels[index].to(device)
+        y = class_labels(labels[index].to(device))
         with autocast(device, config):
             out = model(wave, front(wave))
         out = float_output(out)
@@ -324,12 +373,13 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
     clip_s, pad = config.data.clip_seconds, config.data.pad_mode
     train_waves = Waveforms(splits.train, clip_s, pad, config.train.cache_gb, config.data.channel)
     val_waves = Waveforms(splits.val, clip_s, pad, config.train.cache_gb, config.data.channel)
-    train_labels = torch.tensor([r.class_index for r in splits.train])
-    val_labels = torch.tensor([r.class_index for r in splits.val])
+    train_labels = training_labels(splits.train, config, splits)
+    val_labels = training_labels(splits.val, config, splits)
     bs = config.train.batch_size
     names = group_names(config, splits)
     steps = {n: max(1, sum(1 for r in splits.train if n == "all" or r.machine_type == n) // bs) for n in names}
     groups = build_groups(config, splits, device, steps)
+    n_attributes = len(attribute_classes(config, splits))
     front = LogMel(feature_config(config)).to(device)
     if ckpt is None:  # a resumed run's standardisation comes back with its weights
         fit_input_standardisation(groups, train_waves, front, bs, device)
@@ -350,7 +400,8 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
         append_log(run_dir, f"{config.recipe} ({config.preset}): {len(splits.train)} training clips, "
                             f"{len(splits.val)} validation, {len(splits.test)} test, "
                             f"{describe_classes(splits.class_mode, splits.classes)}, "
-                            f"{len(groups)} model(s), device {device_description(device)}; "
+                            + (f"{n_attributes} attribute classes (second head), " if n_attributes else "")
+                            + f"{len(groups)} model(s), device {device_description(device)}; "
                             f"data loaded in {time.time() - t0:.1f} s")
     epochs = config.train.epochs
     total_batches = sum(max(1, len(g.train_index) // bs) for g in groups)
