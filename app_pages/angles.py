@@ -13,9 +13,9 @@ from asdcore.runs import data_of
 from asdcore.plots.angles import domain_separation
 from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips
-from app_pages.shared.domain_filter import domain_filters, has_domains
+from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.empty_states import no_evaluated_runs
-from app_pages.shared.url_state import evaluated_runs, query_choice, select_runs
+from app_pages.shared.url_state import evaluated_runs, select_runs
 
 # Fig. 1's panels, in the paper's order: no margin, then ever more margin-and-mixup
 FIG1_LOSSES = ("ce", "arcface", "arcmix", "noisy_arcmix")
@@ -66,17 +66,8 @@ tables = {name: clips(run) for name, run in zip(panel_names(chosen), chosen)}
 domain_data = has_domains(list(tables.values()))
 
 # machine type / ID filters (and, on DCASE 2021-2023 data, domain and attributes), kept in the URL
-every = pd.concat([t[["machine_type", "machine_id"]] for t in tables.values()]).astype(str)
 c_type, c_id, c_domain, c_attr = st.columns(4)
-types = ["all"] + sorted(every["machine_type"].unique())
-machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
-ids = ["all"] + (sorted(every.loc[every["machine_type"] == machine_type, "machine_id"].unique())
-                 if machine_type != "all" else [])
-machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, "all")),
-                            disabled=machine_type == "all", help="pick a machine type first")
-st.query_params.update(type=machine_type, id=machine_id)
-type_filter = None if machine_type == "all" else machine_type
-id_filter = None if machine_id == "all" else machine_id
+type_filter, id_filter = machine_filters(list(tables.values()), c_type, c_id)
 in_scope = pd.concat([filter_clips(t, type_filter, id_filter) for t in tables.values()])
 domain, attributes = domain_filters(list(tables.values()), c_domain, c_attr, scope=in_scope)
 c_density, c_split = st.columns(2)

@@ -11,7 +11,7 @@ from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
 from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
-from app_pages.shared.domain_filter import domain_filters, has_domains
+from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
 
 COLOR_CHOICES = {"machine_id": "machine ID", "label": "label", "score": "anomaly score",
@@ -36,15 +36,8 @@ projection = c_proj.radio("Projection", list(PROJECTIONS), format_func=PROJECTIO
 color_by = c_color.radio("Colour by", list(colors), format_func=colors.get, horizontal=True,
                          index=list(colors).index(query_choice("color", list(colors), "machine_id")))
 c_type, c_id, c_domain, c_attr = st.columns(4)
-types = ["all"] + sorted(test["machine_type"].astype(str).unique())
-machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
-ids = ["all"] + (sorted(test.loc[test["machine_type"].astype(str) == machine_type, "machine_id"].astype(str).unique())
-                 if machine_type != "all" else [])
-machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, "all")),
-                            disabled=machine_type == "all", help="pick a machine type first")
-st.query_params.update(projection=projection, color=color_by, type=machine_type, id=machine_id)
-type_filter = None if machine_type == "all" else machine_type
-id_filter = None if machine_id == "all" else machine_id
+st.query_params.update(projection=projection, color=color_by)
+type_filter, id_filter = machine_filters([test], c_type, c_id)
 domain, attributes = domain_filters([test], c_domain, c_attr, scope=filter_clips(test, type_filter, id_filter))
 no_angles = "angle_to_centre_deg" not in test.columns or test["angle_to_centre_deg"].isna().all()
 if color_by == "angle_to_centre_deg" and no_angles:

@@ -16,7 +16,7 @@ from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
 from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
-from app_pages.shared.domain_filter import domain_filters, has_domains
+from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
 
 LISTS = {"false-alarms": "False alarms", "missed": "Missed anomalies"}
@@ -86,18 +86,12 @@ rule = c_rule.selectbox("Rule", rules, index=rules.index(query_choice("rule", ru
                              "percentile of a gamma distribution fitted to them (the DCASE 2021-2022 "
                              "baselines and the JLESS system), smoother with few clips"
                              + (f". This run's recipe uses {run_rule}." if run_rule != "percentile" else ""))
-types = ["all"] + sorted(test["machine_type"].astype(str).unique())
-machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, "all")))
-ids = ["all"] + (sorted(test.loc[test["machine_type"].astype(str) == machine_type, "machine_id"].astype(str).unique())
-                 if machine_type != "all" else [])
-machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, "all")),
-                            disabled=machine_type == "all")
-st.query_params.update(backend=backend, pct=f"{percentile:g}", rule=rule, type=machine_type, id=machine_id)
+st.query_params.update(backend=backend, pct=f"{percentile:g}", rule=rule)
+type_filter, id_filter = machine_filters([test], c_type, c_id)
 domain_data = has_domains([test])
 if domain_data:  # DCASE 2021-2023 data: which domain, which operating condition
     c_domain, c_attr, _ = st.columns([1, 1, 2])
-    scope = filter_clips(test, None if machine_type == "all" else machine_type,
-                         None if machine_id == "all" else machine_id)
+    scope = filter_clips(test, type_filter, id_filter)
     domain, attributes = domain_filters([test], c_domain, c_attr, scope=scope)
 else:
     domain = attributes = None
@@ -113,8 +107,7 @@ if score_column != f"score_{backend}":
 reference = alarms.threshold_reference(train)  # held-out validation normals where an ID has enough
 thresholds = alarms.thresholds_per_id(reference, score_column, percentile, rule=rule)
 decided = alarms.decide(test, thresholds, score_column)
-shown = filter_clips(decided, None if machine_type == "all" else machine_type,
-                     None if machine_id == "all" else machine_id, domain, attributes)
+shown = filter_clips(decided, type_filter, id_filter, domain, attributes)
 false_alarms, missed = alarms.false_alarms(shown), alarms.missed_anomalies(shown)
 
 # --- how many, and where -----------------------------------------------------------------------
@@ -146,26 +139,25 @@ c_where.caption(f"Thresholds at the {percentile:g}th percentile "
                 + ".")
 
 if domain_data:  # the domain shift, in false alarms: the target normals cross thresholds set mostly by source clips
-    scope = filter_clips(decided, None if machine_type == "all" else machine_type,
-                         None if machine_id == "all" else machine_id, attributes=attributes)
+    scope = filter_clips(decided, type_filter, id_filter, attributes=attributes)
     rates = alarms.false_alarm_rate_by_domain(scope)
     st.caption(f"False-alarm rate by domain at this threshold: source {rates['source']:.0%}, target "
                f"{rates['target']:.0%} of the normals.")
 
 left, right = st.columns([5, 4])
 with left:
-    one = thresholds[(thresholds["machine_type"] == machine_type) & (thresholds["machine_id"] == machine_id)]
+    one = thresholds[(thresholds["machine_type"] == type_filter) & (thresholds["machine_id"] == id_filter)]
     if domain is not None and "domain" in one.columns:
         one = one[one["domain"] == domain]
-    if machine_id != "all" and len(one) == 1:  # one ID (and domain): its own scores against its own threshold
+    if id_filter is not None and len(one) == 1:  # one ID (and domain): its own scores against its own threshold
         threshold = float(one["threshold"].iloc[0])
         fig = plots.score_histogram(shown, threshold, score_column,
-                                    title=f"{machine_type} {machine_id}: scores and the threshold ({backend})")
+                                    title=f"{type_filter} {id_filter}: scores and the threshold ({backend})")
     else:  # several thresholds (IDs, domains): the distance to one's own threshold is the common scale
         fig = plots.score_histogram(shown.assign(**{"score − threshold": shown["margin"]}), 0.0,
                                     "score − threshold",
                                     title=f"Score minus its machine ID's threshold ({backend}, "
-                                          f"{'all machines' if machine_type == 'all' else machine_type})")
+                                          f"{type_filter or 'all machines'})")
     st.plotly_chart(fig, config={"displaylogo": False})
 with right:
     st.markdown("**Per machine type and ID**" + (" **and domain**" if domain_data else ""))

@@ -34,7 +34,8 @@ PAGE_GUIDE = [
     ("False alarms", "debug an alarm: the normal clips scored as anomalous, why (angles, confused machine "
                      "IDs, nearest training clips), with their audio."),
     ("Margin lab", "learn what a margin does: the CE, ArcFace, ArcMix and Noisy-ArcMix equations, "
-                   "their decision boundaries, and a toy embedding trained live with each loss."),
+                   "their decision boundaries, and a toy embedding trained live with each loss; AdaCos's "
+                   "adaptive scale and what sub-clusters do to a class's region."),
 ]
 
 
@@ -112,7 +113,11 @@ def show_guide() -> None:
         "is recorded further away or in another hall, with 4 training clips per 120 source ones. "
         "[Compare](compare?data=data/toy-domain) gives its source and target AUCs and the official score; "
         f"[Angles](angles?runs={shift}&split=1), [Embeddings](embeddings?run={shift}&color=domain) and "
-        f"[False alarms](false-alarms?run={shift}&domain=target) show why target clips score as anomalies.")
+        f"[False alarms](false-alarms?run={shift}&domain=target) show why target clips score as anomalies. "
+        "Two systems built for the shift are bundled beside it: `shift-subcluster-adacos` (Wilkinghoff's DCASE "
+        "2021 system: section and attribute heads, Gaussian mixtures per section and domain) and "
+        "`shift-jless-mfn` (the JLESS DCASE 2022 system: batches holding both domains, FMix, LOF and "
+        "mean-cosine scores).")
     st.caption("The selected run, clip and filters live in the page's address: a reload or a shared link "
                "shows the same view.")
 

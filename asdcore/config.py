@@ -65,6 +65,10 @@ class DataConfig:
     # what a classifier's class is: "section" (machine type x ID / section), "attributes" (x attribute
     # values: DCASE 2023, one section per type) or "auto" (asdcore.data.classes says when)
     classes: str = "auto"
+    # models that see short log-mel segments (the JLESS system: 64 frames): training crops one random
+    # segment per batch, evaluation averages the model's output over a clip's consecutive segments;
+    # None: whole clips.  Only for models that read the log-mel alone
+    segment_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,8 @@ class RunConfig:
             raise ValueError(f"train.eta_min_ratio must be in [0, 1], got {t.eta_min_ratio}")
         _check_choice("data.val_split", d.val_split, VAL_SPLITS)
         _check_choice("data.classes", d.classes, CLASS_MODES)
+        if d.segment_frames is not None and d.segment_frames < 8:
+            raise ValueError(f"data.segment_frames must be at least 8 frames (or null), got {d.segment_frames}")
         if not 0 <= d.val_fraction < 1:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {d.val_fraction}")
         _check_choice("train.select", t.select, SELECTIONS)

@@ -330,7 +330,9 @@ class SubclusterAdaCosTwoHeads(ASDLoss):
     def from_output(self, output, y_a, y_b=None, lam=None):
         if y_a.dim() == 1:
             return self.sections(output.subcentre_cosine, y_a, y_b, lam)
-        column = (lambda y, k: None if y is None else y[:, k])
+        def column(y, k):
+            return None if y is None else y[:, k]
+
         loss = self.sections(output.subcentre_cosine, y_a[:, 0], column(y_b, 0), lam)
         if output.attribute_subcentre_cosine is not None:
             loss = loss + self.attributes(output.attribute_subcentre_cosine, y_a[:, 1], column(y_b, 1), lam)

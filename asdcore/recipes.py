@@ -131,8 +131,8 @@ _RECIPES = [
     # The JLESS system (DCASE 2022): MobileFaceNet with the original table on the log-mel alone,
     # ArcFace, batches holding both domains, mixup or FMix of the log-mels; scored by log-softmax with
     # a gamma-fitted threshold, LOF with 4 neighbours and the cosine distance to the section's mean.
-    # On 2 s clips one clip is its 128 x 64 segment; 10 s clips (paper preset) go in whole, not as
-    # the report's 64-frame segments averaged per clip.
+    # Segments of 64 frames (128 x 64): training crops one per batch, evaluation averages the
+    # embedding and the cosines over a clip's segments (a 2 s clip, 63 frames, is one segment).
     recipe("jless-mfn", "JLESS system (DCASE 2022)",
            "The JLESS DCASE 2022 system: log-mel MobileFaceNet, ArcFace, batch mixing of the domains, "
            "mixup/FMix; log-softmax, LOF (k 4) and mean-cosine scores",
@@ -141,7 +141,7 @@ _RECIPES = [
            # is the arcmix loss here (plain arcface refuses mixup partners)
            _margin("arcmix"), mixup="logmel_or_fmix", extra_backends=("mean_cosine",),
            settings={"mixup.alpha": 1.0, "train.batch_mixing": True, "eval.lof_neighbors": 4,
-                     "eval.threshold_rule": "gamma"}),
+                     "eval.threshold_rule": "gamma", "data.segment_frames": 64}),
     recipe("dcase-ae", "DCASE 2020 AE baseline",
            "The DCASE 2020 official autoencoder baseline: one dense AE per machine type, reconstruction error",
            {"name": "dcase_autoencoder"}, {"name": "mse"}, backend="reconstruction",

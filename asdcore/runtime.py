@@ -16,6 +16,7 @@ from .data import load_clip, scan_dataset
 from .data.classes import assign_classes, check_classes, choose_class_mode
 from .data.records import ClipRecord
 from .features import LogMelConfig
+from .models.output import ModelOutput
 from .registry import create_model, model_kind
 from .runs import resolve_root
 
@@ -210,6 +211,42 @@ def autocast(device: torch.device, config: RunConfig):
     if device.type == "cuda" and config.train.amp == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
+
+
+def check_segments(config: RunConfig, model: torch.nn.Module) -> None:
+    """data.segment_frames cuts the log-mel only: a model that also reads the waveform cannot use it."""
+    if config.data.segment_frames and getattr(model, "needs_waveform", False):
+        raise ValueError(f"data.segment_frames ({config.data.segment_frames}) cuts the log-mel into segments, but "
+                         f"model {config.model.name!r} also reads the waveform: use a log-mel-only model")
+
+
+def random_segment(mel: torch.Tensor, frames: int | None, generator: torch.Generator) -> torch.Tensor:
+    """One random `frames`-long stretch of a batch of log-mels (B, n_mels, T), the same for the whole
+    batch; the log-mels as they are when they are no longer than that."""
+    if not frames or mel.shape[-1] <= frames:
+        return mel
+    start = int(torch.randint(0, mel.shape[-1] - frames + 1, (1,), generator=generator, device=generator.device))
+    return mel[..., start:start + frames]
+
+
+def segment_output(model: torch.nn.Module, waveform: torch.Tensor, mel: torch.Tensor, frames: int | None):
+    """The model's output for whole clips seen as `frames`-long segments (the JLESS system): the clip's
+    log-mel cut into its consecutive full segments, each embedded, and per clip the mean over them of
+    the embedding and of the cosines (so the cosine score is the mean over segments).  Without
+    segments, or for clips no longer than one: the model on the whole clip."""
+    if not frames or mel.shape[-1] <= frames:
+        return model(waveform, mel)
+    b, n_mels, t = mel.shape
+    n = t // frames
+    segments = mel[..., :n * frames].reshape(b, n_mels, n, frames).permute(0, 2, 1, 3).reshape(b * n, n_mels, frames)
+    out = model(None, segments)
+
+    def per_clip(x):
+        return None if x is None else x.view(b, n, *x.shape[1:]).mean(dim=1)
+
+    return ModelOutput(embedding=per_clip(out.embedding), cosine=per_clip(out.cosine),
+                       subcentre_cosine=per_clip(out.subcentre_cosine),
+                       attribute_subcentre_cosine=per_clip(out.attribute_subcentre_cosine))
 
 
 def float_output(out):

@@ -281,6 +281,10 @@ def shift_bundled(bundled, tmp_path, monkeypatch) -> Path:
         clips["domain"] = np.where(target, "target", "source")
         clips["attributes"] = np.where(target, "mic=far", "mic=near")
         clips["section"] = clips["machine_id"].str[-2:]
+        # the subcluster back-end of a run on domain data: target clips ranked on another scale than
+        # the source ones (eq. 3 against eq. 2), decided on a score like the source clips' (eq. 3's first term)
+        clips["score_subcluster"] = clips["score_gmm"] + np.where(target, 5.0, 0.0)
+        clips["decision_subcluster"] = clips["score_gmm"]
         clips.to_parquet(folder / SHIFT / "eval" / name)
     config = json.loads((folder / SHIFT / "config.json").read_text())
     config["data"]["roots"] = ["data/toy-domain"]
@@ -350,3 +354,27 @@ def test_false_alarms_per_domain(page, shift_bundled):
     rate = {d: len(alarms.false_alarms(decided[decided["domain"] == d]))
             / ((decided["domain"] == d) & (decided["label"] == 0)).sum() for d in ("source", "target")}
     assert f"source {rate['source']:.0%}, target {rate['target']:.0%} of the normals" in " ".join(c.value for c in at.caption)
+
+
+def test_false_alarms_threshold_each_section_and_domain_and_subcluster_decides_on_its_decision_score(
+        page, shift_bundled):
+    """On data with domains: one threshold per section and domain (the sub-cluster AdaCos report), from
+    the held-out normals where a group has 3 or more, else all its training normals; the subcluster
+    back-end decides target clips on eq. 3's first term (decision_subcluster)."""
+    test, train = clips_of(shift_bundled, SHIFT), clips_of(shift_bundled, SHIFT, "train_clips.parquet")
+    assert "decision_subcluster" in test.columns
+    at = page("false_alarms", run=SHIFT, backend="subcluster")
+    fp = 0
+    for (machine_type, machine_id, domain), rows in test.groupby(["machine_type", "machine_id", "domain"]):
+        mine = train[(train["machine_type"] == machine_type) & (train["machine_id"] == machine_id)
+                     & (train["domain"] == domain)]
+        held_out = mine[mine["role"] == "val"]
+        reference = held_out if len(held_out) >= 3 else mine
+        threshold = np.percentile(reference["decision_subcluster"], 90.0)
+        fp += int(((rows["label"] == 0) & (rows["decision_subcluster"] > threshold)).sum())
+    assert widget(at, "metric", "False alarms / normal clips").value == f"{fp} / {(test['label'] == 0).sum()}"
+    assert any("first term of eq. 3" in c.value for c in at.caption)
+    # the gamma rule is a choice kept in the URL, and changes the thresholds
+    gamma = page("false_alarms", run=SHIFT, backend="subcluster", rule="gamma")
+    assert widget(gamma, "selectbox", "Rule").value == "gamma"
+    assert widget(gamma, "metric", "False alarms / normal clips").value != f"{fp} / {(test['label'] == 0).sum()}"

@@ -177,3 +177,16 @@ def test_two_runs_with_the_same_label_and_id_get_rows_of_their_own():
     mine, shipped = compare.RunEntry("A", m, run_id="x"), compare.RunEntry("A", m, run_id="x")
     table = compare.build_table([mine, shipped], reference=False)
     assert list(table.values.index) == ["A · x", "A · x (2)"] and table.ranks.notna().any().any()
+
+
+def test_the_domain_shift_systems_published_numbers_are_one_row_per_method_with_what_the_cells_hold():
+    from asdcore.reference_results import PUBLISHED_DOMAIN_SHIFT
+
+    table = compare.published_domain_shift_table()
+    assert list(table.index) == [method for method, *_ in PUBLISHED_DOMAIN_SHIFT]
+    subcluster = table.loc["Sub-cluster AdaCos system (ensemble)"]
+    assert subcluster["data set"] == "DCASE 2021 dev" and subcluster["cells"] == "AUC / pAUC"
+    assert subcluster["valve"] == "81.13 / 64.92" and subcluster["bearing"] == "-"  # no bearing in 2021
+    jless = table.loc[[m for m in table.index if m.startswith("JLESS, MFN log-mel")][0]]
+    assert jless["cells"] == "AUC source / target" and jless["gearbox"] == "86.97 / 86.56" and jless["all"] == "-"
+    assert list(table.columns[-1:]) == ["all"]

@@ -587,3 +587,28 @@ def test_batch_mixing_puts_source_and_target_clips_in_every_batch():
     # one domain only: plain shuffled batches
     plain = domain_mixed_batches(index, np.full(100, "source"), 16, torch.Generator().manual_seed(0))
     assert sorted(np.concatenate(plain).tolist()) == list(range(100))
+
+
+def test_segments_train_on_one_stretch_and_score_a_clip_by_the_mean_over_its_segments():
+    """The JLESS system's 128 x 64 segments: a clip's output is the mean over its consecutive segments."""
+    from asdcore.models.compositions import logmel_mfn
+    from asdcore.runtime import build_model, check_segments, random_segment, segment_output
+
+    torch.manual_seed(0)
+    model = logmel_mfn(5, n_mels=32, n_frames=16, feature_perturbation_head=None).eval()
+    mel = torch.randn(2, 32, 50)  # three full 16-frame segments, two frames left over
+    with torch.no_grad():
+        out = segment_output(model, None, mel, 16)
+        parts = [model(None, mel[..., 16 * k:16 * (k + 1)]) for k in range(3)]
+    assert torch.allclose(out.embedding, torch.stack([p.embedding for p in parts]).mean(0), atol=1e-5)
+    assert torch.allclose(out.cosine, torch.stack([p.cosine for p in parts]).mean(0), atol=1e-5)
+    with torch.no_grad():  # a clip no longer than one segment, or no segments: the whole clip
+        assert torch.allclose(segment_output(model, None, mel[..., :16], 16).embedding,
+                              model(None, mel[..., :16]).embedding)
+    crop = random_segment(mel, 16, torch.Generator().manual_seed(1))
+    starts = [k for k in range(35) if torch.equal(mel[..., k:k + 16], crop)]
+    assert crop.shape == (2, 32, 16) and len(starts) == 1  # one stretch, the same for the whole batch
+    assert random_segment(mel, None, torch.Generator()) is mel
+    config = resolve("tastgram-arcface", "tiny", {"data.segment_frames": 64})
+    with pytest.raises(ValueError, match="also reads the waveform"):
+        check_segments(config, build_model(config, 3))

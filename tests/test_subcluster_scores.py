@@ -178,3 +178,29 @@ def test_eq_4s_term_is_added_to_the_source_clips_it_applies_to_only(two_sections
         added = term[i] if domain[i] == "source" and applies_test[i] else 0.0
         assert with_tmax.test[i] == pytest.approx(plain.test[i] + added, rel=1e-9)
         assert with_tmax.test_decision[i] == pytest.approx(plain.test_decision[i] + added, rel=1e-9)
+
+
+def test_fitted_target_clips_are_decided_by_a_section_mixture_fitted_without_them():
+    """The target thresholds' reference: each fitted target training clip's first term comes from G_s
+    refitted on the section's other clips (in-sample densities would set the threshold far too low)."""
+    from asdcore.evaluation.subcluster_scores import domain_scores, system_scores
+
+    rng = np.random.default_rng(5)
+    train_x = l2_normalise(rng.normal(size=(40, 4)) + np.tile([[2.0, 0, 0, 0], [0, 2.0, 0, 0]], (20, 1)))
+    train_section = np.tile([0, 1], 20)
+    train_attribute = train_section.copy()
+    train_domain = np.where(np.arange(40) >= 34, "target", "source")  # 3 target clips per section
+    fitted = np.ones(40, dtype=bool)
+    scores = system_scores(train_x, train_section, train_attribute, train_domain, fitted,
+                           train_x[:2], train_section[:2], np.array(["source", "target"]))
+    for i in np.flatnonzero(train_domain == "target"):
+        keep = (train_section == train_section[i]) & (np.arange(40) != i)
+        refit = fit_mixtures(train_x[keep], train_section[keep], train_attribute[keep], train_domain[keep])
+        by_hand = -float(best_logpdf(refit.section[train_section[i]], train_x[i:i + 1]))
+        assert scores.train_decision[i] == pytest.approx(by_hand, rel=1e-6)
+    in_sample = domain_scores(fit_mixtures(train_x, train_section, train_attribute, train_domain), train_x,
+                              train_section, train_domain, decision=True)
+    target = train_domain == "target"
+    assert (scores.train_decision[target] > in_sample[target]).all()  # left out: less likely, as a new clip
+    source = ~target  # source clips keep their (in-sample) eq. 2 scores
+    assert scores.train_decision[source] == pytest.approx(scores.train[source])

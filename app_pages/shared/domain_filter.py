@@ -1,4 +1,5 @@
-"""Domain and attribute filters for DCASE 2021-2023 data, kept in the URL (?domain=, ?attr=).
+"""The clip filters of the analysis pages, kept in the URL: machine type and ID / section (?type=,
+?id=), and on DCASE 2021-2023 data domain and attributes (?domain=, ?attr=).
 
 Clips of such data carry a source/target `domain` and attribute values ("op=105;mic=near;hall=A")
 in their clips tables.  On other data (DCASE 2020, the default toy set) the filters are not shown.
@@ -43,3 +44,17 @@ def domain_filters(tables: list[pd.DataFrame], c_domain, c_attr,
                                        "microphone, hall ...)")
     st.query_params.update(domain=domain, attr=attributes)
     return (None if domain == ALL else domain), (None if attributes == ALL else attributes)
+
+
+def machine_filters(tables: list[pd.DataFrame], c_type, c_id) -> tuple[str | None, str | None]:
+    """(machine type, machine ID / section) chosen in the two columns, None for "all"; the IDs offered
+    are the chosen type's.  Kept in the URL as ?type= and ?id=."""
+    every = pd.concat([t[["machine_type", "machine_id"]] for t in tables]).astype(str)
+    types = [ALL, *sorted(every["machine_type"].unique())]
+    machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, ALL)))
+    ids = [ALL, *(sorted(every.loc[every["machine_type"] == machine_type, "machine_id"].unique())
+                  if machine_type != ALL else [])]
+    machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, ALL)),
+                                disabled=machine_type == ALL, help="pick a machine type first")
+    st.query_params.update(type=machine_type, id=machine_id)
+    return (None if machine_type == ALL else machine_type), (None if machine_id == ALL else machine_id)

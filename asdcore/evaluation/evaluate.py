@@ -29,7 +29,8 @@ from ..features import LogMel
 from ..losses import class_cosine
 from ..runs import Run, write_json_atomic
 from ..runtime import (SELECTED, Splits, Waveforms, attribute_classes, autocast, build_model, device_description,
-                       feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits)
+                       feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits,
+                       segment_output)
 from ..registry import create_loss
 
 
@@ -53,7 +54,7 @@ def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, conf
         y = torch.from_numpy(labels[batch]).to(device)
         mel = front(wave)
         with autocast(device, config):
-            out = model(wave, mel)
+            out = segment_output(model, wave, mel, config.data.segment_frames)  # whole clips unless segmented
         out = float_output(out)
         fields = {"embedding": out.embedding, "cosine": out.cosine, "subcentre_cosine": out.subcentre_cosine,
                   "attention": out.attention, "reconstruction_error": out.reconstruction_error,

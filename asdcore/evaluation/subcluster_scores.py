@@ -194,6 +194,29 @@ def domain_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndar
     return out
 
 
+def held_out_section_terms(embedding: np.ndarray, section: np.ndarray, rows: np.ndarray, fitted: np.ndarray,
+                           section_centres: np.ndarray | None = None, reg_covar: float = GMM_REG_COVAR,
+                           seed: int = 0) -> np.ndarray:
+    """The first term of eq. 3, -max_k log P(x | G_s, k), for each of `rows` (bool) by a section
+    mixture fitted on the section's `fitted` clips without that clip (leave one out).
+
+    The target-domain thresholds come from the few target training clips; scored by the G_s they
+    helped fit, their log densities are in-sample (in 128 dimensions far higher than a new clip's,
+    scoring.GMM's docstring), the threshold lands low and most target test normals cross it."""
+    x, section = l2_normalise(embedding), np.asarray(section)
+    fitted, rows = np.asarray(fitted, dtype=bool), np.asarray(rows, dtype=bool)
+    out = np.full(len(x), np.nan)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for i in np.flatnonzero(rows):
+            s = int(section[i])
+            others = fitted & (section == s)
+            others[i] = False
+            centres = section_centres[s] if section_centres is not None else None
+            gmm = _mixture(x[others], len(centres) if centres is not None else 1, centres, reg_covar, seed)
+            out[i] = -best_log_density(gmm, x[i:i + 1])[0]
+    return out
+
+
 @dataclass
 class TemporalMaxima:
     """Eq. 4's inputs: each clip's temporal maximum of the log-mel (N, n_mels), for the training
@@ -223,8 +246,10 @@ def system_scores(train_embedding: np.ndarray, train_section: np.ndarray, train_
     """The test and training-normal scores of eqs. 2-3 (and their decision scores), the mixtures
     fitted on the training normals where `fitted` is True.  The others (held-out validation normals)
     are scored as unseen clips are: the reference for thresholds; the fitted ones score in-sample,
-    lower than new clips.  With `tmax`, eq. 4's term is added to the source clips it applies to,
-    its Gaussians fitted on the fitted training normals it applies to."""
+    lower than new clips, except the target clips' decision scores, which are left-one-out
+    (held_out_section_terms: the target thresholds come from these few clips).  With `tmax`, eq. 4's
+    term is added to the source clips it applies to, its Gaussians fitted on the fitted training
+    normals it applies to."""
     fitted = np.asarray(fitted, dtype=bool)
     m = fit_mixtures(train_embedding[fitted], np.asarray(train_section)[fitted], np.asarray(train_attribute)[fitted],
                      np.asarray(train_domain)[fitted], section_centres, attribute_centres, seed=seed)
@@ -233,6 +258,11 @@ def system_scores(train_embedding: np.ndarray, train_section: np.ndarray, train_
     scores = BackendScores(test=domain_scores(m, *test), train=domain_scores(m, *train),
                            test_decision=domain_scores(m, *test, decision=True),
                            train_decision=domain_scores(m, *train, decision=True))
+    fitted_target = fitted & (np.asarray(train_domain) == "target")
+    if fitted_target.any():
+        left_out = held_out_section_terms(train_embedding, train_section, fitted_target, fitted, section_centres,
+                                          seed=seed)
+        scores.train_decision[fitted_target] = left_out[fitted_target]
     if tmax is None or not (np.any(tmax.train_applies) and np.any(tmax.test_applies)):
         return scores
     rows = fitted & np.asarray(tmax.train_applies, dtype=bool)

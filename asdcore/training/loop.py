@@ -49,8 +49,8 @@ from .mixup import mixup_logmel_or_fmix, mixup_waveform, mixup_waveform_and_logm
 from ..registry import create_loss
 from ..runs import read_json, write_json_atomic
 from ..runtime import (CHECKPOINT, SELECTED, Splits, Waveforms, attribute_classes, attribute_labels, autocast,
-                       build_model, device_description, feature_config, float_output, group_names, load_checkpoint,
-                       pick_device, prepare_splits)
+                       build_model, check_segments, device_description, feature_config, float_output, group_names,
+                       load_checkpoint, pick_device, prepare_splits, random_segment, segment_output)
 
 
 class Cancelled(Exception):
@@ -81,6 +81,7 @@ def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_
     n_attributes = len(attribute_classes(config, splits))
     for name in group_names(config, splits):
         model = build_model(config, len(splits.classes), n_attributes).to(device)
+        check_segments(config, model)
         loss = create_loss(config.loss.to_dict()).to(device)
         params = list(model.parameters()) + list(loss.parameters())
         # config.validate() has checked the names: adamw or adam; cosine, cosine_epoch or constant
@@ -181,6 +182,7 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
                                                               mix.fmix_decay)
             else:
                 mel = front(wave)
+            mel = random_segment(mel, config.data.segment_frames, generator)  # JLESS: one 64-frame stretch
         with autocast(device, config):
             out = group.model(wave, mel)
         out = float_output(out)
@@ -278,7 +280,7 @@ def refresh_batchnorm(model: torch.nn.Module, waves: Waveforms, index: np.ndarra
             continue
         wave = waves.batch(torch.from_numpy(batch)).to(device)
         with autocast(device, config):
-            model(wave, front(wave))
+            segment_output(model, wave, front(wave), config.data.segment_frames)
     for m in norms:
         m.momentum = momenta[m]
     model.train(was_training)
@@ -300,7 +302,7 @@ def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel
         wave = waves.batch(torch.from_numpy(index)).to(device)
         y = class_labels(labels[index].to(device))
         with autocast(device, config):
-            out = model(wave, front(wave))
+            out = segment_output(model, wave, front(wave), config.data.segment_frames)
         out = float_output(out)
         if out.cosine is not None:
             if group.loss.has_logits:
