@@ -43,14 +43,14 @@ EQUATIONS = {
 
 
 # AdaCos and sub-cluster AdaCos (asdcore.losses.AdaCos, SubclusterAdaCos): no margin, no s to set.
-# (markdown with $$ blocks: each tab holds several equations with text between them)
+# Each tab: its equations (one st.latex each), then the text.
 ADAPTIVE_EQUATIONS = {
     "adacos": (
-        r"""$$L_{\mathrm{AdaCos}} = -\log \frac{e^{\tilde{s}\cos\theta_{y}}}{\sum_{j=1}^{C} e^{\tilde{s}\cos\theta_j}},
-\qquad \tilde{s} = \frac{\log B_{\mathrm{avg}}}{\cos\left(\min\left(\frac{\pi}{4},\ \theta_{\mathrm{med}}\right)\right)},
-\qquad B_{\mathrm{avg}} = \frac{1}{B} \sum_{i=1}^{B} \sum_{j \neq y_i} e^{\tilde{s}_{\mathrm{old}} \cos\theta_{i,j}}$$
-
-$$\tilde{s}_{\mathrm{init}} = \sqrt{2}\, \ln(C - 1)$$""",
+        [r"L_{\mathrm{AdaCos}} = -\log \frac{e^{\tilde{s}\cos\theta_{y}}}{\sum_{j=1}^{C} e^{\tilde{s}\cos\theta_j}},"
+         r"\qquad \tilde{s}_{\mathrm{init}} = \sqrt{2}\, \ln(C - 1)",
+         r"\tilde{s} = \frac{\log B_{\mathrm{avg}}}{\cos\left(\min\left(\frac{\pi}{4},\ \theta_{\mathrm{med}}\right)"
+         r"\right)},\qquad B_{\mathrm{avg}} = \frac{1}{B} \sum_{i=1}^{B} \sum_{j \neq y_i} "
+         r"e^{\tilde{s}_{\mathrm{old}} \cos\theta_{i,j}}"],
         "AdaCos has no margin and no s to tune: before each training step it re-estimates the scale from "
         "the batch (θ_med is the median angle of the batch's samples to their own centres). Once θ_med is "
         "under π/4 the rule settles where s·cos θ_med = log B_avg: a sample at the median angle gets its "
@@ -58,13 +58,12 @@ $$\tilde{s}_{\mathrm{init}} = \sqrt{2}\, \ln(C - 1)$$""",
         "the softmax is steepest, so the loss keeps pushing the typical sample rather than saturating. "
         "Below it is the scale over the live training."),
     "subcluster_adacos": (
-        r"""$$p(c \mid x) = \sum_{k=1}^{S} \frac{e^{\tilde{s}\cos\theta_{c,k}}}{\sum_{c'=1}^{C}\sum_{k'=1}^{S}
-e^{\tilde{s}\cos\theta_{c',k'}}},\qquad L = -\sum_{c} t_c \log p(c \mid x),\qquad
-t = \lambda e_{y_a} + (1-\lambda)\, e_{y_b},\ \lambda \sim \mathcal{U}(0, 1)$$
-
-$$\tilde{s} = \frac{\log B_{\mathrm{avg}}}{\cos\left(\min\left(\frac{\pi}{4},\ \theta_{\mathrm{med}}\right)\right)},
-\qquad B_{\mathrm{avg}} = \frac{1}{B}\sum_{i=1}^{B}\sum_{c=1}^{C}\sum_{k=1}^{S} e^{\tilde{s}_{\mathrm{old}}\cos\theta_{i,c,k}},
-\qquad \tilde{s}_{\mathrm{init}} = \sqrt{2}\,\ln(C S - 1)$$""",
+        [r"p(c \mid x) = \sum_{k=1}^{S} \frac{e^{\tilde{s}\cos\theta_{c,k}}}{\sum_{c'=1}^{C}\sum_{k'=1}^{S}"
+         r"e^{\tilde{s}\cos\theta_{c',k'}}},\qquad L = -\sum_{c} t_c \log p(c \mid x),\qquad "
+         r"t = \lambda e_{y_a} + (1-\lambda)\, e_{y_b},\ \lambda \sim \mathcal{U}(0, 1)",
+         r"\tilde{s} = \frac{\log B_{\mathrm{avg}}}{\cos\left(\min\left(\frac{\pi}{4},\ \theta_{\mathrm{med}}\right)"
+         r"\right)},\qquad B_{\mathrm{avg}} = \frac{1}{B}\sum_{i=1}^{B}\sum_{c=1}^{C}\sum_{k=1}^{S} "
+         r"e^{\tilde{s}_{\mathrm{old}}\cos\theta_{i,c,k}},\qquad \tilde{s}_{\mathrm{init}} = \sqrt{2}\,\ln(C S - 1)"],
         "Sub-cluster AdaCos gives each class S centres W_c,k; the probability of a class is the softmax summed "
         "over its sub-clusters, so a class may occupy several directions: a machine with several operating "
         "modes is not forced into one cone, and an anomalous clip is one far from every sub-centre of its "
@@ -88,7 +87,8 @@ def show_equations() -> None:
     tabs = st.tabs([marginlab.LOSSES[k] for k in ADAPTIVE_EQUATIONS])
     for tab, (equations, text) in zip(tabs, ADAPTIVE_EQUATIONS.values()):
         with tab:
-            st.markdown(equations)
+            for equation in equations:
+                st.latex(equation)
             st.markdown(text)
     st.caption("The s and m sliders do not apply to AdaCos: it has no margin, and its scale is set by the rule "
                "above from each batch.")

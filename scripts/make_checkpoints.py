@@ -158,7 +158,8 @@ def shift_markdown() -> list[str]:
              f"`quick` preset on `{SHIFT_DATA}` (`make data-shift`: toy seed 0, 23 sections, 120 source and 4 target "
              "training clips each). Harmonic means over sections in %, each recipe's default back-end; AUC (source / "
              "target): that domain's normals against all the section's anomalies, pAUC both domains pooled; the "
-             "official score is the harmonic mean of every source AUC, target AUC and pAUC.", "",
+             "official score is the harmonic mean of every source AUC, target AUC and pAUC. The times are as "
+             "measured, with whatever else ran on the 2-core machine then (the README gives idle figures).", "",
              "| run | " + " | ".join(f"{t} AUC source / target" for t in TYPES)
              + " | h-mean source | h-mean target | official score | train + eval time |",
              "|" + "---|" * (len(TYPES) + 5)]

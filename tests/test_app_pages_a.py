@@ -403,7 +403,9 @@ def test_compare_without_runs_still_shows_the_published_numbers(page, tmp_path, 
 def test_margin_lab_equations_figures_and_a_live_toy(page):
     at = page("margin_lab")
     latex = [e.value for e in at.get("latex")]
-    assert len(latex) == 4 and r"\cos(\theta + m)" in latex[1] and r"\theta_{y_a} + m" in latex[3]
+    # the four margin losses, then AdaCos and sub-cluster AdaCos (two equations each)
+    assert len(latex) == 8 and r"\cos(\theta + m)" in latex[1] and r"\theta_{y_a} + m" in latex[3]
+    assert r"\ln(C - 1)" in latex[4] and r"\ln(C S - 1)" in latex[7]
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert titles[0].startswith("Additive angular margin: s = 30, m = 0.70")
     assert titles[1].startswith("Decision boundaries")

@@ -177,9 +177,9 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
                 mel = front(wave)
                 wave, mel, y, y_b, lam = mixup_waveform_and_logmel(wave, mel, y, generator,
                                                                    mix.alpha, mix.per_sample)
-            elif mix.mode == "logmel_or_fmix":
-                wave, mel, y, y_b, lam = mixup_logmel_or_fmix(wave, front(wave), y, generator, mix.alpha,
-                                                              mix.fmix_decay)
+            elif mix.mode == "logmel_or_fmix":  # the segment first: FMix's lam is the share of its bins
+                mel = random_segment(front(wave), config.data.segment_frames, generator)
+                wave, mel, y, y_b, lam = mixup_logmel_or_fmix(wave, mel, y, generator, mix.alpha, mix.fmix_decay)
             else:
                 mel = front(wave)
             mel = random_segment(mel, config.data.segment_frames, generator)  # JLESS: one 64-frame stretch
