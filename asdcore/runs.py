@@ -31,11 +31,12 @@ clips.parquet / train_clips.parquet columns:
     machine_type, machine_id, class_index
     label                 0 normal, 1 anomaly
     score                 the recipe's default back-end's anomaly score (higher = more anomalous)
-    score_<backend>       one column per back-end (softmax, cosine, gmm, knn, lof, mean_cosine;
-                          reconstruction for the autoencoder; subcluster, eqs. 2-3 of the sub-cluster
-                          AdaCos system, on data with source/target domains)
-    decision_<backend>, decision   where a back-end decides on another score than it ranks by
-                          (subcluster: target clips on eq. 3's first term; asdcore.alarms.decision_column)
+    score_<backend>       one column per back-end (softmax, cosine, gmm, knn, lof; mean_cosine where the
+                          recipe asks for it (JLESS); reconstruction for the autoencoder; subcluster,
+                          eqs. 2-3 of the sub-cluster AdaCos system, on data with source/target domains).
+                          On such data also decision_subcluster (and decision, when subcluster is the
+                          default): the score decisions use, target clips on eq. 3's first term
+                          (asdcore.alarms.decision_column)
     predicted_class, predicted_machine_type, predicted_machine_id   argmax of the cosine head
     angle_to_centre_deg   angle between the embedding and its own class centre, degrees
     angle_to_nearest_other_deg, nearest_other_class, nearest_other_machine_type,
