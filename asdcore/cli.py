@@ -150,6 +150,7 @@ def _train(args) -> int:
     from .recipes import resolve
     from .runs import mark_queued, new_run_id, portable_root
     from .jobs.pipeline import Cancelled, train_run
+    from .training.distributed import launched_by_torchrun
 
     if args.resume:
         if not args.run_dir:
@@ -175,6 +176,10 @@ def _train(args) -> int:
         config = resolve(args.recipe, args.preset, overrides)
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    if launched_by_torchrun() and (not args.run_dir or args.queue):
+        print("error: under torchrun give --run-dir (every process must use the same run folder), and no "
+              "--queue", file=sys.stderr)
         return 2
     run_dir = Path(args.run_dir) if args.run_dir else runs_root() / new_run_id(args.recipe, args.preset)
     if args.queue:

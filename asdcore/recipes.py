@@ -163,7 +163,7 @@ PRESETS: dict[str, dict] = {
     "quick": {"data.clip_seconds": 2.0, "train.epochs": 7, "train.batch_size": 32, "train.lr": 1e-3,
               "train.ema_decay": 0.99},
     "paper": {"data.clip_seconds": 10.0, "train.epochs": 300, "train.batch_size": 64, "train.lr": 1e-4,
-              "train.ema_decay": 0.9999},
+              "train.ema_decay": 0.9999, "train.compile": True},
 }
 
 # What each preset is for, as the app and the CLI say it; the numbers come from PRESETS itself.

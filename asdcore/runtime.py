@@ -13,6 +13,7 @@ import torch
 
 from .config import RunConfig
 from .data import load_clip, scan_dataset
+from .data.audio_cache import AudioCache
 from .data.classes import assign_classes, check_classes, choose_class_mode
 from .data.records import ClipRecord
 from .features import LogMelConfig
@@ -123,21 +124,41 @@ def _cap_test(test: list[ClipRecord], per_class: int, seed: int) -> list[ClipRec
 
 
 class Waveforms:
-    """Clips as a float32 tensor (N, samples), loaded once; the default toy set is ~130 MB."""
+    """Clips as float32 batches (N, samples).
+
+    With `audio_cache` (data.audio_cache, the default) every batch is read from the data root's
+    int16 audio cache (asdcore.data.audio_cache), decoded once for every run on that root: the
+    process holds no copy of the data set, whatever its size.  Without it, the clips are decoded
+    into RAM as float32 when they fit in `cache_gb` (the reference codes' way), else decoded from
+    their files batch by batch."""
 
     def __init__(self, records: list[ClipRecord], clip_seconds: float, pad_mode: str = "constant",
-                 cache_gb: float = 3.0, channel: int = 0):
+                 cache_gb: float = 3.0, channel: int = 0, audio_cache: bool = False, on_clip=None):
         self.records = records
         self.clip_seconds = clip_seconds
         self.pad_mode = pad_mode
         self.channel = channel
-        n_samples = int(round(clip_seconds * 16000))
-        size_gb = len(records) * n_samples * 4 / 1e9
-        self.cached = size_gb <= cache_gb
+        self.n_samples = int(round(clip_seconds * 16000))
         self._data = None
+        self._caches: dict[str, AudioCache] = {}
+        if audio_cache:
+            for root in dict.fromkeys(r.root for r in records):
+                cache = AudioCache.for_root(root, channel)
+                cache.ensure([r for r in records if r.root == root], on_clip)
+                self._caches[root] = cache
+            self.cached = False
+            return
+        size_gb = len(records) * self.n_samples * 4 / 1e9
+        self.cached = size_gb <= cache_gb
         if self.cached and records:
             self._data = torch.from_numpy(np.stack([load_clip(r.path, clip_seconds, pad_mode=pad_mode, channel=channel)
                                                     for r in records]))
+
+    @classmethod
+    def of(cls, records: list[ClipRecord], config: RunConfig, on_clip=None) -> "Waveforms":
+        """The waveforms of `records` as the run's config says to read them."""
+        d = config.data
+        return cls(records, d.clip_seconds, d.pad_mode, config.train.cache_gb, d.channel, d.audio_cache, on_clip)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -149,10 +170,14 @@ class Waveforms:
     def batch(self, index) -> torch.Tensor:
         if self._data is not None:
             return self._data[index]
+        index = index.tolist() if hasattr(index, "tolist") else list(index)
+        if self._caches:
+            return torch.from_numpy(np.stack([self._caches[self.records[i].root].read(
+                self.records[i], self.n_samples, self.pad_mode) for i in index]))
         # larger sets (dcase-scale) are read from disk batch by batch
         return torch.from_numpy(np.stack([load_clip(self.records[i].path, self.clip_seconds,
                                                     pad_mode=self.pad_mode, channel=self.channel)
-                                          for i in index.tolist()]))
+                                          for i in index]))
 
 
 # --- the model a run config describes ----------------------------------------------------------

@@ -11,6 +11,15 @@ REAL_AUDIO = Path(os.environ.get("ASD_REAL_AUDIO",
                                  PROJECT_ROOT.parent / "shared" / "real-audio" / "dcase2020-sample"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audio_cache_dir(tmp_path_factory) -> Path:
+    """The suite's audio caches (asdcore.data.audio_cache) in a temporary folder, not ~/.cache; the
+    servers and trainings the tests start inherit it."""
+    folder = tmp_path_factory.mktemp("audio-cache")
+    os.environ["ASD_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def real_audio_root() -> Path:
     if not REAL_AUDIO.is_dir():

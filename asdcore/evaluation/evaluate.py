@@ -88,8 +88,7 @@ def load_selected(run_dir: Path, config: RunConfig, splits: Splits, device: torc
 
 def _infer_all(models: dict, records, config: RunConfig, device, front, progress_note) -> dict:
     """Embed records with their group's model; rows stay in the records' order."""
-    waves = Waveforms(records, config.data.clip_seconds, config.data.pad_mode, config.train.cache_gb,
-                      config.data.channel)
+    waves = Waveforms.of(records, config)
     labels = np.array([r.class_index for r in records], dtype=np.int64)
     result: dict[str, np.ndarray] = {}
     for name, (model, loss) in models.items():

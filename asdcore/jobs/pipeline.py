@@ -21,6 +21,7 @@ from pathlib import Path
 from ..evaluation.evaluate import evaluate_run
 from ..config import RunConfig
 from ..runs import read_json
+from ..training import distributed
 from ..training.loop import Cancelled, StatusWriter, append_log, fit, load_run
 
 __all__ = ["Cancelled", "train_run", "train_queued"]
@@ -31,8 +32,23 @@ def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool
     """Train (and evaluate) one run in `run_dir`.  With resume=True, continue from checkpoint.pt
     (or from the start when it was stopped before its first checkpoint)."""
     run_dir = Path(run_dir)
-    config, ckpt = load_run(run_dir, resume, config)
-    status = StatusWriter(run_dir)
+    world = distributed.setup(config.device if config is not None else "auto")
+    problem = None
+    if world.is_main:
+        try:
+            config, ckpt = load_run(run_dir, resume, config)
+        except Exception as exc:  # told to the other processes first, so none waits for ever
+            problem = exc
+    # the other processes start from the folder rank 0 has set up, or stop with its reason
+    reason = distributed.broadcast_from_main(None if problem is None else str(problem), world)
+    if problem is not None:
+        raise problem
+    if reason is not None:
+        raise RuntimeError(f"rank 0 could not set up the run: {reason}")
+    if not world.is_main:
+        config, ckpt = load_run(run_dir, True, None) if resume else (config, None)
+        evaluate = False  # rank 0 evaluates
+    status = StatusWriter(run_dir, enabled=world.is_main)
     status.update(force=True, state="running", pid=os.getpid(), phase="loading", error=None,
                   created=status.state.get("created", time.time()), epochs=config.train.epochs,
                   message="loading the data set")
@@ -40,23 +56,28 @@ def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool
     # SIGTERM (the app's Cancel) only raises the flag: the loop stops cleanly at the next batch
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: cancelled.set())
     try:
-        fit(config, run_dir, ckpt, status, cancelled, progress)
+        fit(config, run_dir, ckpt, status, cancelled, progress, world)
+        distributed.teardown(world)
         if evaluate:
             status.update(force=True, phase="evaluating", message="scoring the test clips", progress=1.0)
             evaluate_run(run_dir, progress=progress, status=status)
         status.update(force=True, state="finished", phase="done", message="finished", progress=1.0)
-        append_log(run_dir, "finished")
+        if world.is_main:
+            append_log(run_dir, "finished")
     except Cancelled:
         status.update(force=True, state="cancelled", phase="done", message="cancelled by the user")
-        append_log(run_dir, "cancelled")
+        if world.is_main:
+            append_log(run_dir, "cancelled")
         raise
     except BaseException as exc:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         status.update(force=True, state="failed", phase="done", error=text, message="failed")
-        append_log(run_dir, "failed:\n" + traceback.format_exc())
+        if world.is_main:
+            append_log(run_dir, "failed:\n" + traceback.format_exc())
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        distributed.teardown(world)
     return run_dir
 
 

@@ -27,6 +27,7 @@ evaluation, and keeps status.json; this module never imports the evaluation).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -42,6 +43,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..config import RunConfig
+from . import distributed
+from .distributed import SINGLE, World
 from ..data.classes import describe_classes
 from ..features import LogMel
 from ..models.subcluster_resnet import logmel_statistics
@@ -70,18 +73,41 @@ class Group:
     ema: AveragedModel | None
     train_index: np.ndarray  # positions in the Waveforms of the training clips
     val_index: np.ndarray
+    step: torch.nn.Module  # the model and its loss as one module (TrainStep), in DDP under torchrun
 
     def eval_model(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
 
-def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_per_epoch: dict) -> list[Group]:
+class TrainStep(torch.nn.Module):
+    """The forward pass and the loss of a training step as one module: what DDP wraps, so the
+    gradients of the model and of the loss's own parameters (class centres) are averaged alike."""
+
+    def __init__(self, model: torch.nn.Module, loss: torch.nn.Module, device: torch.device, config: RunConfig):
+        super().__init__()
+        self.model, self.loss = model, loss
+        self.device, self.config = device, config
+
+    def forward(self, wave, mel, y, y_b=None, lam=None):
+        with autocast(self.device, self.config):
+            out = self.model(wave, mel)
+        out = float_output(out)
+        cosine = out.cosine.detach() if out.cosine is not None else None
+        return self.loss.from_output(out, y, y_b, lam), cosine
+
+
+def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_per_epoch: dict,
+                 world: World = SINGLE) -> list[Group]:
     t = config.train
     groups = []
     n_attributes = len(attribute_classes(config, splits))
     for name in group_names(config, splits):
         model = build_model(config, len(splits.classes), n_attributes).to(device)
         check_segments(config, model)
+        if t.compile:
+            # compiled in place (nn.Module.compile): the same weights and state_dict keys; the first
+            # steps in train and in eval mode pay the compilation (about a minute on a 2-core CPU)
+            model.compile()
         loss = create_loss(config.loss.to_dict()).to(device)
         params = list(model.parameters()) + list(loss.parameters())
         # config.validate() has checked the names: adamw or adam; cosine, cosine_epoch or constant
@@ -104,7 +130,8 @@ def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_
         in_group = (lambda r: True) if name == "all" else (lambda r, n=name: r.machine_type == n)
         train_index = np.array([i for i, r in enumerate(splits.train) if in_group(r)], dtype=np.int64)
         val_index = np.array([i for i, r in enumerate(splits.val) if in_group(r)], dtype=np.int64)
-        groups.append(Group(name, model, loss, optimizer, scheduler, ema, train_index, val_index))
+        step = distributed.wrap(TrainStep(model, loss, device, config), world, device)
+        groups.append(Group(name, model, loss, optimizer, scheduler, ema, train_index, val_index, step))
     return groups
 
 
@@ -129,16 +156,17 @@ def fit_input_standardisation(groups: list[Group], waves: Waveforms, front: LogM
 class StatusWriter:
     """status.json, rewritten atomically, at most every `interval` seconds unless forced."""
 
-    def __init__(self, run_dir: Path, interval: float = 1.0):
+    def __init__(self, run_dir: Path, interval: float = 1.0, enabled: bool = True):
         self.path = run_dir / "status.json"
         self.interval = interval
         self.last = 0.0
+        self.enabled = enabled  # False on the processes other than rank 0: they write nothing
         self.state = read_json(self.path, {}) or {}
 
     def update(self, force: bool = False, **fields) -> None:
         self.state.update(fields)
         now = time.time()
-        if force or now - self.last >= self.interval:
+        if self.enabled and (force or now - self.last >= self.interval):
             self.state["updated"] = now
             write_json_atomic(self.path, self.state)
             self.last = now
@@ -152,58 +180,76 @@ def append_log(run_dir: Path, text: str) -> None:
 # --- one epoch ----------------------------------------------------------------------------------
 
 def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel, config: RunConfig,
-                device: torch.device, generator: torch.Generator, on_batch) -> dict:
-    """One pass over the group's training clips; returns mean loss and accuracy."""
+                device: torch.device, generator: torch.Generator, on_batch, epoch: int = 1,
+                world: World = SINGLE) -> dict:
+    """One pass over the group's training clips; returns mean loss and accuracy (over every process).
+
+    Each global batch is cut into pieces (asdcore.training.distributed): this process trains on its
+    own, one after the other, accumulating their gradients; DDP averages them over the processes;
+    then one optimiser step."""
     group.model.train()
     group.loss.train()
     bs = config.train.batch_size
-    mix = config.mixup
+    micro = config.train.micro_batches
+    n_pieces = world.world_size * micro
     if config.train.batch_mixing:
         batches = domain_mixed_batches(group.train_index, waves.domains(), bs, generator)
     else:
         order = group.train_index[torch.randperm(len(group.train_index), generator=generator).numpy()]
-        # drop a last batch of one: BatchNorm cannot train on a single clip
-        batches = [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) > 1]
+        # drop a last batch with pieces of one clip: BatchNorm cannot train on a single clip
+        batches = [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) >= 2 * n_pieces]
     total_loss, total_correct, total_seen = 0.0, 0, 0
-    for b, index in enumerate(batches):
-        wave = waves.batch(torch.from_numpy(index)).to(device, non_blocking=True)
-        y = labels[index].to(device)
-        y_b, lam = None, None
-        with torch.no_grad():
-            if mix.mode == "waveform":
-                wave, y, y_b, lam = mixup_waveform(wave, y, generator, mix.alpha, mix.per_sample)
-                mel = front(wave)
-            elif mix.mode == "waveform_and_logmel":
-                mel = front(wave)
-                wave, mel, y, y_b, lam = mixup_waveform_and_logmel(wave, mel, y, generator,
-                                                                   mix.alpha, mix.per_sample)
-            elif mix.mode == "logmel_or_fmix":  # the segment first: FMix's lam is the share of its bins
-                mel = random_segment(front(wave), config.data.segment_frames, generator)
-                wave, mel, y, y_b, lam = mixup_logmel_or_fmix(wave, mel, y, generator, mix.alpha, mix.fmix_decay)
-            else:
-                mel = front(wave)
-            mel = random_segment(mel, config.data.segment_frames, generator)  # JLESS: one 64-frame stretch
-        with autocast(device, config):
-            out = group.model(wave, mel)
-        out = float_output(out)
-        loss = group.loss.from_output(out, y, y_b, lam)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} at batch {b} (try a lower train.lr)")
+    for b, batch in enumerate(batches):
         group.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        mine = distributed.pieces(batch, world, micro)
+        for j, (p, index) in enumerate(mine):
+            piece_gen = distributed.piece_generator(generator, int(config.seed), epoch, b, p, n_pieces)
+            wave = waves.batch(torch.from_numpy(index)).to(device, non_blocking=True)
+            wave, mel, y, y_b, lam = training_input(wave, labels[index].to(device), front, config, piece_gen)
+            # DDP reduces the gradients after the last piece only (no_sync before it)
+            last = j == len(mine) - 1
+            with (group.step.no_sync() if world.active and not last else contextlib.nullcontext()):
+                loss, cosine = group.step(wave, mel, y, y_b, lam)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {loss.item()} at batch {b} (try a lower train.lr)")
+                (loss / micro).backward()  # the mean over this process's pieces
+            n = len(index)
+            total_loss += loss.item() * n
+            total_seen += n
+            if cosine is not None:
+                total_correct += int((cosine.argmax(1) == class_labels(y)).sum())
         group.optimizer.step()
         if config.train.schedule != "cosine_epoch":
             group.scheduler.step()
         if group.ema is not None:
             group.ema.update_parameters(group.model)
-        n = len(index)
-        total_loss += loss.item() * n
-        total_seen += n
-        if out.cosine is not None:
-            total_correct += int((out.cosine.argmax(1) == class_labels(y)).sum())
         on_batch(b + 1, len(batches))
+    total_loss, total_correct, total_seen = distributed.sum_over_processes(
+        [total_loss, total_correct, total_seen], world, device)
     return {"train_loss": total_loss / max(total_seen, 1),
             "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
+
+
+def training_input(wave: torch.Tensor, y: torch.Tensor, front: LogMel, config: RunConfig,
+                   generator: torch.Generator):
+    """(waveform, log-mel, labels, mixup partners' labels, lam) of a piece: its log-mel, mixed as
+    the recipe mixes (partners from within the piece), cut to one segment where the recipe says."""
+    mix = config.mixup
+    y_b, lam = None, None
+    with torch.no_grad():
+        if mix.mode == "waveform":
+            wave, y, y_b, lam = mixup_waveform(wave, y, generator, mix.alpha, mix.per_sample)
+            mel = front(wave)
+        elif mix.mode == "waveform_and_logmel":
+            mel = front(wave)
+            wave, mel, y, y_b, lam = mixup_waveform_and_logmel(wave, mel, y, generator, mix.alpha, mix.per_sample)
+        elif mix.mode == "logmel_or_fmix":  # the segment first: FMix's lam is the share of its bins
+            mel = random_segment(front(wave), config.data.segment_frames, generator)
+            wave, mel, y, y_b, lam = mixup_logmel_or_fmix(wave, mel, y, generator, mix.alpha, mix.fmix_decay)
+        else:
+            mel = front(wave)
+        mel = random_segment(mel, config.data.segment_frames, generator)  # JLESS: one 64-frame stretch
+    return wave, mel, y, y_b, lam
 
 
 def domain_mixed_batches(index: np.ndarray, domains: np.ndarray, batch_size: int,
@@ -366,21 +412,23 @@ def load_run(run_dir: Path, resume: bool, config: RunConfig | None) -> tuple[Run
 
 
 def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: threading.Event,
-           progress: bool) -> None:
+        progress: bool, world: World = SINGLE) -> None:
+    """Train.  Under torchrun (world.active) every process calls this; rank 0 alone validates and
+    writes the run folder."""
     seed = int(config.seed)
-    device = pick_device(config.device)
+    device = distributed.device_for(world, pick_device(config.device))
+    main = world.is_main
     torch.manual_seed(seed)
     splits = prepare_splits(config)
     t0 = time.time()
-    clip_s, pad = config.data.clip_seconds, config.data.pad_mode
-    train_waves = Waveforms(splits.train, clip_s, pad, config.train.cache_gb, config.data.channel)
-    val_waves = Waveforms(splits.val, clip_s, pad, config.train.cache_gb, config.data.channel)
+    train_waves = Waveforms.of(splits.train, config)
+    val_waves = Waveforms.of(splits.val, config)
     train_labels = training_labels(splits.train, config, splits)
     val_labels = training_labels(splits.val, config, splits)
     bs = config.train.batch_size
     names = group_names(config, splits)
     steps = {n: max(1, sum(1 for r in splits.train if n == "all" or r.machine_type == n) // bs) for n in names}
-    groups = build_groups(config, splits, device, steps)
+    groups = build_groups(config, splits, device, steps, world)
     n_attributes = len(attribute_classes(config, splits))
     front = LogMel(feature_config(config)).to(device)
     if ckpt is None:  # a resumed run's standardisation comes back with its weights
@@ -396,19 +444,21 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
             if g.ema is not None and state["ema"] is not None:
                 g.ema.load_state_dict(state["ema"])
         start_epoch, best = ckpt["epoch"] + 1, ckpt["best"]
-        _truncate_metrics(run_dir, ckpt["epoch"])
-        append_log(run_dir, f"resumed after epoch {ckpt['epoch']}")
-    else:
+        if main:
+            _truncate_metrics(run_dir, ckpt["epoch"])
+            append_log(run_dir, f"resumed after epoch {ckpt['epoch']}")
+    elif main:
         append_log(run_dir, f"{config.recipe} ({config.preset}): {len(splits.train)} training clips, "
                             f"{len(splits.val)} validation, {len(splits.test)} test, "
                             f"{describe_classes(splits.class_mode, splits.classes)}, "
                             + (f"{n_attributes} attribute classes (second head), " if n_attributes else "")
-                            + f"{len(groups)} model(s), device {device_description(device)}; "
+                            + f"{len(groups)} model(s), device {device_description(device)}"
+                            + (f" x {world.world_size} processes (DDP)" if world.active else "") + "; "
                             f"data loaded in {time.time() - t0:.1f} s")
     epochs = config.train.epochs
     total_batches = sum(max(1, len(g.train_index) // bs) for g in groups)
     bar = tqdm(total=epochs * total_batches, initial=(start_epoch - 1) * total_batches, unit="batch",
-               disable=not progress, desc=config.recipe, file=sys.stderr)
+               disable=not (progress and main), desc=config.recipe, file=sys.stderr)
     for epoch in range(start_epoch, epochs + 1):
         t_epoch = time.time()
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -423,15 +473,20 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
                 status.update(phase="training", epoch=epoch, progress=round(frac, 4),
                               message=f"epoch {epoch}/{epochs}" + (f", {g.name}" if len(groups) > 1 else ""))
 
-            train_stats = train_epoch(g, train_waves, train_labels, front, config, device, generator, on_batch)
+            train_stats = train_epoch(g, train_waves, train_labels, front, config, device, generator, on_batch,
+                                      epoch, world)
             if config.train.schedule == "cosine_epoch":
                 g.scheduler.step()
             done_before += max(1, len(g.train_index) // bs)
+            if not main:
+                continue  # the other processes neither validate nor write
             if g.ema is not None:
                 status.update(phase="training", message=f"epoch {epoch}/{epochs}: BatchNorm statistics of the EMA")
                 refresh_batchnorm(g.ema.module, train_waves, bn_refresh_subset(g.train_index, config), front,
                                   config, device)
             results.append((g, train_stats, validate(g, val_waves, val_labels, front, config, device)))
+        if not main:
+            continue
         row = _epoch_row(epoch, groups, results, time.time() - t_epoch)
         is_best = row["val_loss"] is not None and row["val_loss"] < best["val_loss"]
         select_this = config.train.select == "last" or is_best or row["val_loss"] is None
