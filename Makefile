@@ -1,6 +1,7 @@
 # make run  : set up, make the default data set if missing, serve the app on 127.0.0.1
 # make test : set up, then the whole test suite
 # make lint : ruff over the package, the app, the scripts and the tests
+# make bench: speed and memory figures on this machine (scripts/bench.py; makes data/scale-5k first)
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 DATA := data/toy
 PORT ?= 8501
 
-.PHONY: setup setup-dev run test lint data data-shift checkpoints clean-venv
+.PHONY: setup setup-dev run test lint data data-shift data-bench bench checkpoints clean-venv
 
 # The runtime: requirements.txt's exact versions, then this package (editable: the checkout is
 # what runs), which also installs the `asdcore` command into .venv/bin.
@@ -38,6 +39,14 @@ data: setup
 # shift-* runs were trained on
 data-shift: setup
 	$(PY) -m asdcore data toy --out data/toy-domain --preset domain-shift --seed 0 --replace-outdated
+
+# An eighth of dcase-scale for `make bench`: 5 125 training and 920 test clips of 10 s (1.9 GB)
+data-bench: setup
+	$(PY) -m asdcore data toy --out data/scale-5k --preset scale-5k --seed 0 --replace-outdated
+
+# Speed and memory figures on this machine (scripts/bench.py): prints them, writes bench/*.json and *.png
+bench: setup-dev data data-shift data-bench
+	$(PY) scripts/bench.py
 
 # scripts/serve.py is `streamlit run app.py` with the first page's imports done before it listens
 run: data data-shift

@@ -283,5 +283,28 @@ def float_output(out):
     return out
 
 
+class CheckpointError(ValueError):
+    """A weight file that cannot be used; the message names the file and why."""
+
+
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint.pt or model.pt, loaded with weights_only=True: tensors and plain containers only,
+    so a tampered file can run no code (a pickled object is refused before anything of it runs).
+    A damaged, truncated or foreign file raises CheckpointError naming it."""
+    import pickle
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{path}: refused: it holds more than weights (a pickled object, which could run "
+                              f"code when loaded); asdcore loads weights only and ran none of it") from exc
+    except Exception as exc:  # torch raises RuntimeError, OSError or EOFError for a damaged zip
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: damaged or truncated weight file, not readable ({reason}); retrain "
+                              f"the run or resume it from an intact checkpoint.pt") from exc
+    if not isinstance(state, dict) or "groups" not in state or "config" not in state:
+        raise CheckpointError(f"{path}: not a weight file written by asdcore (no 'groups' and 'config')")
+    return state

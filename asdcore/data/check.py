@@ -23,6 +23,39 @@ def durations(ds: Dataset, max_files_per_class: int = 50) -> Counter:
     return out
 
 
+def file_warnings(ds: Dataset, sample_rate: int = 16000, shortest_s: float = 1.0) -> list[str]:
+    """Every usable clip read as a model would see it, with what is unusual about it: NaN or infinite
+    samples (only float files can hold them: those are decoded in full; such a clip ends a training
+    run), another sample rate (resampled when read), several channels (channel 0 is used unless
+    data.channel says otherwise), or a clip shorter than `shortest_s` (padded to the clip length).
+    One line per file, naming it."""
+    import numpy as np
+
+    out = []
+    for r in ds.records:
+        try:
+            info = sf.info(r.path)
+        except Exception as exc:  # unreadable since the scan
+            out.append(f"{r.path}: unreadable ({exc})")
+            continue
+        notes = []
+        if info.subtype in ("FLOAT", "DOUBLE"):
+            data, _ = sf.read(r.path, dtype="float64", always_2d=True)
+            bad = int((~np.isfinite(data)).sum())
+            if bad:
+                notes.append(f"holds {bad} NaN or infinite sample(s): a training run on it stops; remove or repair it")
+        if info.samplerate != sample_rate:
+            notes.append(f"{info.samplerate} Hz (resampled to {sample_rate} Hz when read)")
+        if info.channels > 1:
+            notes.append(f"{info.channels} channels (channel 0 is used; data.channel picks another)")
+        seconds = info.frames / info.samplerate
+        if seconds < shortest_s:
+            notes.append(f"only {seconds:.2f} s long (padded to the clip length)")
+        if notes:
+            out.append(f"{r.path}: " + "; ".join(notes))
+    return out
+
+
 def domain_table(ds: Dataset) -> pd.DataFrame | None:
     """DCASE 2021-2023 data: clips per machine type, section and domain (source/target), by split
     and label; None when no clip names a domain."""
@@ -61,6 +94,11 @@ def check_report(ds: Dataset) -> str:
         lines.append("no usable clips found: expected <root>/<machine_type>/{train,test}/"
                      "{normal,anomaly}_id_XX_NNNNNNNN.wav (DCASE 2020), the DCASE 2021-2023 names, or "
                      "MIMII's <snr>_<type>/<type>/id_XX/{normal,abnormal}/NNNNNNNN.wav")
+    warnings = file_warnings(ds)
+    if warnings:
+        lines.append("")
+        lines.append(f"{len(warnings)} usable file(s) to look at:")
+        lines += [f"  {w}" for w in warnings]
     if ds.problems:
         lines.append("")
         lines.append(f"{len(ds.problems)} problem file(s):")

@@ -39,36 +39,55 @@ from ..registry import create_loss
 @torch.no_grad()
 def embed(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, config: RunConfig,
           device: torch.device, index: np.ndarray | None = None) -> dict:
-    """Run the model over clips (eval mode, no mixup).  Returns numpy arrays: embedding,
-    cosine, subcentre_cosine, logits (margin at the own class, as the papers score), attention,
-    reconstruction_error (whichever the model has), and logmel_tmax, each clip's temporal maximum
-    of the log-mel per mel bin (eq. 4 of the sub-cluster AdaCos system)."""
+    """Run the model over clips (eval mode, no mixup), eval.batch_size clips at a time.  Returns numpy
+    arrays: embedding, cosine, subcentre_cosine, logits (margin at the own class, as the papers
+    score), attention, reconstruction_error (whichever the model has), and logmel_tmax, each clip's
+    temporal maximum of the log-mel per mel bin (eq. 4 of the sub-cluster AdaCos system).
+
+    The batch fits the device's memory: when a batch runs out of GPU memory it is halved and tried
+    again (down to one clip), and the smaller size is kept for the rest."""
     model.eval()
     loss.eval()
     index = np.arange(len(waves)) if index is None else index
     bs = config.eval.batch_size
     parts: dict[str, list] = {}
-    for i in range(0, len(index), bs):
+    i = 0
+    while i < len(index):
         batch = index[i:i + bs]
-        wave = waves.batch(torch.from_numpy(batch)).to(device)
-        y = torch.from_numpy(labels[batch]).to(device)
-        mel = front(wave)
-        with autocast(device, config):
-            out = segment_output(model, wave, mel, config.data.segment_frames)  # whole clips unless segmented
-        out = float_output(out)
-        fields = {"embedding": out.embedding, "cosine": out.cosine, "subcentre_cosine": out.subcentre_cosine,
-                  "attention": out.attention, "reconstruction_error": out.reconstruction_error,
-                  "logmel_tmax": mel.amax(dim=2)}
-        if out.cosine is not None and loss.has_logits:
-            cos = out.subcentre_cosine if out.subcentre_cosine is not None else out.cosine
-            # a clip without a class (-1) gets the margin at its nearest centre, the class it is most
-            # likely of (it scores as the most normal of its section's classes: scoring.score_with_candidates)
-            nearest = class_cosine(cos).argmax(dim=1)
-            fields["logits"] = loss.logits(cos, torch.where(y >= 0, y, nearest))
+        try:
+            fields = _embed_batch(model, loss, waves, labels, front, config, device, batch)
+        except torch.OutOfMemoryError:
+            if bs == 1:
+                raise
+            bs = max(1, bs // 2)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
         for name, value in fields.items():
             if value is not None:
                 parts.setdefault(name, []).append(value.float().cpu().numpy())
+        i += len(batch)
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def _embed_batch(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMel, config: RunConfig,
+                 device: torch.device, batch: np.ndarray) -> dict:
+    wave = waves.batch(torch.from_numpy(batch)).to(device)
+    y = torch.from_numpy(labels[batch]).to(device)
+    mel = front(wave)
+    with autocast(device, config):
+        out = segment_output(model, wave, mel, config.data.segment_frames)  # whole clips unless segmented
+    out = float_output(out)
+    fields = {"embedding": out.embedding, "cosine": out.cosine, "subcentre_cosine": out.subcentre_cosine,
+              "attention": out.attention, "reconstruction_error": out.reconstruction_error,
+              "logmel_tmax": mel.amax(dim=2)}
+    if out.cosine is not None and loss.has_logits:
+        cos = out.subcentre_cosine if out.subcentre_cosine is not None else out.cosine
+        # a clip without a class (-1) gets the margin at its nearest centre, the class it is most
+        # likely of (it scores as the most normal of its section's classes: scoring.score_with_candidates)
+        nearest = class_cosine(cos).argmax(dim=1)
+        fields["logits"] = loss.logits(cos, torch.where(y >= 0, y, nearest))
+    return fields
 
 
 def load_selected(run_dir: Path, config: RunConfig, splits: Splits, device: torch.device) -> tuple[dict, int]:

@@ -104,10 +104,6 @@ def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_
     for name in group_names(config, splits):
         model = build_model(config, len(splits.classes), n_attributes).to(device)
         check_segments(config, model)
-        if t.compile:
-            # compiled in place (nn.Module.compile): the same weights and state_dict keys; the first
-            # steps in train and in eval mode pay the compilation (about a minute on a 2-core CPU)
-            model.compile()
         loss = create_loss(config.loss.to_dict()).to(device)
         params = list(model.parameters()) + list(loss.parameters())
         # config.validate() has checked the names: adamw or adam; cosine, cosine_epoch or constant
@@ -127,6 +123,11 @@ def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_
             # each epoch (refresh_batchnorm); averaged statistics of drifting weights do not fit
             # the averaged weights, and early in training the EMA model then collapses to one class
             ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=False)
+        if t.compile:
+            # compiled in place (nn.Module.compile): the same weights and state_dict keys; the first
+            # steps in train and in eval mode pay the compilation (about a minute on a 2-core CPU).
+            # After the EMA's copy is made: a copy of a compiled module would call the original's forward
+            model.compile()
         in_group = (lambda r: True) if name == "all" else (lambda r, n=name: r.machine_type == n)
         train_index = np.array([i for i, r in enumerate(splits.train) if in_group(r)], dtype=np.int64)
         val_index = np.array([i for i, r in enumerate(splits.val) if in_group(r)], dtype=np.int64)
@@ -204,14 +205,14 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         mine = distributed.pieces(batch, world, micro)
         for j, (p, index) in enumerate(mine):
             piece_gen = distributed.piece_generator(generator, int(config.seed), epoch, b, p, n_pieces)
-            wave = waves.batch(torch.from_numpy(index)).to(device, non_blocking=True)
-            wave, mel, y, y_b, lam = training_input(wave, labels[index].to(device), front, config, piece_gen)
+            clips = waves.batch(torch.from_numpy(index)).to(device, non_blocking=True)
+            wave, mel, y, y_b, lam = training_input(clips, labels[index].to(device), front, config, piece_gen)
             # DDP reduces the gradients after the last piece only (no_sync before it)
             last = j == len(mine) - 1
             with (group.step.no_sync() if world.active and not last else contextlib.nullcontext()):
                 loss, cosine = group.step(wave, mel, y, y_b, lam)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {loss.item()} at batch {b} (try a lower train.lr)")
+                    raise FloatingPointError(nonfinite_loss_message(loss, epoch, b, len(batches), clips, index, waves))
                 (loss / micro).backward()  # the mean over this process's pieces
             n = len(index)
             total_loss += loss.item() * n
@@ -228,6 +229,20 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         [total_loss, total_correct, total_seen], world, device)
     return {"train_loss": total_loss / max(total_seen, 1),
             "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
+
+
+def nonfinite_loss_message(loss: torch.Tensor, epoch: int, batch: int, n_batches: int, clips: torch.Tensor,
+                           index: np.ndarray, waves: Waveforms) -> str:
+    """Why the run stops: where the loss stopped being finite, and the likely cause: clips of the
+    batch that hold NaN or infinite samples (named), else the training itself (diverged)."""
+    where = f"the loss became {loss.item()} in epoch {epoch}, batch {batch + 1} of {n_batches}"
+    bad = [waves.records[int(i)].path for i, row in zip(index, clips) if not torch.isfinite(row).all()]
+    if bad:
+        return (f"{where}: {len(bad)} clip(s) of that batch hold NaN or infinite samples: {', '.join(bad[:5])}"
+                + (" ..." if len(bad) > 5 else "") + ". Remove or repair them (`python -m asdcore data check "
+                "ROOT` lists every such file), then start the run again")
+    return (f"{where}, with every clip of the batch finite: the training diverged (try a lower train.lr, or "
+            f"--resume from the last checkpoint)")
 
 
 def training_input(wave: torch.Tensor, y: torch.Tensor, front: LogMel, config: RunConfig,
@@ -501,6 +516,9 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
         append_log(run_dir, _epoch_line(row, epochs))
         status.update(force=True, epoch=epoch, progress=round(epoch / epochs, 4))
     bar.close()
+    # every process waits for rank 0's last validation and checkpoint, so that all leave the process
+    # group together (a process that left while another still used it was killed by gloo)
+    distributed.barrier(world)
 
 
 def _epoch_row(epoch: int, groups, results, seconds: float) -> dict:

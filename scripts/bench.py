@@ -1,0 +1,416 @@
+"""`make bench`: the engine's speed and memory on this machine, side by side, in one run.
+
+    .venv/bin/python scripts/bench.py [--out bench] [--only a,b,...] [--steps N]
+
+    (a) training clips/s: our loop (audio cache, log-mel on the device every step, torch mixup,
+        channels-last, eager and torch.compile'd) against a loop that loads and featurises as the
+        reference implementations do (every clip float32 in RAM, log-mel precomputed once, numpy
+        mixup, the model eager in its default layout); same model (TASTgram-MFN with
+        Noisy-ArcMix), same batch, 2 s and 10 s clips
+    (b) evaluation clips/s: batched (eval.batch_size) against one clip at a time
+    (c) peak memory (RSS) of a process training on the scale-5k toy set (5 125 training clips of
+        10 s: an eighth of dcase-scale) through the audio cache, against one holding the set as
+        float32 in RAM with its log-mels, as the reference codes do; each in its own process
+    (d) seconds to the first training step: cold audio cache, warm audio cache, and decoding into RAM
+    (e) seconds per epoch of each recipe's quick preset (timed batches, extrapolated to the epoch,
+        plus the measured validation and the EMA's BatchNorm refresh), beside the bundled runs'
+    (f) the app: the first render of each page (scripts/bench_pages.py, one fresh server)
+
+Prints the hardware, writes <out>/bench-<host>-<date>.json and draws the figures into a PNG
+beside it (plotly, rendered by Chromium).  Figures, not tests: nothing here passes or fails.
+Needs data/toy, data/toy-domain and data/scale-5k (`make bench` makes them).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from asdcore.evaluation.evaluate import embed  # noqa: E402
+from asdcore.features import LogMel  # noqa: E402
+from asdcore.recipes import RECIPES, resolve  # noqa: E402
+from asdcore.registry import create_loss  # noqa: E402
+from asdcore.runtime import (Waveforms, build_model, feature_config, float_output, pick_device,  # noqa: E402
+                             prepare_splits)
+from asdcore.training import loop  # noqa: E402
+
+DATA = {"default": ROOT / "data" / "toy", "shift": ROOT / "data" / "toy-domain", "scale": ROOT / "data" / "scale-5k"}
+SHIFT_RECIPES = ("subcluster-adacos", "jless-mfn")  # trained on the domain-shift data (make checkpoints)
+RECIPE_A = "tastgram-noisy-arcmix"
+
+
+def hardware() -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "torch": torch.__version__, "python": platform.python_version(),
+            "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
+            "load_average_at_start": os.getloadavg()[0]}
+
+
+def _config(recipe: str, data: Path, **settings):
+    overrides = {"data.roots": [str(data)], "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    overrides.update(settings)
+    return resolve(recipe, "quick", overrides)
+
+
+# --- (a) training throughput --------------------------------------------------------------------
+
+def our_steps(config, n_steps: int, warm: int, splits=None, waves=None) -> dict:
+    """Our loop's train_epoch over warm + n_steps batches: clips/s over the timed ones."""
+    splits = splits or prepare_splits(config)
+    device = pick_device(config.device)
+    torch.manual_seed(0)
+    bs = config.train.batch_size
+    waves = waves or Waveforms.of(splits.train, config)
+    labels = loop.training_labels(splits.train, config, splits)
+    groups = loop.build_groups(config, splits, device, {"all": 100})
+    g = groups[0]
+    g.train_index = g.train_index[:(warm + n_steps) * bs]
+    front = LogMel(feature_config(config)).to(device)
+    stamps = [time.perf_counter()]
+    loop.train_epoch(g, waves, labels, front, config, device, torch.Generator().manual_seed(0),
+                     lambda b, n: stamps.append(time.perf_counter()))
+    steps = np.diff(stamps)
+    return {"clips_per_s": round(bs / float(np.median(steps[warm:])), 2) if n_steps else None,
+            "first_steps_s": [round(float(s), 1) for s in steps[:warm]]}
+
+
+def reference_steps(config, n_steps: int, warm: int, channels_last: bool = False) -> dict:
+    """The reference codes' way: every clip decoded into one float32 array, log-mels precomputed
+    once, numpy mixup of the waveforms and of the log-mels (Noisy-ArcMix), the model eager in its
+    default memory layout (or channels-last: what that alone gives); AdamW.  The same model, loss
+    and batch as ours."""
+    from asdcore.data import load_clip
+
+    config = config.with_settings({"train.channels_last": channels_last, "train.compile": False})
+    splits = prepare_splits(config)
+    device = pick_device(config.device)
+    bs = config.train.batch_size
+    records = splits.train[:(warm + n_steps) * bs]
+    t0 = time.perf_counter()
+    wave_all = np.stack([load_clip(r.path, config.data.clip_seconds) for r in records])
+    front = LogMel(feature_config(config))
+    with torch.no_grad():
+        mel_all = np.concatenate([front(torch.from_numpy(wave_all[i:i + 64])).numpy()
+                                  for i in range(0, len(wave_all), 64)])
+    setup_s = time.perf_counter() - t0
+    labels = np.array([r.class_index for r in records])
+    torch.manual_seed(0)
+    model = build_model(config, len(splits.classes)).to(device)
+    loss_fn = create_loss(config.loss.to_dict()).to(device)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(loss_fn.parameters()), lr=config.train.lr)
+    rng = np.random.default_rng(0)
+    model.train()
+    times = []
+    for b in range(warm + n_steps):
+        t = time.perf_counter()
+        idx = np.arange(b * bs, (b + 1) * bs)
+        x, m, y = wave_all[idx], mel_all[idx], labels[idx]
+        lam = rng.beta(config.mixup.alpha, config.mixup.alpha)
+        perm = rng.permutation(bs)
+        x = lam * x + (1 - lam) * x[perm]
+        m = lam * m + (1 - lam) * m[perm]
+        y_a, y_b = torch.from_numpy(y).to(device), torch.from_numpy(y[perm]).to(device)
+        out = float_output(model(torch.from_numpy(x.astype(np.float32)).to(device),
+                                 torch.from_numpy(m.astype(np.float32)).to(device)))
+        loss = loss_fn.from_output(out, y_a, y_b, torch.full((bs,), float(lam), device=device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t)
+    return {"clips_per_s": round(bs / float(np.median(times[warm:])), 2), "setup_s": round(setup_s, 1)}
+
+
+def bench_training(steps: int) -> dict:
+    out = {}
+    # more timed steps of the short clips: a 2-core VM's speed drifts by 20 % from minute to minute
+    for seconds, data, n in ((2.0, DATA["default"], 2 * steps), (10.0, DATA["scale"], steps)):
+        base = _config(RECIPE_A, data, **{"data.clip_seconds": seconds, "train.batch_size": 32})
+        row = {"reference": reference_steps(base, n, 1),
+               "reference_channels_last": reference_steps(base, n, 1, channels_last=True),
+               "ours_eager": our_steps(base, n, 1),
+               "ours_compiled": our_steps(base.with_settings({"train.compile": True}), n, 2)}
+        ref = row["reference"]["clips_per_s"]
+        for k in ("reference_channels_last", "ours_eager", "ours_compiled"):
+            row[k]["vs_reference"] = round(row[k]["clips_per_s"] / ref, 2)
+        out[f"{seconds:g}s"] = row
+        print(f"(a) {seconds:g} s clips, batch 32, {RECIPE_A}: reference {ref} clips/s (with channels-last "
+              f"{row['reference_channels_last']['clips_per_s']}), ours eager "
+              f"{row['ours_eager']['clips_per_s']} ({row['ours_eager']['vs_reference']}x), compiled "
+              f"{row['ours_compiled']['clips_per_s']} ({row['ours_compiled']['vs_reference']}x; first steps "
+              f"{row['ours_compiled']['first_steps_s']} s)", flush=True)
+    return out
+
+
+# --- (b) evaluation throughput ------------------------------------------------------------------
+
+def bench_evaluation(n_batched: int = 256, n_single: int = 48) -> dict:
+    config = _config(RECIPE_A, DATA["default"])
+    splits = prepare_splits(config)
+    device = pick_device(config.device)
+    model = build_model(config, len(splits.classes)).to(device)
+    loss = create_loss(config.loss.to_dict()).to(device)
+    front = LogMel(feature_config(config)).to(device)
+    records = splits.test[:n_batched]
+    waves = Waveforms.of(records, config)
+    labels = np.array([r.class_index for r in records])
+    out = {}
+    for name, bs, n in (("batched", config.eval.batch_size, n_batched), ("batch_1", 1, n_single)):
+        cfg = config.with_settings({"eval.batch_size": bs})
+        embed(model, loss, waves, labels, front, cfg, device, np.arange(min(n, bs * 2)))  # warm-up
+        t = time.perf_counter()
+        embed(model, loss, waves, labels, front, cfg, device, np.arange(n))
+        out[name] = {"batch_size": bs, "clips_per_s": round(n / (time.perf_counter() - t), 1)}
+    out["speed_up"] = round(out["batched"]["clips_per_s"] / out["batch_1"]["clips_per_s"], 1)
+    print(f"(b) evaluation, 2 s clips, {RECIPE_A}: batched ({out['batched']['batch_size']}) "
+          f"{out['batched']['clips_per_s']} clips/s, one at a time {out['batch_1']['clips_per_s']} clips/s: "
+          f"{out['speed_up']}x", flush=True)
+    return out
+
+
+# --- (c) peak memory ----------------------------------------------------------------------------
+
+def rss_child(kind: str, steps: int) -> None:
+    """In its own process: the data path of one training epoch over every scale-5k training clip
+    (each batch read and turned into log-mels), then `steps` training steps (batch 32 in 4
+    micro-batches of 8, so that the activations of 10 s clips stay small); prints peak RSS.  The two
+    kinds differ only in how the clips are held."""
+    config = _config(RECIPE_A, DATA["scale"], **{"data.clip_seconds": 10.0, "train.batch_size": 32,
+                                                 "train.micro_batches": 4, "data.val_fraction": 0.0,
+                                                 "data.audio_cache": kind == "ours", "train.cache_gb": 1e9})
+    splits = prepare_splits(config)
+    front = LogMel(feature_config(config))
+    t0 = time.perf_counter()
+    waves = Waveforms.of(splits.train, config)  # ours: the audio cache; reference: float32 in RAM
+    held = None
+    with torch.no_grad():
+        if kind == "reference":  # the reference codes precompute every log-mel and keep them
+            held = torch.cat([front(waves.batch(np.arange(i, min(i + 64, len(waves)))))
+                              for i in range(0, len(waves), 64)])
+        else:  # ours: each batch read from the cache and featurised when it is needed
+            for i in range(0, len(waves), 64):
+                front(waves.batch(np.arange(i, min(i + 64, len(waves)))))
+    data_s = time.perf_counter() - t0
+    if steps:  # then a few training steps of the real model on the same clips
+        our_steps(config, steps, 0, splits, waves)
+    peak = peak_rss_gb()
+    print(json.dumps({"kind": kind, "clips": len(waves), "peak_rss_gb": round(peak, 2), "data_pass_s": round(data_s, 1),
+                      "held_gb": round((held.numel() * 4 / 1e9 if held is not None else 0)
+                                       + (waves._data.numel() * 4 / 1e9 if waves._data is not None else 0), 2)}))
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory: VmHWM of /proc/self/status (getrusage's ru_maxrss is not
+    used: across fork and exec it keeps the parent's peak, which is not this process's)."""
+    try:
+        line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1e6  # kB -> GB
+    except (OSError, StopIteration):  # not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def bench_memory(steps: int) -> dict:
+    out = {}
+    for kind in ("ours", "reference"):
+        done = subprocess.run([sys.executable, __file__, "--rss-child", kind, "--steps", str(steps)],
+                              capture_output=True, text=True, env=os.environ)
+        if done.returncode != 0:
+            raise RuntimeError(f"(c) {kind} failed:\n{done.stderr[-2000:]}")
+        out[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"(c) peak RSS training on {out['ours']['clips']} ten-second clips (batch 32 in 4 micro-batches): audio cache "
+          f"{out['ours']['peak_rss_gb']} GB, float32 in RAM with log-mels {out['reference']['peak_rss_gb']} GB "
+          f"(holding {out['reference']['held_gb']} GB)", flush=True)
+    return out
+
+
+# --- (d) time to the first step -----------------------------------------------------------------
+
+def first_step_seconds(config) -> float:
+    t = time.perf_counter()
+    our_steps(config, 0, 1)
+    return round(time.perf_counter() - t, 1)
+
+
+def bench_first_step() -> dict:
+    config = _config(RECIPE_A, DATA["default"])
+    cache = Path(os.environ["ASD_CACHE"])
+    shutil.rmtree(cache, ignore_errors=True)
+    out = {"cold_cache": first_step_seconds(config), "warm_cache": first_step_seconds(config),
+           "in_ram": first_step_seconds(config.with_settings({"data.audio_cache": False}))}
+    print(f"(d) seconds to the first training step, default toy data ({RECIPE_A}, quick): cold audio cache "
+          f"{out['cold_cache']}, warm {out['warm_cache']}, decoding into RAM {out['in_ram']}", flush=True)
+    return out
+
+
+# --- (e) seconds per epoch of each quick preset -------------------------------------------------
+
+def epoch_seconds(recipe: str, data: Path, n_steps: int) -> dict:
+    config = _config(recipe, data)
+    splits = prepare_splits(config)
+    device = pick_device(config.device)
+    waves = Waveforms.of(splits.train, config)
+    val = Waveforms.of(splits.val, config)
+    labels = loop.training_labels(splits.train, config, splits)
+    val_labels = loop.training_labels(splits.val, config, splits)
+    bs = config.train.batch_size
+    groups = loop.build_groups(config, splits, device, {n: 100 for n in loop.group_names(config, splits)})
+    front = LogMel(feature_config(config)).to(device)
+    loop.fit_input_standardisation(groups, waves, front, bs, device)
+    total = 0.0
+    for g in groups:
+        full = len(g.train_index) // bs
+        steps = min(full, n_steps + 1)
+        g_index, g.train_index = g.train_index, g.train_index[:steps * bs]
+        stamps = [time.perf_counter()]
+        loop.train_epoch(g, waves, labels, front, config, device, torch.Generator().manual_seed(0),
+                         lambda b, n, stamps=stamps: stamps.append(time.perf_counter()))
+        per_step = float(np.median(np.diff(stamps)[1:] if steps > 1 else np.diff(stamps)))
+        t = time.perf_counter()
+        if g.ema is not None:
+            loop.refresh_batchnorm(g.ema.module, waves, loop.bn_refresh_subset(g_index, config), front, config,
+                                   device)
+        loop.validate(g, val, val_labels, front, config, device)
+        total += per_step * full + (time.perf_counter() - t)
+    bundled = ROOT / "checkpoints" / (("shift-" if data == DATA["shift"] else "") + recipe) / "metrics.jsonl"
+    measured = None
+    if bundled.exists():
+        rows = [json.loads(line) for line in bundled.read_text().splitlines()]
+        measured = round(float(np.median([r["seconds"] for r in rows])), 1)
+    return {"epochs": config.train.epochs, "seconds_per_epoch": round(total, 1),
+            "training_seconds": round(total * config.train.epochs), "bundled_run_seconds_per_epoch": measured}
+
+
+def bench_epochs(n_steps: int) -> dict:
+    out = {}
+    for name in RECIPES:
+        data = DATA["shift"] if name in SHIFT_RECIPES else DATA["default"]
+        out[name] = epoch_seconds(name, data, n_steps)
+        r = out[name]
+        print(f"(e) {name:24s} {r['seconds_per_epoch']:6.1f} s/epoch x {r['epochs']} = {r['training_seconds']} s "
+              f"(bundled run: {r['bundled_run_seconds_per_epoch']} s/epoch)", flush=True)
+    return out
+
+
+# --- (f) the app --------------------------------------------------------------------------------
+
+def bench_app() -> dict:
+    from bench_pages import one_round
+
+    env = {"ASD_DATA": str(DATA["default"]), "ASD_RUNS": tempfile.mkdtemp(prefix="bench-runs-")}
+    times = one_round(env)
+    print(f"(f) first render of each page (s): fresh Home {times['fresh']['home']}; from the sidebar "
+          + ", ".join(f"{k} {v}" for k, v in times["sidebar"].items()), flush=True)
+    return times
+
+
+# --- the figure ---------------------------------------------------------------------------------
+
+def draw(results: dict, png: Path) -> None:
+    """The figures as one plotly page, screenshotted by Chromium (no extra plotting package)."""
+    from plotly.subplots import make_subplots
+
+    from browser_driver import chromium_page
+
+    fig = make_subplots(rows=2, cols=3, subplot_titles=(
+        "(a) training clips/s", "(b) evaluation clips/s", "(c) peak RSS, GB", "(d) s to the first step",
+        "(e) s per epoch, quick preset", "(f) first page render, s"))
+    if "a" in results:
+        for kind in ("reference", "reference_channels_last", "ours_eager", "ours_compiled"):
+            xs = list(results["a"])
+            fig.add_bar(x=[f"{x} clips" for x in xs], y=[results["a"][x][kind]["clips_per_s"] for x in xs], name=kind,
+                        text=[results["a"][x][kind].get("vs_reference", "") for x in xs], texttemplate="%{text}x"
+                        if kind != "reference" else None, row=1, col=1)
+    if "b" in results:
+        fig.add_bar(x=["batched", "batch 1"], y=[results["b"]["batched"]["clips_per_s"],
+                                                 results["b"]["batch_1"]["clips_per_s"]], showlegend=False, row=1, col=2)
+    if "c" in results:
+        fig.add_bar(x=["audio cache", "float32 in RAM"], y=[results["c"]["ours"]["peak_rss_gb"],
+                                                            results["c"]["reference"]["peak_rss_gb"]],
+                    showlegend=False, row=1, col=3)
+    if "d" in results:
+        fig.add_bar(x=list(results["d"]), y=list(results["d"].values()), showlegend=False, row=2, col=1)
+    if "e" in results:
+        fig.add_bar(x=list(results["e"]), y=[v["seconds_per_epoch"] for v in results["e"].values()],
+                    name="(e) this bench", row=2, col=2)
+        fig.add_bar(x=list(results["e"]), y=[v["bundled_run_seconds_per_epoch"] for v in results["e"].values()],
+                    name="(e) the bundled run's epochs", row=2, col=2)
+    if "f" in results:
+        fig.add_bar(x=list(results["f"]["sidebar"]), y=list(results["f"]["sidebar"].values()), showlegend=False,
+                    row=2, col=3)
+    hw = results["hardware"]
+    fig.update_layout(title=f"asdcore bench, {results['date']}: {hw['cpu']}, {hw['cores']} cores"
+                            + (f", {hw['gpu']}" if hw["gpu"] else ", no GPU"),
+                      width=1500, height=900, template="plotly_white", barmode="group")
+    png = png.resolve()
+    html = png.with_suffix(".html")
+    fig.write_html(html, include_plotlyjs=True)
+    with chromium_page(viewport=(1500, 900)) as page:
+        page.goto(html.as_uri())
+        page.wait_for_selector(".main-svg")
+        page.screenshot(path=str(png))
+    html.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "bench"), help="folder for the JSON and the PNG")
+    parser.add_argument("--only", default="a,b,c,d,e,f", help="which figures, e.g. a,b")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps per measurement (x2 for 2 s clips)")
+    parser.add_argument("--draw", metavar="JSON", help="draw the PNG of an earlier run's JSON, and stop")
+    parser.add_argument("--rss-child", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child, args.steps)
+        return
+    if args.draw:
+        draw(json.loads(Path(args.draw).read_text()), Path(args.draw).with_suffix(".png"))
+        return
+    missing = [str(p) for p in DATA.values() if not p.is_dir()]
+    if missing:
+        sys.exit(f"bench: data missing: {', '.join(missing)} (make bench makes them)")
+    os.environ["ASD_CACHE"] = tempfile.mkdtemp(prefix="bench-audio-cache-")  # (d) starts it cold
+    results = {"date": dt.datetime.now().isoformat(timespec="seconds"), "hardware": hardware()}
+    hw = results["hardware"]
+    print(f"hardware: {hw['cpu']}, {hw['cores']} cores, {hw['ram_gb']} GB RAM, GPU {hw['gpu'] or 'none'}; "
+          f"torch {hw['torch']} ({hw['torch_threads']} threads); load average {hw['load_average_at_start']:.2f}",
+          flush=True)
+    t0 = time.perf_counter()
+    only = set(args.only.split(","))
+    # (d) first: it empties the audio cache
+    for key, run in (("d", bench_first_step), ("a", lambda: bench_training(args.steps)), ("b", bench_evaluation),
+                     ("c", lambda: bench_memory(2)), ("e", lambda: bench_epochs(4)), ("f", bench_app)):
+        if key in only:
+            results[key] = run()
+    results["total_seconds"] = round(time.perf_counter() - t0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"bench-{socket.gethostname()}-{results['date'][:10]}"
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    draw(results, out / f"{stem}.png")
+    shutil.rmtree(os.environ["ASD_CACHE"], ignore_errors=True)
+    print(f"bench: {results['total_seconds']} s; figures in {out / stem}.json and .png")
+
+
+if __name__ == "__main__":
+    main()
