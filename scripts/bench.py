@@ -16,7 +16,7 @@
         plus the measured validation and the EMA's BatchNorm refresh), beside the bundled runs'
     (f) the app: the first render of each page (scripts/bench_pages.py, one fresh server)
 
-Prints the hardware, writes <out>/bench-<host>-<date>.json and draws the figures into a PNG
+Prints the hardware, writes <out>/bench-<host>-<yyyymmdd-hhmm>.json and draws the figures into a PNG
 beside it (plotly, rendered by Chromium).  Figures, not tests: nothing here passes or fails.
 Needs data/toy, data/toy-domain and data/scale-5k (`make bench` makes them).
 """
@@ -405,7 +405,8 @@ def main() -> None:
     results["total_seconds"] = round(time.perf_counter() - t0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"bench-{socket.gethostname()}-{results['date'][:10]}"
+    # host, day and minute: a later bench never overwrites an earlier one's figures
+    stem = f"bench-{socket.gethostname()}-{results['date'][:16].replace('-', '').replace(':', '').replace('T', '-')}"
     (out / f"{stem}.json").write_text(json.dumps(results, indent=2))
     draw(results, out / f"{stem}.png")
     shutil.rmtree(os.environ["ASD_CACHE"], ignore_errors=True)
