@@ -218,6 +218,11 @@ def _print_metrics(run_dir) -> None:
     print(m["pauc_note"])
     for note in m.get("by_backend", {}).get(m["backend"], {}).get("dcase", {}).get("notes", []):
         print(f"note: {note}")
+    if m.get("untrained_left_out"):
+        left = m["untrained_left_out"]
+        print(f"warning: {sum(left.values())} test clip(s) of machine IDs / sections with no training clips were left "
+              f"out (no model learnt them; not scored, not averaged): "
+              + ", ".join(f"{k} ({n})" for k, n in left.items()))
     if m.get("n_unlabelled_clips"):
         print(f"{m['n_unlabelled_clips']} unlabelled test clips (an evaluation set) scored, not counted: "
               f"{run.path / 'eval' / 'unlabelled_clips.parquet'}")

@@ -52,6 +52,17 @@ class Splits:
     roots: list[str]
     class_mode: str = "section"  # what a class is (asdcore.data.classes)
     unlabelled: list[ClipRecord] = field(default_factory=list)  # test clips without a label (evaluation sets)
+    # test clips of machine IDs / sections with no training normal: no model learnt them, so they
+    # are neither classes nor scored, and the evaluation names them (untrained_counts)
+    untrained: list[ClipRecord] = field(default_factory=list)
+
+    def untrained_counts(self) -> dict[str, int]:
+        """{"fan id_00": test clips, ...} of the machine IDs / sections left out as untrained."""
+        out: dict[str, int] = {}
+        for r in self.untrained:
+            key = f"{r.machine_type} {r.machine_id}"
+            out[key] = out.get(key, 0) + 1
+        return dict(sorted(out.items()))
 
 
 def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
@@ -97,8 +108,13 @@ def prepare_splits(config: RunConfig) -> Splits:
         raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
                          f"(run `python -m asdcore data check {' '.join(roots)}`)")
     d = config.data
+    # a test clip of a machine ID / section without training normals: no model saw that machine, so
+    # it is set aside (not a class, not scored) rather than scored as if it had been learnt
+    trained = {(r.machine_type, r.machine_id) for r in normals}
+    untrained = [r for r in ds.records if (r.machine_type, r.machine_id) not in trained]
     class_mode = choose_class_mode(normals, d.classes)
-    records, classes = assign_classes(ds.records, class_mode)
+    records, classes = assign_classes([r for r in ds.records if (r.machine_type, r.machine_id) in trained],
+                                      class_mode)
     normals = [r for r in records if r.split == "train" and r.label == "normal"]
     if model_kind(config.model.name) == "classifier":  # the autoencoder learns from one machine too
         check_classes(normals, classes, config.recipe or config.model.name)
@@ -110,7 +126,7 @@ def prepare_splits(config: RunConfig) -> Splits:
         test = _cap_test(test, d.max_test_clips_per_class, config.seed)
         unlabelled = _cap_test(unlabelled, d.max_test_clips_per_class, config.seed)
     return Splits(train=train, val=val, test=test, classes=classes, roots=roots, class_mode=class_mode,
-                  unlabelled=unlabelled)
+                  unlabelled=unlabelled, untrained=untrained)
 
 
 def _cap_test(test: list[ClipRecord], per_class: int, seed: int) -> list[ClipRecord]:

@@ -220,6 +220,10 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     front = LogMel(feature_config(config)).to(device)
     reference = splits.train + splits.val
     scored = splits.test + splits.unlabelled
+    left_out = splits.untrained_counts()
+    if left_out:
+        note(f"{len(splits.untrained)} test clip(s) of {len(left_out)} machine ID(s) / section(s) without training "
+             f"clips left out (not scored, not in any average): " + ", ".join(left_out))
     classless = sum(r.class_index < 0 for r in scored)
     if classless:
         note(f"{classless} test clip(s) name no attribute values a training normal of their section has: each "
@@ -289,6 +293,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
         "n_test_clips": len(test), "n_train_clips": len(train),
         "device": _device_name(device),
     }
+    if left_out:
+        summary["untrained_left_out"] = left_out
     domain_shift = domain_shift_summary(test, train, columns)
     if domain_shift is not None:  # DCASE 2021-2023 data: sections, source and target domains
         summary["domain_shift"] = domain_shift
