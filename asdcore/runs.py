@@ -48,7 +48,9 @@ clips.parquet / train_clips.parquet columns:
 
 Test clips without a label in their names (a DCASE evaluation set's) are scored too, never counted:
 their rows (the clip columns, score and score_<backend>; role "unlabelled") go to
-eval/unlabelled_clips.parquet, and metrics.json counts them as "n_unlabelled_clips".
+eval/unlabelled_clips.parquet, and metrics.json counts them as "n_unlabelled_clips".  Test clips of
+machine IDs / sections without a training clip are not scored at all (no model learnt them):
+metrics.json names them, {"fan id_00": clips, ...}, as "untrained_left_out".
 
 Clips are referred to by paths relative to the data set's root, and the roots in config.json
 are relative to the project folder when they lie inside it (data/toy), so bundled runs resolve
