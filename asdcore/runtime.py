@@ -5,6 +5,7 @@ files.  asdcore.training.loop and asdcore.evaluation.evaluate import from here, 
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,12 +159,17 @@ class Waveforms:
         self._data = None
         self._caches: dict[str, AudioCache] = {}
         if audio_cache:
-            for root in dict.fromkeys(r.root for r in records):
-                cache = AudioCache.for_root(root, channel)
-                cache.ensure([r for r in records if r.root == root], on_clip)
-                self._caches[root] = cache
-            self.cached = False
-            return
+            try:
+                for root in dict.fromkeys(r.root for r in records):
+                    cache = AudioCache.for_root(root, channel)
+                    cache.ensure([r for r in records if r.root == root], on_clip)
+                    self._caches[root] = cache
+                self.cached = False
+                return
+            except OSError as exc:  # no room or no right to write the cache: decode into RAM instead
+                warnings.warn(f"the audio cache cannot be used ({exc}); decoding the clips into RAM instead "
+                              f"(ASD_CACHE moves the cache to a writable folder)", RuntimeWarning, stacklevel=2)
+                self._caches = {}
         size_gb = len(records) * self.n_samples * 4 / 1e9
         self.cached = size_gb <= cache_gb
         if self.cached and records:

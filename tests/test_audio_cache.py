@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -77,3 +78,14 @@ def test_waveforms_from_the_cache_equal_waveforms_in_ram(tmp_path):
     index = torch.tensor([3, 0, 2])
     assert in_ram.cached and not cached.cached
     torch.testing.assert_close(cached.batch(index), in_ram.batch(index), rtol=0, atol=0)
+
+
+def test_a_cache_folder_that_cannot_be_written_falls_back_to_ram_with_a_warning(tmp_path, monkeypatch):
+    records = _write_set(tmp_path / "data", n=2, seconds=0.5)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should go")
+    monkeypatch.setenv("ASD_CACHE", str(blocker / "audio"))
+    with pytest.warns(RuntimeWarning, match="audio cache cannot be used"):
+        waves = Waveforms(records, 0.5, audio_cache=True)
+    assert waves.cached
+    torch.testing.assert_close(waves.batch(torch.tensor([1])), Waveforms(records, 0.5).batch(torch.tensor([1])))
