@@ -55,7 +55,7 @@ runs = evaluated_runs()
 if not runs:
     no_evaluated_runs()
     st.stop()
-chosen = select_runs("Runs (one panel each)", key="runs", default=fig1_default(runs))
+chosen = select_runs("Runs (one panel each)", key="runs", default=fig1_default(runs), runs=runs)
 if not chosen:
     st.info("Pick one or more runs above.")
     st.stop()

@@ -196,6 +196,24 @@ class Run:
     def has_eval(self) -> bool:
         return (self.path / "eval" / "metrics.json").exists()
 
+    def damage(self) -> str | None:
+        """Why this folder cannot be read as the contract above says (a file edited by hand, deleted,
+        or cut short), or None when it can.  The app leaves a damaged run out of its pickers and
+        says why; the run tables show it as "damaged"."""
+        for name in ("config.json", "status.json"):
+            if (self.path / name).exists() and not _valid_json(self.path / name):
+                return f"{name} is not valid JSON"
+        if not _valid_json(self.path / "config.json"):
+            return "config.json is missing"
+        if not (self.path / "eval").is_dir():
+            return None  # not evaluated (yet): nothing more to read
+        if not _valid_json(self.path / "eval" / "metrics.json"):
+            return "eval/metrics.json is missing or not valid JSON"
+        for name in EVAL_FILES:
+            if not (self.path / "eval" / name).exists():
+                return f"eval/{name} is missing (evaluate it again: python -m asdcore evaluate RUN --recompute)"
+        return None
+
     def eval_metrics(self) -> dict:
         return read_json(self.path / "eval" / "metrics.json", {})
 
@@ -242,6 +260,18 @@ class Run:
         return self.data_roots()[int(row["root_index"])] / row["path"]
 
 
+# what every evaluated run's eval/ holds (centres.npy and attention.npy only for some models)
+EVAL_FILES = ("metrics.json", "clips.parquet", "train_clips.parquet", "embeddings.npy", "train_embeddings.npy")
+
+
+def _valid_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def list_runs(include_bundled: bool = True, roots=None) -> list[Run]:
     """Runs under runs/ (newest first), then the bundled ones under checkpoints/."""
     folders = list(roots) if roots is not None else [runs_root()] + ([bundled_runs_root()] if include_bundled else [])
@@ -275,7 +305,8 @@ def run_summary(runs) -> list[dict]:
     pages), read here once so the three agree; each picks and formats its own columns.
 
         id, method (the run's label), recipe, preset, bundled (bool)
-        state, epoch, epochs (None when unknown), progress (0..1), created (unix s, None when unknown)
+        state, epoch, epochs (None when unknown), progress (0..1), created (unix s, None when unknown);
+                            state "damaged" for a folder Run.damage() cannot read
         auc_pct, pauc_pct   the recipe's default back-end's average over machine types (DCASE
                             protocol, eval/metrics.json "average"), in %, rounded to 2 decimals as
                             every table shows them; None before evaluation
@@ -286,7 +317,8 @@ def run_summary(runs) -> list[dict]:
         average = (run.eval_metrics() or {}).get("average") or {}
         rows.append({"id": run.id, "method": run.label, "recipe": run.recipe,
                      "preset": run.config.get("preset"), "bundled": run.bundled,
-                     "state": status.get("state", "unknown"), "epoch": status.get("epoch", 0),
+                     "state": "damaged" if run.damage() else status.get("state", "unknown"),
+                     "epoch": status.get("epoch", 0),
                      "epochs": status.get("epochs"), "progress": float(status.get("progress") or 0.0),
                      "created": status.get("created"),
                      "auc_pct": _percent(average.get("auc")), "pauc_pct": _percent(average.get("pauc"))})

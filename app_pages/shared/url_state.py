@@ -22,8 +22,19 @@ def query_choice(key: str, options: list, default):
 
 
 def evaluated_runs() -> list[Run]:
-    """Runs with evaluation artefacts: the user's (newest first), then the bundled ones."""
-    return [r for r in list_runs() if r.has_eval]
+    """Runs with evaluation artefacts: the user's (newest first), then the bundled ones.  Damaged
+    run folders (asdcore.runs.Run.damage) are left out, with a warning naming each and why."""
+    runs, damaged = [], []
+    for run in list_runs():
+        if run.has_eval:
+            why = run.damage()
+            if why:
+                damaged.append(f"{run.id} ({why})")
+            else:
+                runs.append(run)
+    if damaged:
+        st.warning(f"{len(damaged)} run folder(s) cannot be read and are left out: " + "; ".join(damaged))
+    return runs
 
 
 def run_keys(runs: list[Run]) -> dict[str, Run]:
