@@ -63,7 +63,11 @@ def choose_data() -> tuple[list[Path] | None, dict]:
                  "lists what was found and every problem file.")
         return None, check
     if check["problems"]:
-        st.warning(f"{len(check['problems'])} file(s) will be skipped (see the data check above for why).")
+        st.warning(f"{len(check['problems'])} file(s) cannot be used and will be skipped; the other clips still "
+                   "train:\n\n" + file_list(check["problems"]))
+    if check.get("warnings"):
+        st.info(f"{len(check['warnings'])} usable file(s) to look at (they train, read as said):\n\n"
+                + file_list(check["warnings"]))
     if check["labelled_test"] == 0:
         st.warning("No labelled test clips: the run will train, but there is nothing to compute AUC on.")
     if check["class_mode"] == "attributes":
@@ -71,6 +75,14 @@ def choose_data() -> tuple[list[Path] | None, dict]:
                    "here (DCASE 2023), so the attribute values in the file names are the classes; the metrics "
                    "stay per section.")
     return roots, check
+
+
+def file_list(lines: list[str], shown: int = 8) -> str:
+    """A markdown list of "<path>: <why>" lines, the first `shown` of them."""
+    items = [f"- `{line.split(': ', 1)[0]}`: {line.split(': ', 1)[1] if ': ' in line else ''}" for line in lines[:shown]]
+    if len(lines) > shown:
+        items.append(f"- ... and {len(lines) - shown} more (the data check above lists them all)")
+    return "\n".join(items)
 
 
 # --- recipe, preset, hyper-parameters ----------------------------------------------------------
@@ -262,6 +274,14 @@ def show_result(run: Run) -> None:
         value = average.get(key)
         column.metric(f"average {name}", "-" if value is None else f"{100 * value:.2f} %")
     c_time.metric("training time", f"{metrics.get('train_seconds', 0):.0f} s")
+    if metrics.get("skipped_files"):
+        st.warning(f"{len(metrics['skipped_files'])} file(s) of the data could not be used and were skipped (the "
+                   "others trained and were scored):\n\n" + file_list(metrics["skipped_files"]))
+    if metrics.get("untrained_left_out"):
+        left = metrics["untrained_left_out"]
+        st.warning(f"{sum(left.values())} test clip(s) of machine IDs / sections with no training clips were left "
+                   "out (no model learnt them: not scored, not in the averages): "
+                   + ", ".join(f"{k} ({n})" for k, n in left.items()))
     st.success("Finished and evaluated. Open **Compare** for the per-machine-type table, **Angles** and "
                "**Embeddings** to see what the loss did, **False alarms** to debug its mistakes.")
 

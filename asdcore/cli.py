@@ -160,7 +160,7 @@ def _train(args) -> int:
             train_run(None, args.run_dir, resume=True, progress=not args.quiet, evaluate=not args.no_eval)
         except Cancelled:
             return 130
-        except (FileNotFoundError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # a folder in use, a full disk: the message says which
             print(f"error: {exc}", file=sys.stderr)
             return 1
         return 0
@@ -197,7 +197,7 @@ def _train(args) -> int:
     except Cancelled:
         print("cancelled", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # a folder in use or holding a run, a full disk: the message says which
         print(f"error: {exc}", file=sys.stderr)
         return 1
     _print_metrics(run_dir)
@@ -223,6 +223,10 @@ def _print_metrics(run_dir) -> None:
         print(f"warning: {sum(left.values())} test clip(s) of machine IDs / sections with no training clips were left "
               f"out (no model learnt them; not scored, not averaged): "
               + ", ".join(f"{k} ({n})" for k, n in left.items()))
+    if m.get("skipped_files"):
+        skipped = m["skipped_files"]
+        print(f"warning: {len(skipped)} file(s) of the data roots cannot be used and were skipped (the others "
+              f"trained and were scored):\n" + "\n".join(f"  {line}" for line in skipped))
     if m.get("n_unlabelled_clips"):
         print(f"{m['n_unlabelled_clips']} unlabelled test clips (an evaluation set) scored, not counted: "
               f"{run.path / 'eval' / 'unlabelled_clips.parquet'}")

@@ -50,7 +50,10 @@ Test clips without a label in their names (a DCASE evaluation set's) are scored 
 their rows (the clip columns, score and score_<backend>; role "unlabelled") go to
 eval/unlabelled_clips.parquet, and metrics.json counts them as "n_unlabelled_clips".  Test clips of
 machine IDs / sections without a training clip are not scored at all (no model learnt them):
-metrics.json names them, {"fan id_00": clips, ...}, as "untrained_left_out".
+metrics.json names them, {"fan id_00": clips, ...}, as "untrained_left_out".  Files of the data
+roots that cannot be used (not audio, empty, truncated, NaN samples, a name no layout knows) are
+skipped by training and evaluation alike: metrics.json lists them, "<path>: <why>", as
+"skipped_files".
 
 Clips are referred to by paths relative to the data set's root, and the roots in config.json
 are relative to the project folder when they lie inside it (data/toy), so bundled runs resolve
@@ -256,8 +259,22 @@ class Run:
         return [resolve_root(r) for r in self.config.get("data", {}).get("roots", [])]
 
     def clip_path(self, row) -> Path:
-        """Absolute path of a clip from a clips.parquet row (needs `path` and `root_index`)."""
-        return self.data_roots()[int(row["root_index"])] / row["path"]
+        """Absolute path of a clip from a clips.parquet row (needs `path` and `root_index`).
+
+        Raises ValueError for a row that names no data root of the run or a path that leaves its
+        root ("../..", an absolute path): a run folder edited by hand, or made to read other files
+        on the machine, never selects a file outside the data roots it was trained on."""
+        roots = self.data_roots()
+        index, relpath = row["root_index"], str(row["path"])
+        if not 0 <= int(index) < len(roots):
+            raise ValueError(f"{self.id}: a clip names data root {index}, but config.json lists {len(roots)} "
+                             "root(s): refused (was the run folder edited?)")
+        root = roots[int(index)]
+        path = Path(os.path.normpath(root / relpath))
+        if Path(relpath).is_absolute() or not path.is_relative_to(os.path.normpath(root)):
+            raise ValueError(f"{self.id}: clip path {relpath!r} leaves its data root {root}: refused (was the run "
+                             "folder edited?)")
+        return path
 
 
 # what every evaluated run's eval/ holds (centres.npy and attention.npy only for some models)

@@ -16,6 +16,7 @@ from .config import RunConfig
 from .data import load_clip, scan_dataset
 from .data.audio_cache import AudioCache
 from .data.classes import assign_classes, check_classes, choose_class_mode
+from .data.dataset import Problem
 from .data.records import ClipRecord
 from .features import LogMelConfig
 from .models.output import ModelOutput
@@ -56,6 +57,9 @@ class Splits:
     # test clips of machine IDs / sections with no training normal: no model learnt them, so they
     # are neither classes nor scored, and the evaluation names them (untrained_counts)
     untrained: list[ClipRecord] = field(default_factory=list)
+    # files of the roots that cannot be used (not audio, empty, truncated, NaN samples, a name no
+    # layout knows): skipped, so the good clips still train, and named in train.log and metrics.json
+    skipped: list[Problem] = field(default_factory=list)
 
     def untrained_counts(self) -> dict[str, int]:
         """{"fan id_00": test clips, ...} of the machine IDs / sections left out as untrained."""
@@ -64,6 +68,10 @@ class Splits:
             key = f"{r.machine_type} {r.machine_id}"
             out[key] = out.get(key, 0) + 1
         return dict(sorted(out.items()))
+
+    def skipped_lines(self) -> list[str]:
+        """["<path>: <why it cannot be used>", ...] of the skipped files."""
+        return [str(p) for p in self.skipped]
 
 
 def split_train_val(records: list[ClipRecord], fraction: float, seed: int,
@@ -103,10 +111,14 @@ def prepare_splits(config: RunConfig) -> Splits:
         if not Path(root).is_dir():
             hint = " (run `make data` to make the default toy data set)" if root.endswith("data/toy") else ""
             raise FileNotFoundError(f"data root {root} does not exist{hint}")
-    ds = scan_dataset(roots, check_audio=False)
+    # every header is read (~0.5 ms a file), so that a bad file is skipped and named here rather
+    # than ending the run when its batch comes
+    ds = scan_dataset(roots)
     normals = ds.select(split="train", label="normal")
     if not normals:
-        raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from "
+        skipped = (f"; {len(ds.problems)} file(s) were skipped as unusable, e.g. {ds.problems[0]}"
+                   if ds.problems else "")
+        raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from{skipped} "
                          f"(run `python -m asdcore data check {' '.join(roots)}`)")
     d = config.data
     # a test clip of a machine ID / section without training normals: no model saw that machine, so
@@ -127,7 +139,7 @@ def prepare_splits(config: RunConfig) -> Splits:
         test = _cap_test(test, d.max_test_clips_per_class, config.seed)
         unlabelled = _cap_test(unlabelled, d.max_test_clips_per_class, config.seed)
     return Splits(train=train, val=val, test=test, classes=classes, roots=roots, class_mode=class_mode,
-                  unlabelled=unlabelled, untrained=untrained)
+                  unlabelled=unlabelled, untrained=untrained, skipped=list(ds.problems))
 
 
 def _cap_test(test: list[ClipRecord], per_class: int, seed: int) -> list[ClipRecord]:

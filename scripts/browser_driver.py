@@ -28,6 +28,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_PIDS: dict[str, int] = {}  # base URL -> the pid of the server streamlit_server started there
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory now, in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
 @contextmanager
 def streamlit_server(env: dict, timeout: float = 90.0):
     """The app served as `make run` serves it (scripts/serve.py) on a free port; yields the base
@@ -50,8 +61,10 @@ def streamlit_server(env: dict, timeout: float = 90.0):
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"streamlit did not start (see {log.name})")
             time.sleep(0.3)
+        SERVER_PIDS[url] = proc.pid
         yield url
     finally:
+        SERVER_PIDS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(15)

@@ -43,7 +43,12 @@ def play(path: Path, channel: int = 0) -> None:
 
 def play_clip(run: Run, row) -> None:
     """A clip of a run's data set, from the channel the run trained on."""
-    play(run.clip_path(row), int(run.config.get("data", {}).get("channel", 0)))
+    try:
+        path = run.clip_path(row)
+    except ValueError as exc:  # a path that leaves the data root: not read
+        st.error(str(exc))
+        return
+    play(path, int(run.config.get("data", {}).get("channel", 0)))
 
 
 def fault_span(row) -> tuple[tuple[float, float] | None, str | None]:

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from asdcore.data import scan_dataset
-from asdcore.data.check import check_report
+from asdcore.data.check import check_report, file_warnings
 from asdcore.data.classes import classifier_classes, describe_classes
 
 
@@ -27,6 +27,7 @@ def _data_check(roots: tuple[str, ...], stamp: float) -> dict:
         ds = scan_dataset(list(roots))
     except (FileNotFoundError, NotADirectoryError) as exc:
         return {"error": str(exc)}
+    warnings = file_warnings(ds)  # decodes every clip once: shared by the report and the page
     mode, classes, trained = classifier_classes(ds.records)  # what a classifier's classes would be
     return {"error": None, "clips": len(ds.records), "classes": len(ds.classes),
             "class_mode": mode, "classifier_classes": describe_classes(mode, classes),
@@ -34,7 +35,8 @@ def _data_check(roots: tuple[str, ...], stamp: float) -> dict:
             "machine_types": ds.machine_types,
             "train_normals": len(ds.select(split="train", label="normal")),
             "labelled_test": sum(1 for r in ds.records if r.split == "test" and r.label is not None),
-            "problems": [str(p) for p in ds.problems], "report": check_report(ds)}
+            "problems": [str(p) for p in ds.problems], "warnings": warnings,
+            "report": check_report(ds, warnings)}
 
 
 _data_check_lock = threading.Lock()

@@ -25,7 +25,11 @@ def no_evaluated_runs() -> None:
 
 
 def missing_audio(run: Run, row) -> None:
-    path = run.clip_path(row)
+    try:
+        path = run.clip_path(row)
+    except ValueError as exc:  # a path that leaves the data root (asdcore.runs.Run.clip_path)
+        st.error(str(exc))
+        return
     st.warning(f"The audio of this clip is not at `{path}`, so there is no spectrogram to draw. "
                "The run was evaluated on a data set that is not on this machine: run `make data` to make "
                "the default toy data set (the bundled runs use it; `make data-shift` makes the domain-shift "

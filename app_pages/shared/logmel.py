@@ -34,8 +34,11 @@ def file_logmel(path: Path, features: dict, clip_seconds: float | None = None,
 
 def clip_logmel(run: Run, row) -> np.ndarray | None:
     """The log-mel of one clip as the run's model saw it (its LogMelConfig, clip length and
-    padding); None when its audio file is missing."""
-    path = run.clip_path(row)
+    padding); None when its audio file is missing or its path is refused (Run.clip_path)."""
+    try:
+        path = run.clip_path(row)
+    except ValueError:  # missing_audio says why
+        return None
     if not path.exists():
         return None
     data = run.config.get("data", {})

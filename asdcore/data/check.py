@@ -23,34 +23,52 @@ def durations(ds: Dataset, max_files_per_class: int = 50) -> Counter:
     return out
 
 
-def file_warnings(ds: Dataset, sample_rate: int = 16000, shortest_s: float = 1.0) -> list[str]:
-    """Every usable clip read as a model would see it, with what is unusual about it: NaN or infinite
-    samples (only float files can hold them: those are decoded in full; such a clip ends a training
-    run), another sample rate (resampled when read), several channels (channel 0 is used unless
-    data.channel says otherwise), or a clip shorter than `shortest_s` (padded to the clip length).
-    One line per file, naming it."""
+def file_warnings(ds: Dataset, sample_rate: int = 16000, shortest_s: float = 1.0,
+                  longest_ratio: float = 1.5) -> list[str]:
+    """Every usable clip decoded in full, with what a model would see differently from the file or
+    what an engineer should look at: another sample rate (resampled when read), several channels
+    (channel 0 is used unless data.channel says otherwise), a clip shorter than `shortest_s` (padded
+    to the clip length) or over `longest_ratio` times its machine type's median length (cropped to
+    the clip length), and a silent clip (a disconnected microphone, or a stopped machine: it is
+    kept, since a test clip of a stopped machine is a fair anomaly).  One line per file, naming it.
+    Unusable files (NaN samples, truncated, not audio) are the scan's problems, not listed here."""
     import numpy as np
 
-    out = []
+    infos = {}
     for r in ds.records:
         try:
-            info = sf.info(r.path)
+            infos[r.path] = sf.info(r.path)
         except Exception as exc:  # unreadable since the scan
-            out.append(f"{r.path}: unreadable ({exc})")
+            infos[r.path] = exc
+    seconds = {p: i.frames / i.samplerate for p, i in infos.items() if not isinstance(i, Exception)}
+    median = {t: float(np.median([seconds[r.path] for r in ds.records if r.machine_type == t and r.path in seconds]
+                                 or [0.0])) for t in ds.machine_types}
+    out = []
+    for r in ds.records:
+        info = infos[r.path]
+        if isinstance(info, Exception):
+            out.append(f"{r.path}: unreadable ({info})")
             continue
         notes = []
-        if info.subtype in ("FLOAT", "DOUBLE"):
-            data, _ = sf.read(r.path, dtype="float64", always_2d=True)
-            bad = int((~np.isfinite(data)).sum())
-            if bad:
-                notes.append(f"holds {bad} NaN or infinite sample(s): a training run on it stops; remove or repair it")
         if info.samplerate != sample_rate:
             notes.append(f"{info.samplerate} Hz (resampled to {sample_rate} Hz when read)")
         if info.channels > 1:
             notes.append(f"{info.channels} channels (channel 0 is used; data.channel picks another)")
-        seconds = info.frames / info.samplerate
-        if seconds < shortest_s:
-            notes.append(f"only {seconds:.2f} s long (padded to the clip length)")
+        length = seconds[r.path]
+        if length < shortest_s:
+            notes.append(f"only {length:.2f} s long (padded to the clip length)")
+        elif median[r.machine_type] and length > longest_ratio * median[r.machine_type]:
+            notes.append(f"{length:.1f} s long, where {r.machine_type}'s clips last {median[r.machine_type]:.1f} s "
+                         "(cropped to the clip length, data.clip_seconds)")
+        try:
+            peak = float(np.abs(sf.read(r.path, dtype="float32", always_2d=True)[0]).max())
+        except Exception as exc:
+            notes.append(f"unreadable samples ({exc})")
+        else:
+            if peak == 0.0:
+                notes.append("silent: every sample is 0 (a disconnected microphone, or a stopped machine?)")
+            elif peak < 1e-4:
+                notes.append(f"almost silent: peak {20 * np.log10(peak):.0f} dBFS")
         if notes:
             out.append(f"{r.path}: " + "; ".join(notes))
     return out
@@ -70,8 +88,9 @@ def domain_table(ds: Dataset) -> pd.DataFrame | None:
     return table[order + [c for c in table if c not in order]].reset_index().rename_axis(columns=None)
 
 
-def check_report(ds: Dataset) -> str:
-    """A human-readable report: layout, counts per type / ID / split / label, problems."""
+def check_report(ds: Dataset, warnings: list[str] | None = None) -> str:
+    """A human-readable report: layout, counts per type / ID / split / label, problems (`warnings`:
+    file_warnings(ds) when the caller has it already)."""
     lines = [f"roots: {', '.join(ds.roots)}"]
     if ds.records:
         lines.append(f"layout found: {', '.join(ds.layouts)}")
@@ -94,7 +113,7 @@ def check_report(ds: Dataset) -> str:
         lines.append("no usable clips found: expected <root>/<machine_type>/{train,test}/"
                      "{normal,anomaly}_id_XX_NNNNNNNN.wav (DCASE 2020), the DCASE 2021-2023 names, or "
                      "MIMII's <snr>_<type>/<type>/id_XX/{normal,abnormal}/NNNNNNNN.wav")
-    warnings = file_warnings(ds)
+    warnings = file_warnings(ds) if warnings is None else warnings
     if warnings:
         lines.append("")
         lines.append(f"{len(warnings)} usable file(s) to look at:")

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import soundfile as sf
 
@@ -92,16 +93,62 @@ def _machine_type_dirs(root: Path) -> list[Path]:
 
 
 def _check_audio(path: Path) -> str | None:
-    """Why this file cannot be used as audio, or None when it can (reads the header only)."""
+    """Why this file cannot be used as audio, or None when it can.
+
+    Reads the header, and a WAV's chunk list (a truncated copy keeps a header that promises more
+    samples than the file holds; libsndfile silently reads what is there).  Float files alone are
+    decoded in full: only they can hold NaN or infinite samples, and one such clip in a batch makes
+    the loss NaN and ends a training run, so it is skipped here and the other clips still train."""
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
         info = sf.info(str(path))
     except Exception as exc:
-        return f"not audio / unreadable ({str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__})"
+        return f"not audio / unreadable ({_libsndfile_reason(exc)})"
     if info.frames == 0:
         return "empty (no samples)"
+    if path.suffix.lower() == ".wav":
+        promised = _wav_promised_fraction(path)
+        if promised is not None and promised > 1.0:
+            held = info.frames / info.samplerate
+            return (f"truncated: its header promises {held * promised:.2f} s of audio, the file holds {held:.2f} s "
+                    "(an interrupted copy?)")
+    if info.subtype in ("FLOAT", "DOUBLE"):
+        try:
+            data, _ = sf.read(str(path), dtype="float64", always_2d=True)
+        except Exception as exc:
+            return f"unreadable samples ({exc})"
+        bad = int(data.size - np.isfinite(data).sum())
+        if bad:
+            return f"holds {bad} NaN or infinite sample(s) (damaged float samples; one such clip would end a training run)"
     return None
+
+
+def _libsndfile_reason(exc: Exception) -> str:
+    """soundfile's message without its "Error opening '<the path again>': " prefix."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split("': ", 1)[1] if text.startswith("Error opening '") and "': " in text else text
+
+
+def _wav_promised_fraction(path: Path) -> float | None:
+    """How many times the bytes present the WAV's data chunk declares (> 1 for a truncated file),
+    or None when the chunk list cannot say (not RIFF, no data chunk, a streaming size)."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None  # RF64, W64 ...: libsndfile's own reading stands
+        size = path.stat().st_size
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            declared = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                present = size - fh.tell()
+                if declared in (0, 0xFFFFFFFF) or present <= 0:  # sizes left unset by a streaming writer
+                    return None
+                return declared / present
+            fh.seek(declared + (declared & 1), 1)  # chunks are padded to an even length
 
 
 def scan_root(root: str | os.PathLike, check_audio: bool = True) -> tuple[list[ClipRecord], list[Problem]]:

@@ -224,6 +224,9 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     if left_out:
         note(f"{len(splits.untrained)} test clip(s) of {len(left_out)} machine ID(s) / section(s) without training "
              f"clips left out (not scored, not in any average): " + ", ".join(left_out))
+    if splits.skipped:
+        note(f"{len(splits.skipped)} file(s) that cannot be used were skipped (not scored): "
+             + "; ".join(splits.skipped_lines()[:3]) + (" ..." if len(splits.skipped) > 3 else ""))
     classless = sum(r.class_index < 0 for r in scored)
     if classless:
         note(f"{classless} test clip(s) name no attribute values a training normal of their section has: each "
@@ -295,6 +298,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     }
     if left_out:
         summary["untrained_left_out"] = left_out
+    if splits.skipped:
+        summary["skipped_files"] = splits.skipped_lines()
     domain_shift = domain_shift_summary(test, train, columns)
     if domain_shift is not None:  # DCASE 2021-2023 data: sections, source and target domains
         summary["domain_shift"] = domain_shift

@@ -258,7 +258,7 @@ def main(argv=None) -> int:
             code = 0
         except Cancelled:
             code = CANCELLED_EXIT
-        except (FileNotFoundError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # recorded in status.json too, with the traceback in train.log
             print(f"error: {exc}", file=sys.stderr)
             code = 1
     except _Terminated:

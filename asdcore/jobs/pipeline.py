@@ -24,7 +24,34 @@ from ..runs import read_json
 from ..training import distributed
 from ..training.loop import Cancelled, StatusWriter, append_log, fit, load_run
 
-__all__ = ["Cancelled", "train_run", "train_queued"]
+__all__ = ["Cancelled", "RunInUse", "train_run", "train_queued"]
+
+LOCK = ".lock"  # held (flock) by the process training the folder; the kernel frees it when that process dies
+
+
+class RunInUse(FileExistsError):
+    """Another live process trains this run folder; the message names its pid."""
+
+
+def claim(run_dir: Path) -> int:
+    """Hold the run folder for this process (an exclusive flock on run_dir/.lock, kept until the
+    returned descriptor is closed), so that two trainings never write the same folder: a second
+    `train --run-dir X` or `--resume` of a folder in training is refused, whichever starts first.
+    A killed process's lock goes with it, so a crashed run can be resumed at once."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunInUse(f"{run_dir} is being trained by another process (pid {holder}): not touching it (cancel "
+                       "that run first, or choose another --run-dir)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
@@ -33,12 +60,15 @@ def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool
     (or from the start when it was stopped before its first checkpoint)."""
     run_dir = Path(run_dir)
     world = distributed.setup(config.device if config is not None else "auto")
-    problem = None
+    problem, held = None, None
     if world.is_main:
         try:
+            held = claim(run_dir)
             config, ckpt = load_run(run_dir, resume, config)
         except Exception as exc:  # told to the other processes first, so none waits for ever
             problem = exc
+            if held is not None:
+                os.close(held)
     # the other processes start from the folder rank 0 has set up, or stop with its reason
     reason = distributed.broadcast_from_main(None if problem is None else str(problem), world)
     if problem is not None:
@@ -78,6 +108,8 @@ def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool
     finally:
         signal.signal(signal.SIGTERM, previous)
         distributed.teardown(world)
+        if held is not None:
+            os.close(held)  # the folder is free again (for a --resume)
     return run_dir
 
 

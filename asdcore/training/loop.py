@@ -384,9 +384,21 @@ def validate(group: Group, waves: Waveforms, labels: torch.Tensor, front: LogMel
 # --- checkpoints --------------------------------------------------------------------------------
 
 def save_atomic(obj, path: Path) -> None:
+    """Write a checkpoint whole or not at all: into a hidden temporary file, flushed to the disk,
+    then renamed over the old one (a rename is atomic), so a kill or a full disk mid-write leaves
+    the previous checkpoint as it was.  A failed write removes its partial file and says so."""
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        kept = f"the previous {path.name} is unchanged" if path.exists() else f"no {path.name} was written yet"
+        raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}; {kept} (free some space or fix "
+                                 "the folder, then --resume)") from exc
 
 
 def checkpoint_state(groups: list[Group], epoch: int, config: RunConfig, best: dict) -> dict:
@@ -418,7 +430,7 @@ def load_run(run_dir: Path, resume: bool, config: RunConfig | None) -> tuple[Run
             return RunConfig.from_dict(read_json(run_dir / "config.json")), None
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
         return RunConfig.from_dict(ckpt["config"]), ckpt
-    if run_dir.exists() and any(p.name != "status.json" for p in run_dir.iterdir()):
+    if run_dir.exists() and any(p.name not in ("status.json", ".lock") for p in run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run: not overwriting it (use --resume to "
                               "continue it, or choose another --run-dir)")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -470,6 +482,9 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
                             + f"{len(groups)} model(s), device {device_description(device)}"
                             + (f" x {world.world_size} processes (DDP)" if world.active else "") + "; "
                             f"data loaded in {time.time() - t0:.1f} s")
+        if splits.skipped:
+            append_log(run_dir, f"skipped {len(splits.skipped)} file(s) that cannot be used (the others train):\n"
+                       + "\n".join(f"  {line}" for line in splits.skipped_lines()))
     epochs = config.train.epochs
     total_batches = sum(max(1, len(g.train_index) // bs) for g in groups)
     bar = tqdm(total=epochs * total_batches, initial=(start_epoch - 1) * total_batches, unit="batch",
