@@ -131,8 +131,7 @@ def show_clip(root: Path, row, faults: dict) -> None:
     st.markdown(f"**{kind}** · {row['machine_type']} {row['machine_id']} · `{row['path']}`"
                 + (f"  \nfault: **{fault[0]}**, {fault[1]:.2f}-{fault[2]:.2f} s, severity {fault[3]:.2f}"
                    if fault else ""))
-    play(path)
-    if not path.exists():
+    if not play(path):  # missing or damaged: play says why
         return
     logmel = file_logmel(path, LOGMEL.to_dict())
     seconds = logmel.shape[1] * LOGMEL.hop_length / LOGMEL.sample_rate

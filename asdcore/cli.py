@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -365,6 +366,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """asdcore's own warnings (a resampled file, the audio cache falling back to RAM) as one plain
+    line, "warning: <message>": they name the file and the reason, and the source line Python
+    prints by default reads like a crash.  Warnings from other packages keep Python's format."""
+    if "/asdcore/" in Path(filename).as_posix():  # raised in this package's code
+        return f"warning: {message}\n"
+    return _python_warning_line(message, category, filename, lineno, line)
+
+
+_python_warning_line = warnings.formatwarning
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _warning_line
     return args.func(args)

@@ -424,3 +424,26 @@ def test_margin_lab_equations_figures_and_a_live_toy(page):
     at.run()
     steps = widget(at, "select_slider", "Replay: step")
     assert steps.options[0] == "0" and steps.options[-1] == "100"
+
+
+def test_train_cancel_button_stops_a_training_run_which_can_then_resume(page, runs_dir, tiny_toy_root):
+    run = Run(launcher.start_training("dcase-ae", "tiny", [tiny_toy_root], {"epochs": 500, "eval.umap": False},
+                                      "cpu", runs_dir))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not run.metrics_history():
+            time.sleep(0.3)
+        assert run.state == "running" and run.metrics_history(), run.log_tail()
+        at = page("train", run=run.id)
+        assert "**running**" in "\n".join(m.value for m in at.markdown)
+        at = widget(at, "button", "Cancel this run").click().run()
+        assert "Cancel sent" in texts(at.info) and "stops after its current batch" in texts(at.info)
+        assert launcher.wait_for(run, timeout=60) == "cancelled"
+        at = page("train", run=run.id)
+        assert "Cancelled" in texts(at.warning) and widget(at, "button", "Resume")
+        assert launcher.resume_command(run) in texts(at.warning)
+        assert "cancelled" in run.log_tail()
+    finally:
+        if run.state in ("queued", "running"):
+            launcher.cancel(run)
+            launcher.wait_for(run, timeout=60)

@@ -1,8 +1,10 @@
 """What a visitor types into the URL, or a hand-edited run folder, never reaches outside the runs
 folder or the run's data roots: unknown run ids fall back to a listed run, and a clip path that
-leaves its data root is refused before any file is read."""
+leaves its data root is refused before any file is read.  A clip file damaged after its run read it
+is named on the pages, not a crash."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -66,3 +68,25 @@ def test_a_run_folder_edited_to_read_another_file_is_refused_on_the_pages(runs_d
     at = run_page(page, run="edited", clip=0)
     assert any("leaves its data root" in e.value for e in at.error)
     assert not at.get("audio")  # nothing was played
+
+
+@pytest.mark.parametrize("page", ["attention", "false_alarms", "embeddings"])
+def test_a_clip_file_damaged_after_the_run_is_named_on_the_pages(tmp_path, monkeypatch, page):
+    root = tmp_path / "data"
+    runs = tmp_path / "runs"
+    shutil.copytree(BUNDLED / "tastgram-arcface", runs / "later-damaged")
+    config = json.loads((runs / "later-damaged" / "config.json").read_text())
+    config["data"]["roots"] = [str(root)]
+    (runs / "later-damaged" / "config.json").write_text(json.dumps(config))
+    damaged = root / "fan" / "test" / "anomaly_id_00_00000000.wav"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text("overwritten by a text file after the evaluation\n")
+    for name in ("clips.parquet", "train_clips.parquet"):
+        clips = pd.read_parquet(runs / "later-damaged" / "eval" / name)
+        clips["path"] = "fan/test/anomaly_id_00_00000000.wav"  # every clip is that file now
+        clips.to_parquet(runs / "later-damaged" / "eval" / name)
+    monkeypatch.setenv("ASD_RUNS", str(runs))
+    at = run_page(page, run="later-damaged", clip=0)  # fails the test on any exception
+    shown = "\n".join(w.value for w in at.warning)
+    assert f"{damaged}" in shown and "cannot be read as audio" in shown
+    assert not at.get("audio")

@@ -12,6 +12,7 @@ import soundfile as sf
 import streamlit as st
 
 from asdcore import plots
+from asdcore.data.audio import AudioError
 from asdcore.alarms import class_names, is_confused, nearest_training_clips, predicted_machine
 from asdcore.plots.style import fmt
 from asdcore.runs import Run
@@ -20,25 +21,38 @@ from app_pages.shared.empty_states import missing_audio
 from app_pages.shared.logmel import clip_logmel
 
 
-def play(path: Path, channel: int = 0) -> None:
+def play(path: Path, channel: int = 0) -> bool:
     """The WAV file's own bytes: played at its true level, not peak-normalised.  Of a
-    multi-channel recording (MIMII has 8), only `channel`, the one the model heard."""
+    multi-channel recording (MIMII has 8), only `channel`, the one the model heard.  Returns
+    whether the file could be read (a missing or damaged file is named, with why)."""
     if not path.exists():
         st.caption(f"audio not found at `{path}` (`make data` makes the default data set, "
                    "`make data-shift` the domain-shift one)")
-        return
-    info = sf.info(str(path))
+        return False
+    try:
+        info = sf.info(str(path))
+        data, sr = (None, info.samplerate) if info.channels == 1 else sf.read(str(path), always_2d=True)
+    except Exception as exc:  # changed since the run read it: damaged, truncated, not audio
+        st.warning(f"`{path}` cannot be read as audio ({_reason(exc)}): was it changed after the run? "
+                   f"`python -m asdcore data check {path.parent}` says more.")
+        return False
     if info.channels == 1:
         st.audio(path.read_bytes(), format="audio/wav")
-        return
-    data, sr = sf.read(str(path), always_2d=True)
+        return True
     if not 0 <= channel < info.channels:
         st.caption(f"`{path}` has {info.channels} channels, no channel {channel}")
-        return
+        return False
     buffer = io.BytesIO()
     sf.write(buffer, data[:, channel], sr, format="WAV", subtype="PCM_16")
     st.audio(buffer.getvalue(), format="audio/wav")
     st.caption(f"channel {channel} of {info.channels} (the run's `data.channel`)")
+    return True
+
+
+def _reason(exc: Exception) -> str:
+    """soundfile's message without its "Error opening '<the path again>': " prefix."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.split("': ", 1)[1] if text.startswith("Error opening '") and "': " in text else text
 
 
 def play_clip(run: Run, row) -> None:
@@ -66,7 +80,11 @@ def show_clip_spectrogram(run: Run, clips: pd.DataFrame, index) -> bool:
     true span.  Returns whether the attention was drawn."""
     row = clips.loc[index]
     with st.spinner("Computing the log-mel spectrogram ..."):
-        logmel = clip_logmel(run, row)
+        try:
+            logmel = clip_logmel(run, row)
+        except AudioError as exc:  # the file changed after the run read it
+            st.warning(f"No spectrogram: {exc}")
+            return False
     if logmel is None:
         missing_audio(run, row)
         return False

@@ -26,31 +26,27 @@ from ..training.loop import Cancelled, StatusWriter, append_log, fit, load_run
 
 __all__ = ["Cancelled", "RunInUse", "train_run", "train_queued"]
 
-LOCK = ".lock"  # held (flock) by the process training the folder; the kernel frees it when that process dies
-
-
 class RunInUse(FileExistsError):
     """Another live process trains this run folder; the message names its pid."""
 
 
 def claim(run_dir: Path) -> int:
-    """Hold the run folder for this process (an exclusive flock on run_dir/.lock, kept until the
-    returned descriptor is closed), so that two trainings never write the same folder: a second
-    `train --run-dir X` or `--resume` of a folder in training is refused, whichever starts first.
-    A killed process's lock goes with it, so a crashed run can be resumed at once."""
+    """Hold the run folder for this process: an exclusive flock on the folder itself, kept until the
+    returned descriptor is closed, so that two trainings never write one folder (a second
+    `train --run-dir X`, or a `--resume` of a folder in training, is refused, whichever starts
+    first).  The kernel drops the lock with its process, so a killed run can be resumed at once.
+    No lock file is left in the folder."""
     import fcntl
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(run_dir, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
+        holder = (read_json(run_dir / "status.json", {}) or {}).get("pid", "unknown")
         raise RunInUse(f"{run_dir} is being trained by another process (pid {holder}): not touching it (cancel "
                        "that run first, or choose another --run-dir)") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
 
 

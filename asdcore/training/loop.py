@@ -430,7 +430,7 @@ def load_run(run_dir: Path, resume: bool, config: RunConfig | None) -> tuple[Run
             return RunConfig.from_dict(read_json(run_dir / "config.json")), None
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
         return RunConfig.from_dict(ckpt["config"]), ckpt
-    if run_dir.exists() and any(p.name not in ("status.json", ".lock") for p in run_dir.iterdir()):
+    if run_dir.exists() and any(p.name != "status.json" for p in run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run: not overwriting it (use --resume to "
                               "continue it, or choose another --run-dir)")
     run_dir.mkdir(parents=True, exist_ok=True)
