@@ -128,12 +128,16 @@ def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_
             # steps in train and in eval mode pay the compilation (about a minute on a 2-core CPU).
             # After the EMA's copy is made: a copy of a compiled module would call the original's forward
             model.compile()
-        in_group = (lambda r: True) if name == "all" else (lambda r, n=name: r.machine_type == n)
-        train_index = np.array([i for i, r in enumerate(splits.train) if in_group(r)], dtype=np.int64)
-        val_index = np.array([i for i, r in enumerate(splits.val) if in_group(r)], dtype=np.int64)
+        train_index, val_index = group_index(splits.train, name), group_index(splits.val, name)
         step = distributed.wrap(TrainStep(model, loss, device, config), world, device)
         groups.append(Group(name, model, loss, optimizer, scheduler, ema, train_index, val_index, step))
     return groups
+
+
+def group_index(records, name: str) -> np.ndarray:
+    """Positions of a group's clips in `records`: all of them, or one machine type's (the
+    autoencoder trains a model per type)."""
+    return np.array([i for i, r in enumerate(records) if name == "all" or r.machine_type == name], dtype=np.int64)
 
 
 def fit_input_standardisation(groups: list[Group], waves: Waveforms, front: LogMel, batch_size: int,
@@ -190,15 +194,9 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
     then one optimiser step."""
     group.model.train()
     group.loss.train()
-    bs = config.train.batch_size
     micro = config.train.micro_batches
     n_pieces = world.world_size * micro
-    if config.train.batch_mixing:
-        batches = domain_mixed_batches(group.train_index, waves.domains(), bs, generator)
-    else:
-        order = group.train_index[torch.randperm(len(group.train_index), generator=generator).numpy()]
-        # drop a last batch with pieces of one clip: BatchNorm cannot train on a single clip
-        batches = [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) >= 2 * n_pieces]
+    batches = epoch_batches(group.train_index, waves, config, generator, world)
     total_loss, total_correct, total_seen = 0.0, 0, 0
     for b, batch in enumerate(batches):
         group.optimizer.zero_grad(set_to_none=True)
@@ -229,6 +227,26 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
         [total_loss, total_correct, total_seen], world, device)
     return {"train_loss": total_loss / max(total_seen, 1),
             "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
+
+
+def epoch_batches(index: np.ndarray, waves: Waveforms, config: RunConfig, generator: torch.Generator,
+                  world: World = SINGLE) -> list[np.ndarray]:
+    """One epoch's global batches of the clips `index`: shuffled, cut into train.batch_size, the last
+    partial batch kept when every piece of it gets two clips (BatchNorm cannot train on one); or,
+    with train.batch_mixing, domain_mixed_batches."""
+    bs = config.train.batch_size
+    if config.train.batch_mixing:
+        return domain_mixed_batches(index, waves.domains(), bs, generator)
+    n_pieces = world.world_size * config.train.micro_batches
+    order = index[torch.randperm(len(index), generator=generator).numpy()]
+    return [order[i:i + bs] for i in range(0, len(order), bs) if len(order[i:i + bs]) >= 2 * n_pieces]
+
+
+def batches_per_epoch(index: np.ndarray, waves: Waveforms, config: RunConfig, world: World = SINGLE) -> int:
+    """How many optimiser steps an epoch of `index` takes (epoch_batches' count: it does not depend
+    on the shuffle).  The per-batch cosine schedule is sized by it, so it ends at eta_min on the
+    last step, and the progress counts by it."""
+    return max(1, len(epoch_batches(index, waves, config, torch.Generator().manual_seed(0), world)))
 
 
 def nonfinite_loss_message(loss: torch.Tensor, epoch: int, batch: int, n_batches: int, clips: torch.Tensor,
@@ -454,7 +472,7 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
     val_labels = training_labels(splits.val, config, splits)
     bs = config.train.batch_size
     names = group_names(config, splits)
-    steps = {n: max(1, sum(1 for r in splits.train if n == "all" or r.machine_type == n) // bs) for n in names}
+    steps = {n: batches_per_epoch(group_index(splits.train, n), train_waves, config, world) for n in names}
     groups = build_groups(config, splits, device, steps, world)
     n_attributes = len(attribute_classes(config, splits))
     front = LogMel(feature_config(config)).to(device)
@@ -486,7 +504,7 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
             append_log(run_dir, f"skipped {len(splits.skipped)} file(s) that cannot be used (the others train):\n"
                        + "\n".join(f"  {line}" for line in splits.skipped_lines()))
     epochs = config.train.epochs
-    total_batches = sum(max(1, len(g.train_index) // bs) for g in groups)
+    total_batches = sum(steps.values())
     bar = tqdm(total=epochs * total_batches, initial=(start_epoch - 1) * total_batches, unit="batch",
                disable=not (progress and main), desc=config.recipe, file=sys.stderr)
     for epoch in range(start_epoch, epochs + 1):
@@ -507,7 +525,7 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
                                       epoch, world)
             if config.train.schedule == "cosine_epoch":
                 g.scheduler.step()
-            done_before += max(1, len(g.train_index) // bs)
+            done_before += steps[g.name]
             if not main:
                 continue  # the other processes neither validate nor write
             if g.ema is not None:
