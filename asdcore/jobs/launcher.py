@@ -197,14 +197,23 @@ def _record_queued_cancel(run: Run, pid: int, grace: float = 3.0) -> None:
         _set_status(run.path, state="cancelled", phase="done", message="cancelled while queued")
 
 
-def _is_training_process(pid: int) -> bool:
-    """True when the pid's command line runs asdcore (Linux /proc; elsewhere trust the pid)."""
+def _is_training_process(pid: int, grace: float = 3.0) -> bool:
+    """True when the pid's command line runs asdcore (Linux /proc; elsewhere trust the pid).
+
+    A child spawned an instant ago may not have exec'd yet: until then its command line is its
+    parent's (the app's, or a test's), so it is read again for up to `grace` seconds."""
     if not Path("/proc/self").exists():  # no procfs (macOS): the pid is all we have
         return True
-    try:
-        return b"asdcore" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # gone in the meantime
-        return False
+    deadline = time.time() + grace
+    while True:
+        try:
+            if b"asdcore" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:  # gone in the meantime
+            return False
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def wait_for(run: Run, states=("finished", "failed", "cancelled"), timeout: float = 120.0,
