@@ -13,6 +13,7 @@ import streamlit as st
 
 from asdcore import plots
 from asdcore.data.audio import AudioError
+from asdcore.data.dataset import audio_error_reason
 from asdcore.alarms import class_names, is_confused, nearest_training_clips, predicted_machine
 from asdcore.plots.style import fmt
 from asdcore.runs import Run
@@ -33,7 +34,7 @@ def play(path: Path, channel: int = 0) -> bool:
         info = sf.info(str(path))
         data, sr = (None, info.samplerate) if info.channels == 1 else sf.read(str(path), always_2d=True)
     except Exception as exc:  # changed since the run read it: damaged, truncated, not audio
-        st.warning(f"`{path}` cannot be read as audio ({_reason(exc)}): was it changed after the run? "
+        st.warning(f"`{path}` cannot be read as audio ({audio_error_reason(exc)}): was it changed after the run? "
                    f"`python -m asdcore data check {path.parent}` says more.")
         return False
     if info.channels == 1:
@@ -48,11 +49,6 @@ def play(path: Path, channel: int = 0) -> bool:
     st.caption(f"channel {channel} of {info.channels} (the run's `data.channel`)")
     return True
 
-
-def _reason(exc: Exception) -> str:
-    """soundfile's message without its "Error opening '<the path again>': " prefix."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.split("': ", 1)[1] if text.startswith("Error opening '") and "': " in text else text
 
 
 def play_clip(run: Run, row) -> None:

@@ -34,41 +34,36 @@ def file_warnings(ds: Dataset, sample_rate: int = 16000, shortest_s: float = 1.0
     Unusable files (NaN samples, truncated, not audio) are the scan's problems, not listed here."""
     import numpy as np
 
-    infos = {}
+    facts = {}  # path -> (seconds, sample rate, channels, peak), or the exception that stopped the read
     for r in ds.records:
-        try:
-            infos[r.path] = sf.info(r.path)
+        try:  # one full read: the header's facts come from the samples themselves
+            data, sr = sf.read(r.path, dtype="float32", always_2d=True)
+            facts[r.path] = (len(data) / sr, sr, data.shape[1], float(np.abs(data).max()) if data.size else 0.0)
         except Exception as exc:  # unreadable since the scan
-            infos[r.path] = exc
-    seconds = {p: i.frames / i.samplerate for p, i in infos.items() if not isinstance(i, Exception)}
+            facts[r.path] = exc
+    seconds = {p: f[0] for p, f in facts.items() if not isinstance(f, Exception)}
     median = {t: float(np.median([seconds[r.path] for r in ds.records if r.machine_type == t and r.path in seconds]
                                  or [0.0])) for t in ds.machine_types}
     out = []
     for r in ds.records:
-        info = infos[r.path]
-        if isinstance(info, Exception):
-            out.append(f"{r.path}: unreadable ({info})")
+        if isinstance(facts[r.path], Exception):
+            out.append(f"{r.path}: unreadable ({facts[r.path]})")
             continue
+        length, rate, channels, peak = facts[r.path]
         notes = []
-        if info.samplerate != sample_rate:
-            notes.append(f"{info.samplerate} Hz (resampled to {sample_rate} Hz when read)")
-        if info.channels > 1:
-            notes.append(f"{info.channels} channels (channel 0 is used; data.channel picks another)")
-        length = seconds[r.path]
+        if rate != sample_rate:
+            notes.append(f"{rate} Hz (resampled to {sample_rate} Hz when read)")
+        if channels > 1:
+            notes.append(f"{channels} channels (channel 0 is used; data.channel picks another)")
         if length < shortest_s:
             notes.append(f"only {length:.2f} s long (padded to the clip length)")
         elif median[r.machine_type] and length > longest_ratio * median[r.machine_type]:
             notes.append(f"{length:.1f} s long, where {r.machine_type}'s clips last {median[r.machine_type]:.1f} s "
                          "(cropped to the clip length, data.clip_seconds)")
-        try:
-            peak = float(np.abs(sf.read(r.path, dtype="float32", always_2d=True)[0]).max())
-        except Exception as exc:
-            notes.append(f"unreadable samples ({exc})")
-        else:
-            if peak == 0.0:
-                notes.append("silent: every sample is 0 (a disconnected microphone, or a stopped machine?)")
-            elif peak < 1e-4:
-                notes.append(f"almost silent: peak {20 * np.log10(peak):.0f} dBFS")
+        if peak == 0.0:
+            notes.append("silent: every sample is 0 (a disconnected microphone, or a stopped machine?)")
+        elif peak < 1e-4:
+            notes.append(f"almost silent: peak {20 * np.log10(peak):.0f} dBFS")
         if notes:
             out.append(f"{r.path}: " + "; ".join(notes))
     return out

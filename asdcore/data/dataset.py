@@ -104,7 +104,7 @@ def _check_audio(path: Path) -> str | None:
             return "empty file (0 bytes)"
         info = sf.info(str(path))
     except Exception as exc:
-        return f"not audio / unreadable ({_libsndfile_reason(exc)})"
+        return f"not audio / unreadable ({audio_error_reason(exc)})"
     if info.frames == 0:
         return "empty (no samples)"
     if path.suffix.lower() == ".wav":
@@ -124,8 +124,9 @@ def _check_audio(path: Path) -> str | None:
     return None
 
 
-def _libsndfile_reason(exc: Exception) -> str:
-    """soundfile's message without its "Error opening '<the path again>': " prefix."""
+def audio_error_reason(exc: Exception) -> str:
+    """soundfile's message, first line, without its "Error opening '<the path again>': " prefix
+    (the caller names the file once)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text.split("': ", 1)[1] if text.startswith("Error opening '") and "': " in text else text
 
