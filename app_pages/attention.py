@@ -2,16 +2,16 @@
 
 One clip's log-mel (computed with the run's own LogMelConfig), the TAgram per-frame weights
 (attention.npy) along time, the toy factory's true fault span, the audio, and the clip's score
-with its rank among the test clips and the verdict at the DCASE threshold.
+with its rank among the test clips and the verdict at the DCASE threshold.  The figures over all
+test clips are those the evaluation stored in eval/metrics.json ("attention"); nothing is computed here.
 """
 import numpy as np
 import streamlit as st
 
 from asdcore import alarms
-from asdcore.diagnose import SHORT_SPAN, attention_summary
+from asdcore.evaluation.attention import SHORT_SPAN
 from asdcore.plots.style import fmt
-from asdcore.runs import Run
-from app_pages.shared.cache import array, clips, train_clips
+from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import pick_clip
 from app_pages.shared.clip_view import play_clip, show_clip_spectrogram
 from app_pages.shared.url_state import select_evaluated_run
@@ -25,12 +25,6 @@ st.markdown(
 run = select_evaluated_run()
 test = clips(run)
 clip_seconds = float(run.config.get("data", {}).get("clip_seconds", 10.0))
-
-
-@st.cache_data(show_spinner=False)
-def cached_attention_summary(run_path: str, stamp: float) -> dict | None:
-    """The run's attention figures (asdcore.diagnose.attention_summary), until attention.npy changes."""
-    return attention_summary(Run(run_path))
 
 
 def prefer_known_fault(subset):
@@ -48,18 +42,20 @@ def prefer_known_fault(subset):
 index = pick_clip(test, prefer_known_fault, prefix="attention")
 row = test.loc[index]
 
-weights = array(run, "attention.npy")
-if weights is not None:
-    attention_file = run.path / "eval" / "attention.npy"
-    summary = cached_attention_summary(str(run.path), attention_file.stat().st_mtime)
-    text = (f"Over all {len(weights)} test clips, **{100 * summary['saturated']:.0f} %** of the weights are above "
-            f"0.99 (a gate stuck open would show nothing), mean {summary['mean']:.2f}.")
-    if summary["n_short"]:
-        text += (f" Over the {summary['n_short']} anomalous clips whose fault covers less than "
-                 f"{100 * SHORT_SPAN:.0f} % of the clip, the mean weight inside the fault's span is "
-                 f"**{summary['inside']:.2f}** against **{summary['outside']:.2f}** outside it (higher inside for "
-                 f"{100 * summary['inside_higher']:.0f} % of them).")
-    st.caption(text)
+if (run.path / "eval" / "attention.npy").exists():
+    summary = run.eval_metrics().get("attention")  # written by the evaluation (asdcore.evaluation.attention)
+    if summary is None:
+        st.caption(f"This run was evaluated before the attention summary was stored in eval/metrics.json: "
+                   f"`python -m asdcore evaluate {run.path} --recompute` adds it.")
+    else:
+        text = (f"Over all {summary.get('n_clips', len(test))} test clips, **{100 * summary['saturated']:.0f} %** of "
+                f"the weights are above 0.99 (a gate stuck open would show nothing), mean {summary['mean']:.2f}.")
+        if summary["n_short"]:
+            text += (f" Over the {summary['n_short']} anomalous clips whose fault covers less than "
+                     f"{100 * summary.get('short_span', SHORT_SPAN):.0f} % of the clip, the mean weight inside the "
+                     f"fault's span is **{summary['inside']:.2f}** against **{summary['outside']:.2f}** outside it "
+                     f"(higher inside for {100 * summary['inside_higher']:.0f} % of them).")
+        st.caption(text)
 else:
     st.info(f"**{run.label}** has no temporal attention: only TAgram models (TASTgram-MFN) have it. "
             "The spectrogram and the fault span are shown alone; pick a TASTgram run above to see the weights.")

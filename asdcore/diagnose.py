@@ -29,6 +29,8 @@ import pandas as pd
 
 from .data import scan_dataset
 from .data.toy.metadata import read_fault_metadata
+from .evaluation.attention import SHORT_SPAN, frame_settings
+from .evaluation.attention import attention_summary as summarise_attention
 from .evaluation.metrics import machine_type_order
 from .runs import Run, list_runs, resolve_root
 
@@ -38,7 +40,7 @@ ALL_FAULTS = "(all)"
 def _auc_per_id_mean(normals: pd.DataFrame, anomalies: pd.DataFrame, column: str) -> float:
     """Mean over machine IDs of the AUC of `column`, the ID's normals against its anomalies."""
     # sklearn (and torch, for the baseline below) load when a diagnosis runs, not with this module:
-    # the Attention page imports attention_summary from here and must not wait for them
+    # a page or notebook that imports this module for one table must not wait for them
     from sklearn.metrics import roc_auc_score
 
     aucs = []
@@ -106,44 +108,20 @@ def classifier_table(clips: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-# a fault span shorter than this share of the clip leaves time outside it to compare attention with
-SHORT_SPAN = 0.6
-
-
 def attention_summary(run: Run, short_span: float = SHORT_SPAN) -> dict | None:
-    """TAgram's temporal attention on a run's test clips (None without attention.npy):
+    """TAgram's temporal attention on a run's test clips (asdcore.evaluation.attention: saturation,
+    the mean weight inside short fault spans against outside them), None without attention.npy.
 
-    saturated     the share of all weights above 0.99 (a gate stuck open shows nothing)
-    mean, within_clip_std   the weights' mean and their spread along time inside a clip
-    inside, outside, n_short   over the anomalous clips whose fault (toy factory metadata) covers
-                  less than `short_span` of the clip: the mean weight of the frames inside the
-                  fault's span and of those outside it, and how many such clips there are.
-    Frame k is centred at k * hop / sample_rate seconds (centred STFT)."""
+    The summary eval/metrics.json stores ("attention") when it was made with this `short_span`;
+    else (a run evaluated before the summary was stored, another span) computed from
+    eval/attention.npy and clips.parquet."""
+    stored = run.eval_metrics().get("attention")
+    if stored is not None and stored.get("short_span", SHORT_SPAN) == short_span:
+        return stored
     weights = run.attention()
     if weights is None:
         return None
-    weights = np.asarray(weights, dtype=np.float64)
-    clips = run.clips()
-    features = run.config.get("features", {})
-    hop, sr = features.get("hop_length", 512), features.get("sample_rate", 16000)
-    clip_seconds = float(run.config["data"]["clip_seconds"])
-    times = np.arange(weights.shape[1]) * hop / sr
-    out = {"saturated": float((weights > 0.99).mean()), "mean": float(weights.mean()),
-           "within_clip_std": float(weights.std(axis=1).mean())}
-    inside, outside = [], []
-    if "fault_onset_s" in clips:
-        onset = pd.to_numeric(clips["fault_onset_s"], errors="coerce").to_numpy()
-        offset = pd.to_numeric(clips["fault_offset_s"], errors="coerce").to_numpy()
-        short = (clips["label"].to_numpy() == 1) & np.isfinite(onset) & ((offset - onset) < short_span * clip_seconds)
-        for i in np.flatnonzero(short):
-            span = (times >= onset[i]) & (times < offset[i])
-            if span.any() and (~span).any():
-                inside.append(weights[i, span].mean())
-                outside.append(weights[i, ~span].mean())
-    out.update(inside=float(np.mean(inside)) if inside else None,
-               outside=float(np.mean(outside)) if outside else None, n_short=len(inside),
-               inside_higher=float(np.mean(np.array(inside) > np.array(outside))) if inside else None)
-    return out
+    return summarise_attention(weights, run.clips(), *frame_settings(run.config), short_span=short_span)
 
 
 def _absolute_paths(run: Run, clips: pd.DataFrame) -> pd.Series:

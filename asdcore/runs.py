@@ -15,7 +15,11 @@
                          {name: {"model", "loss"}}} (the EMA's weights where there is one)
       eval/
         metrics.json       AUC / pAUC / mAUC per machine type and average, every back-end, both protocols;
-                           on DCASE 2021-2023 data also "domain_shift" (asdcore.evaluation.domain_metrics)
+                           on DCASE 2021-2023 data also "domain_shift" (asdcore.evaluation.domain_metrics);
+                           for TAgram models also "attention", the summary of attention.npy against the
+                           fault spans (asdcore.evaluation.attention): {"n_clips", "saturated", "mean",
+                           "within_clip_std", "short_span", "inside", "outside", "n_short",
+                           "inside_higher"} (runs evaluated before it was stored lack it)
         clips.parquet      one row per labelled test clip (columns below)
         train_clips.parquet one row per training normal (same columns where they apply; `role` is
                            "train" or "val"), the reference set for nearest neighbours and thresholds
@@ -136,24 +140,63 @@ def pid_alive(pid) -> bool:
     return True
 
 
+VALID, MISSING, INVALID = "valid", "missing", "invalid"  # what Run.json_file found
+
+
 class Run:
-    """Read access to one run folder (the app and notebooks use only this)."""
+    """Read access to one run folder (the app and notebooks use only this).
+
+    Its JSON files (config.json, status.json, eval/metrics.json) are read through json_file: each
+    is parsed once and again only when it changes, however often a page asks for it."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.id = self.path.name
         self.bundled = self.path.parent.resolve() == bundled_runs_root().resolve()
+        self._json: dict[str, tuple[tuple, object]] = {}  # name -> (the file's stamp, what it parsed to)
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, state={self.state!r})"
 
+    def json_file(self, name: str) -> tuple[str, object]:
+        """(VALID, the parsed JSON), (MISSING, None) or (INVALID, None) for the file `name` of the run
+        folder ("config.json", "eval/metrics.json").  Parsed once per version of the file: the file's
+        (mtime_ns, size, inode) says when it has changed (the engine replaces its JSON files by a
+        rename, so a rewrite is a new inode), and only then is it read again."""
+        path = self.path / name
+        try:
+            stat = path.stat()
+        except OSError:  # no such file (or folder)
+            self._json.pop(name, None)
+            return MISSING, None
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = self._json.get(name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        # stat before reading: a file replaced in between is read new under the old stamp, and read
+        # again next time; never the reverse (an old content kept under a new stamp)
+        try:
+            answer = (VALID, json.loads(path.read_text()))
+        except (OSError, ValueError):  # unreadable, cut short, not JSON (JSONDecodeError is a ValueError)
+            answer = (INVALID, None)
+        self._json[name] = (stamp, answer)
+        return answer
+
+    def _read(self, name: str, default):
+        """The parsed file, or `default` when it is missing or not valid JSON (as read_json does); a
+        dict comes back as a shallow copy, so a caller that sets a key changes no later read."""
+        state, value = self.json_file(name)
+        if state != VALID:
+            return default
+        return dict(value) if isinstance(value, dict) else value
+
     @property
     def config(self) -> dict:
-        return read_json(self.path / "config.json", {})
+        return self._read("config.json", {})
 
     @property
     def status(self) -> dict:
-        status = read_json(self.path / "status.json", {}) or {}
+        status = self._read("status.json", {}) or {}
         # a process that died without saying so (killed, machine restarted) is not running
         if status.get("state") in ACTIVE_STATES and status.get("pid") and not pid_alive(status["pid"]):
             status = dict(status, state="failed", error=status.get("error") or
@@ -204,13 +247,13 @@ class Run:
         or cut short), or None when it can.  The app leaves a damaged run out of its pickers and
         says why; the run tables show it as "damaged"."""
         for name in ("config.json", "status.json"):
-            if (self.path / name).exists() and not _valid_json(self.path / name):
+            if self.json_file(name)[0] == INVALID:
                 return f"{name} is not valid JSON"
-        if not _valid_json(self.path / "config.json"):
+        if self.json_file("config.json")[0] == MISSING:
             return "config.json is missing"
         if not (self.path / "eval").is_dir():
             return None  # not evaluated (yet): nothing more to read
-        if not _valid_json(self.path / "eval" / "metrics.json"):
+        if self.json_file("eval/metrics.json")[0] != VALID:
             return "eval/metrics.json is missing or not valid JSON"
         for name in EVAL_FILES:
             if not (self.path / "eval" / name).exists():
@@ -218,7 +261,7 @@ class Run:
         return None
 
     def eval_metrics(self) -> dict:
-        return read_json(self.path / "eval" / "metrics.json", {})
+        return self._read("eval/metrics.json", {})
 
     def clips(self):
         # pandas and numpy load here, not at module level: the launcher's background process reads
@@ -279,14 +322,6 @@ class Run:
 
 # what every evaluated run's eval/ holds (centres.npy and attention.npy only for some models)
 EVAL_FILES = ("metrics.json", "clips.parquet", "train_clips.parquet", "embeddings.npy", "train_embeddings.npy")
-
-
-def _valid_json(path: Path) -> bool:
-    try:
-        json.loads(path.read_text())
-        return True
-    except (OSError, ValueError):
-        return False
 
 
 def list_runs(include_bundled: bool = True, roots=None) -> list[Run]:
@@ -383,9 +418,7 @@ def wait_turn(run_dir: str | os.PathLike, poll_seconds: float = 1.0, cancelled=l
     """Block until no run in the same folder is running or queued ahead of this one
     (first come, first served: one training at a time per runs folder)."""
     me = Run(run_dir)
-    status = me.status
-    status["pid"] = os.getpid()
-    write_json_atomic(me.path / "status.json", status)
+    write_json_atomic(me.path / "status.json", dict(me.status, pid=os.getpid()))
     while runs_ahead(me) and not cancelled():
         time.sleep(poll_seconds)
 

@@ -39,16 +39,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from asdcore.evaluation.evaluate import embed
+from asdcore.features import LogMel
+from asdcore.recipes import RECIPES, resolve
+from asdcore.registry import create_loss
+from asdcore.runtime import Waveforms, build_model, feature_config, float_output, pick_device, prepare_splits
+from asdcore.training import loop
 
-from asdcore.evaluation.evaluate import embed  # noqa: E402
-from asdcore.features import LogMel  # noqa: E402
-from asdcore.recipes import RECIPES, resolve  # noqa: E402
-from asdcore.registry import create_loss  # noqa: E402
-from asdcore.runtime import (Waveforms, build_model, feature_config, float_output, pick_device,  # noqa: E402
-                             prepare_splits)
-from asdcore.training import loop  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DATA = {"default": ROOT / "data" / "toy", "shift": ROOT / "data" / "toy-domain", "scale": ROOT / "data" / "scale-5k"}
 SHIFT_RECIPES = ("subcluster-adacos", "jless-mfn")  # trained on the domain-shift data (make checkpoints)
@@ -77,19 +75,14 @@ def _config(recipe: str, data: Path, **settings):
 # --- (a) training throughput --------------------------------------------------------------------
 
 def our_steps(config, n_steps: int, warm: int, splits=None, waves=None) -> dict:
-    """Our loop's train_epoch over warm + n_steps batches: clips/s over the timed ones."""
-    splits = splits or prepare_splits(config)
-    device = pick_device(config.device)
-    torch.manual_seed(0)
+    """Our loop's train_epoch over warm + n_steps batches: clips/s over the timed ones.  Set up as
+    `fit` sets up (loop.prepare_training), without the input standardisation (TASTgram has none)."""
+    t = loop.prepare_training(config, standardise=False, splits=splits, train_waves=waves)
     bs = config.train.batch_size
-    waves = waves or Waveforms.of(splits.train, config)
-    labels = loop.training_labels(splits.train, config, splits)
-    groups = loop.build_groups(config, splits, device, {"all": 100})
-    g = groups[0]
+    g = t.groups[0]
     g.train_index = g.train_index[:(warm + n_steps) * bs]
-    front = LogMel(feature_config(config)).to(device)
     stamps = [time.perf_counter()]
-    loop.train_epoch(g, waves, labels, front, config, device, torch.Generator().manual_seed(0),
+    loop.train_epoch(g, t.train_waves, t.train_labels, t.front, config, t.device, torch.Generator().manual_seed(0),
                      lambda b, n: stamps.append(time.perf_counter()))
     steps = np.diff(stamps)
     return {"clips_per_s": round(bs / float(np.median(steps[warm:])), 2) if n_steps else None,
@@ -267,18 +260,12 @@ def bench_first_step() -> dict:
 
 def epoch_seconds(recipe: str, data: Path, n_steps: int) -> dict:
     config = _config(recipe, data)
-    splits = prepare_splits(config)
-    device = pick_device(config.device)
-    waves = Waveforms.of(splits.train, config)
-    val = Waveforms.of(splits.val, config)
-    labels = loop.training_labels(splits.train, config, splits)
-    val_labels = loop.training_labels(splits.val, config, splits)
+    t = loop.prepare_training(config)  # as `fit` sets up, the input standardisation included
+    waves, val, labels, val_labels = t.train_waves, t.val_waves, t.train_labels, t.val_labels
+    front, device = t.front, t.device
     bs = config.train.batch_size
-    groups = loop.build_groups(config, splits, device, {n: 100 for n in loop.group_names(config, splits)})
-    front = LogMel(feature_config(config)).to(device)
-    loop.fit_input_standardisation(groups, waves, front, bs, device)
     total = 0.0
-    for g in groups:
+    for g in t.groups:
         full = len(g.train_index) // bs
         steps = min(full, n_steps + 1)
         g_index, g.train_index = g.train_index, g.train_index[:steps * bs]
@@ -315,7 +302,7 @@ def bench_epochs(n_steps: int) -> dict:
 # --- (f) the app --------------------------------------------------------------------------------
 
 def bench_app() -> dict:
-    from bench_pages import one_round
+    from bench_pages import one_round  # a sibling: `python scripts/bench.py` puts scripts/ first on sys.path
 
     env = {"ASD_DATA": str(DATA["default"]), "ASD_RUNS": tempfile.mkdtemp(prefix="bench-runs-")}
     times = one_round(env)

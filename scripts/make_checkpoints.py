@@ -15,6 +15,11 @@ weights, batches, mixup and validation split) in runs/_bundle/<recipe>-seed<k>; 
 seed 0's, go to checkpoints/seeds.json (not their weights).  Finally checkpoints/RESULTS.md gets the
 AUC / pAUC / mAUC table across recipes with the time each took and on what hardware, the mean and
 spread over the three seeds, and the Gaussian baseline on the same data.
+
+`--refresh-summaries` trains nothing: it adds to every bundled run's eval/metrics.json the summaries
+that follow from its stored eval/ files (asdcore.evaluation.evaluate.refresh_summaries: the
+attention summary), every other number as it was (a re-evaluation of the float16 weights would move
+the AUCs).  Bundling does the same to each run it bundles.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asdcore.evaluation.evaluate import refresh_summaries
 from asdcore.recipes import RECIPES
 from asdcore.runs import Run, read_json, write_json_atomic
 
@@ -85,6 +91,15 @@ def bundle(recipe: str, wall_seconds: float, name: str | None = None, label_suff
     status = read_json(work / "status.json")
     status.update(pid=None, wall_seconds=round(wall_seconds, 1), bundled=True)
     write_json_atomic(dest / "status.json", status)
+    refresh_summaries(dest)  # from the eval/ files as bundled (a no-op for a run evaluated with them)
+
+
+def refresh_bundled_summaries() -> None:
+    """refresh_summaries on every bundled run with an evaluation."""
+    for run_dir in sorted(p for p in OUT.iterdir() if (p / "eval" / "metrics.json").is_file()):
+        metrics = refresh_summaries(run_dir)
+        print(f"{run_dir.name}: " + ("attention summary stored" if "attention" in metrics else "no attention"),
+              flush=True)
 
 
 def summary(run: Run) -> dict:
@@ -196,7 +211,13 @@ def main(argv=None) -> None:
                         help="keep the bundled runs; train only the seed 1 and 2 runs missing from seeds.json")
     parser.add_argument("--shift", action="store_true",
                         help=f"only the runs on the domain-shift preset ({', '.join(SHIFT)}), from {SHIFT_DATA}")
+    parser.add_argument("--refresh-summaries", action="store_true",
+                        help="train nothing: add the summaries that follow from the stored eval/ files (the "
+                             "attention summary) to every bundled run's metrics.json, other numbers unchanged")
     args = parser.parse_args(argv)
+    if args.refresh_summaries:
+        refresh_bundled_summaries()
+        return
     if args.shift:
         if not [r for r in args.recipes if r in SHIFT]:
             raise SystemExit(f"--shift bundles {', '.join(SHIFT)} only")

@@ -386,10 +386,25 @@ def test_diagnose_tables_recompute_the_dcase_protocol_per_fault_kind():
 
 
 @pytest.mark.slow  # trains a model
-def test_attention_summary_compares_the_fault_span_with_the_rest(tiny_run):
+def test_attention_summary_compares_the_fault_span_with_the_rest(tiny_run, tmp_path):
     """The figures the issue asks of TAgram: saturation, and the mean weight inside the fault's span
-    against outside it, over the anomalous clips whose fault is shorter than a share of the clip."""
+    against outside it, over the anomalous clips whose fault is shorter than a share of the clip.
+    The evaluation stores them in eval/metrics.json ("attention"), from the weights as attention.npy
+    keeps them: recomputed from the saved files (refresh_summaries), they agree to the last digit."""
     from asdcore.diagnose import attention_summary
+    from asdcore.evaluation.attention import SHORT_SPAN, frame_settings
+    from asdcore.evaluation.attention import attention_summary as summarise_attention
+    from asdcore.evaluation.evaluate import refresh_summaries
+
+    stored = tiny_run.eval_metrics()["attention"]
+    assert stored == summarise_attention(tiny_run.attention(), tiny_run.clips(), *frame_settings(tiny_run.config))
+    assert stored["short_span"] == SHORT_SPAN and stored["n_clips"] == len(tiny_run.clips())
+    assert attention_summary(tiny_run) == stored
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run.path, copy)
+    without = {k: v for k, v in tiny_run.eval_metrics().items() if k != "attention"}
+    write_json_atomic(copy / "eval" / "metrics.json", without)
+    assert refresh_summaries(copy) == tiny_run.eval_metrics()
 
     weights = tiny_run.attention().astype(float)
     clips = tiny_run.clips()

@@ -5,8 +5,13 @@
 loads the selected weights (model.pt), embeds the labelled test clips and the training normals,
 scores them with every back-end (asdcore.evaluation.scoring), computes AUC / pAUC / mAUC under both
 protocols (asdcore.evaluation.metrics), the angles to the class centres (Fig. 1 of the Noisy-ArcMix
-paper), 2-D UMAP and PCA projections, and TAgram's attention weights, and writes them under
-<run>/eval/ (the layout is in asdcore/runs.py).
+paper), 2-D UMAP and PCA projections, and TAgram's attention weights with their summary
+(asdcore.evaluation.attention), and writes them under <run>/eval/ (the layout is in asdcore/runs.py).
+
+    refresh_summaries(run_dir)
+
+recomputes only the metrics.json entries that follow from the stored eval/ files (the attention
+summary), every other number as it was: how an evaluated run gets a summary added since.
 """
 from __future__ import annotations
 
@@ -21,13 +26,14 @@ from sklearn.decomposition import PCA
 
 from . import metrics as metrics_mod
 from . import scoring, subcluster_scores
+from .attention import attention_summary, frame_settings
 from .domain_metrics import domain_shift_summary
 from ..config import RunConfig
 from ..data.classes import section_candidates
 from ..data.toy.metadata import read_fault_metadata
 from ..features import LogMel
 from ..losses import class_cosine
-from ..runs import Run, write_json_atomic
+from ..runs import Run, read_json, write_json_atomic
 from ..runtime import (SELECTED, Splits, Waveforms, attribute_classes, autocast, build_model, device_description,
                        feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits,
                        segment_output)
@@ -303,6 +309,10 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     domain_shift = domain_shift_summary(test, train, columns)
     if domain_shift is not None:  # DCASE 2021-2023 data: sections, source and target domains
         summary["domain_shift"] = domain_shift
+    attention = None
+    if "attention" in test_out:  # TAgram models: summarised from the weights as attention.npy keeps them
+        attention = test_out["attention"].astype(np.float16)
+        summary["attention"] = attention_summary(attention, test, *frame_settings(config.to_dict()))
 
     out_dir = run_dir / "eval"
     out_dir.mkdir(exist_ok=True)
@@ -310,8 +320,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     train.to_parquet(out_dir / "train_clips.parquet", index=False)
     np.save(out_dir / "embeddings.npy", test_out["embedding"].astype(np.float32))
     np.save(out_dir / "train_embeddings.npy", train_out["embedding"].astype(np.float32))
-    if "attention" in test_out:
-        np.save(out_dir / "attention.npy", test_out["attention"].astype(np.float16))
+    if attention is not None:
+        np.save(out_dir / "attention.npy", attention)
     if len(unlabelled):
         unlabelled.to_parquet(out_dir / UNLABELLED, index=False)
         summary["n_unlabelled_clips"] = len(unlabelled)
@@ -322,6 +332,33 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     write_json_atomic(out_dir / "metrics.json", summary)
     note(f"done in {summary['eval_seconds']:.0f} s")
     return summary
+
+
+def refresh_summaries(run_dir: str | Path) -> dict | None:
+    """Recompute the metrics.json entries that follow from the stored eval/ files alone, and leave
+    every other number as it is: "attention" (from attention.npy and clips.parquet; removed where
+    there is no attention.npy).  metrics.json is rewritten (atomically) only when an entry changed.
+    Returns the metrics, or None for a run that has not been evaluated.
+
+    What a re-evaluation cannot do for a bundled run: its weights are stored in float16, so a new
+    evaluation would move its AUCs; its eval/ files are those of the float32 model."""
+    run = Run(run_dir)
+    path = run.path / "eval" / "metrics.json"
+    if not path.exists():
+        return None
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{path} is not valid JSON: evaluate the run again "
+                         f"(python -m asdcore evaluate {run.path} --recompute)")
+    refreshed = dict(metrics)
+    weights = run.attention()
+    if weights is not None:
+        refreshed["attention"] = attention_summary(weights, run.clips(), *frame_settings(run.config))
+    else:
+        refreshed.pop("attention", None)
+    if refreshed != metrics:
+        write_json_atomic(path, refreshed)
+    return refreshed
 
 
 def _device_name(device: torch.device) -> str:

@@ -2,6 +2,7 @@
 evaluation, and keeps status.json; this module never imports the evaluation).
 
     config, ckpt = load_run(run_dir, resume, config)   a fresh run's folder, or what to resume from
+    prepare_training(config)   the splits, waveforms, labels, model groups and front end fit starts from
     fit(config, run_dir, ckpt, status, cancelled, progress)   train; writes metrics.jsonl, checkpoints
 
 - Device: "auto" takes CUDA when present, else the CPU.  On CUDA the forward pass runs under
@@ -437,6 +438,46 @@ def selected_state(groups: list[Group], epoch: int, config: RunConfig) -> dict:
 
 # --- the run ------------------------------------------------------------------------------------
 
+@dataclass
+class Training:
+    """What a training run is set up with before its first step (prepare_training)."""
+    splits: Splits
+    device: torch.device
+    train_waves: Waveforms
+    val_waves: Waveforms
+    train_labels: torch.Tensor  # (N,) or (N, 2): training_labels
+    val_labels: torch.Tensor
+    steps: dict  # {group name: optimiser steps per epoch} (batches_per_epoch)
+    groups: list[Group]
+    front: LogMel
+
+
+def prepare_training(config: RunConfig, world: World = SINGLE, standardise: bool = True,
+                     splits: Splits | None = None, train_waves: Waveforms | None = None) -> Training:
+    """The set-up of `fit` (and of scripts/bench.py, which times its steps): the splits, the device,
+    the waveforms and labels of the training and validation clips, the steps per epoch, the model
+    groups with their optimisers, the log-mel front end and (standardise=True) the input
+    standardisation of the models that have one.  `splits` and `train_waves` may be given to reuse
+    those already made.
+
+    The torch seed is set before the groups are built, so a run's initial weights depend on
+    config.seed alone."""
+    device = distributed.device_for(world, pick_device(config.device))
+    torch.manual_seed(int(config.seed))
+    splits = splits if splits is not None else prepare_splits(config)
+    train_waves = train_waves if train_waves is not None else Waveforms.of(splits.train, config)
+    val_waves = Waveforms.of(splits.val, config)
+    train_labels = training_labels(splits.train, config, splits)
+    val_labels = training_labels(splits.val, config, splits)
+    steps = {n: batches_per_epoch(group_index(splits.train, n), train_waves, config, world)
+             for n in group_names(config, splits)}
+    groups = build_groups(config, splits, device, steps, world)
+    front = LogMel(feature_config(config)).to(device)
+    if standardise:
+        fit_input_standardisation(groups, train_waves, front, config.train.batch_size, device)
+    return Training(splits, device, train_waves, val_waves, train_labels, val_labels, steps, groups, front)
+
+
 def load_run(run_dir: Path, resume: bool, config: RunConfig | None) -> tuple[RunConfig, dict | None]:
     """The config and checkpoint to train `run_dir` from.  resume=True: the last checkpoint, or the
     folder's config.json when it was stopped before its first one (it then starts over).  Else a
@@ -461,23 +502,15 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
     """Train.  Under torchrun (world.active) every process calls this; rank 0 alone validates and
     writes the run folder."""
     seed = int(config.seed)
-    device = distributed.device_for(world, pick_device(config.device))
     main = world.is_main
-    torch.manual_seed(seed)
-    splits = prepare_splits(config)
     t0 = time.time()
-    train_waves = Waveforms.of(splits.train, config)
-    val_waves = Waveforms.of(splits.val, config)
-    train_labels = training_labels(splits.train, config, splits)
-    val_labels = training_labels(splits.val, config, splits)
-    bs = config.train.batch_size
-    names = group_names(config, splits)
-    steps = {n: batches_per_epoch(group_index(splits.train, n), train_waves, config, world) for n in names}
-    groups = build_groups(config, splits, device, steps, world)
+    # a resumed run's standardisation comes back with its weights
+    training = prepare_training(config, world, standardise=ckpt is None)
+    splits, device, groups, steps, front = (training.splits, training.device, training.groups, training.steps,
+                                            training.front)
+    train_waves, val_waves = training.train_waves, training.val_waves
+    train_labels, val_labels = training.train_labels, training.val_labels
     n_attributes = len(attribute_classes(config, splits))
-    front = LogMel(feature_config(config)).to(device)
-    if ckpt is None:  # a resumed run's standardisation comes back with its weights
-        fit_input_standardisation(groups, train_waves, front, bs, device)
     start_epoch, best = 1, {"epoch": None, "val_loss": math.inf}
     if ckpt is not None:
         for g in groups:
