@@ -1,7 +1,9 @@
-# make run  : set up, make the default data set if missing, serve the app on 127.0.0.1
-# make test : set up, then the whole test suite
-# make lint : ruff over the package, the app, the scripts and the tests
-# make bench: speed and memory figures on this machine (scripts/bench.py; makes data/scale-5k first)
+# make run       : set up, make the default data sets if missing, serve the app on 127.0.0.1
+# make test      : set up, then the suite without its long end-to-end tests (minutes)
+# make test-all  : set up, then every test, the long ones included (what CI runs)
+# make lint      : ruff over the package, the app, the scripts and the tests
+# make bench     : speed and memory figures on this machine (scripts/bench.py; makes data/scale-5k first)
+# make screenshot: the README's picture of the app (scripts/screenshot.py)
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +13,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 DATA := data/toy
 PORT ?= 8501
 
-.PHONY: setup setup-dev run test lint data data-shift data-bench bench checkpoints clean-venv
+.PHONY: setup setup-dev run test test-all lint data data-shift data-bench bench checkpoints screenshot clean-venv
 
 # The runtime: requirements.txt's exact versions, then this package (editable: the checkout is
 # what runs), which also installs the `asdcore` command into .venv/bin.
@@ -59,8 +61,18 @@ checkpoints: data data-shift
 	$(PY) scripts/make_checkpoints.py
 
 # The bundled runs refer to clips under data/toy, so the suite makes the default data set first.
+# Two processes (pytest-xdist), each test file on one of them (its module fixtures are made once);
+# both print the 15 slowest tests.  `make test` leaves out the tests marked `long` (pyproject.toml).
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile --durations=15
 test: setup-dev data
-	$(PY) -m pytest
+	$(PYTEST) -m "not long"
+
+test-all: setup-dev data
+	$(PYTEST)
+
+# The README's screenshot: the Angles page on the bundled runs, in Chromium (docs/images/angles.png)
+screenshot: setup-dev data
+	$(PY) scripts/screenshot.py
 
 # pyflakes, pycodestyle and bugbear checks as configured in pyproject.toml
 lint: setup-dev

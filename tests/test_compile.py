@@ -2,6 +2,7 @@
 weights, and the EMA it is averaged into keeps its own forward."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from asdcore.features import LogMel
@@ -36,6 +37,8 @@ def test_the_ema_of_a_compiled_model_computes_with_its_own_weights(tiny_toy_root
     torch.testing.assert_close(after, before)
 
 
+@pytest.mark.slow
+@pytest.mark.long  # torch.compile builds its kernels with g++: a minute and a half on 2 cores
 def test_a_compiled_run_trains_and_saves_plain_weights(tiny_toy_root, tmp_path):
     run = train_run(_config(tiny_toy_root, **{"train.epochs": 1}), tmp_path / "run", progress=False, evaluate=False)
     weights = torch.load(run / SELECTED, weights_only=True)["groups"]["all"]["model"]

@@ -17,7 +17,7 @@ import pytest
 from browser import (PROJECT_ROOT, SERVER_PIDS, chromium_page, finished_runs, goto, require_browser, rss_mb,
                      streamlit_server, wait_for_app)
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.long]  # minutes each: `make test-all` only
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 SOAK_RUNS = 20
