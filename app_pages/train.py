@@ -35,7 +35,7 @@ def choose_data() -> tuple[list[Path] | None, dict]:
         roots = [default]
         if not default.exists():
             st.error(f"No data set at `{default}` yet: run `make data` (the toy factory's default set, "
-                     "about 20 s), or choose folders on this machine.")
+                     "about a minute on 2 cores), or choose folders on this machine.")
             return None, {}
     else:
         text = st.text_area("Data-set folders, one per line",
