@@ -276,6 +276,34 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _run_by_name(name: str):
+    """A run folder given as a path, or as a run id listed by `asdcore runs`."""
+    from .runs import Run, list_runs
+
+    if (Path(name) / "config.json").exists():
+        return Run(name)
+    for run in list_runs():
+        if run.id == name:
+            return run
+    raise ValueError(f"{name}: neither a run folder (no config.json there) nor a run id listed by `asdcore runs`")
+
+
+def _compare(args) -> int:
+    from .significance import format_comparison, paired_comparison
+
+    try:
+        run_a, run_b = _run_by_name(args.run_a), _run_by_name(args.run_b)
+        for run in (run_a, run_b):
+            if not run.has_eval:
+                raise ValueError(f"{run.path} is not evaluated yet: python -m asdcore evaluate {run.path}")
+        comparison = paired_comparison(run_a, run_b, args.backend)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_comparison(comparison, per_id=args.per_id))
+    return 0
+
+
 def _runs(args) -> int:
     from .runs import list_runs, run_summary
 
@@ -360,6 +388,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print metrics.json")
     evaluate.add_argument("--recompute", action="store_true", help="evaluate again even if eval/ exists")
     evaluate.set_defaults(func=_evaluate)
+
+    compare = sub.add_parser("compare", help="is a difference between two runs real? DeLong's paired test on the "
+                             "test clips both scored, per machine type and on average")
+    compare.add_argument("run_a", help="a run folder, or a run id listed by `asdcore runs`")
+    compare.add_argument("run_b")
+    compare.add_argument("--per-id", action="store_true", help="also each machine ID's difference and test")
+    compare.add_argument("--backend", default="default",
+                         help="the scores to compare (softmax, cosine, gmm, knn, lof, ...; default: each run's own)")
+    compare.set_defaults(func=_compare)
 
     runs = sub.add_parser("runs", help="list the runs (yours under runs/, then the bundled ones)")
     runs.set_defaults(func=_runs)
