@@ -8,14 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from asdcore import plots
+from asdcore.evaluation.intervals import separation_intervals
 from asdcore.compare import mixed_data_note
-from asdcore.runs import data_of
+from asdcore.runs import Run, data_of
 from asdcore.plots.angles import domain_separation
 from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.empty_states import no_evaluated_runs
-from app_pages.shared.url_state import evaluated_runs, select_runs
+from app_pages.shared.url_state import evaluated_runs, select_runs, url_value_key
 
 # Fig. 1's panels, in the paper's order: no margin, then ever more margin-and-mixup
 FIG1_LOSSES = ("ce", "arcface", "arcmix", "noisy_arcmix")
@@ -34,6 +35,24 @@ def fig1_default(runs) -> list[str]:
         return []
     best = max(families, key=lambda f: (len(families[f]), f[1] == "tastgram_mfn"))
     return [families[best][loss] for loss in FIG1_LOSSES if loss in families[best]]
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def angle_intervals(run_path: str, stamp: float, type_filter, id_filter, domain, attributes) -> dict | None:
+    """Bootstrap 95 % intervals of the angle AUC and median gap over the clips shown: those the
+    evaluation stored when nothing is filtered, else computed (asdcore.evaluation.intervals)."""
+    run = Run(run_path)
+    stored = run.eval_metrics().get("intervals", {}).get("angles")
+    if stored and not any((type_filter, id_filter, domain, attributes)):
+        return stored
+    shown = filter_clips(filter_clips(run.clips(), domain=domain, attributes=attributes), type_filter, id_filter)
+    return separation_intervals(shown) if ANGLE in shown.columns and shown[ANGLE].notna().any() else None
+
+
+def interval_text(found: dict | None, key: str, spec: str) -> str:
+    if not found or key not in found:
+        return "—"
+    return f"[{found[key]['low']:{spec}}, {found[key]['high']:{spec}}]"
 
 
 def panel_names(runs) -> list[str]:
@@ -75,7 +94,7 @@ density = c_density.toggle("Density (compare shapes, not counts)", value=False,
                            help="normal and anomalous clips are not equally many: a density per degree "
                                 "compares the shapes of the two histograms")
 split = domain_data and c_split.toggle(
-    "Source and target apart", value=st.query_params.get("split") == "1",
+    "Source and target apart", key=url_value_key("split", st.query_params.get("split") == "1"),
     help="one histogram per label and domain, the target domain's hatched: do the target normals sit "
          "farther from their centre than the source normals?")
 if domain_data:
@@ -96,9 +115,14 @@ for (name, table), run in zip(tables.items(), chosen):
     # on domain data, each domain's normals against all the anomalies shown, as DCASE scores a domain
     per_domain = domain_separation(shown) if has_angles and domain_data else {}
     by_domain = {d: per_domain.get(d, {}) for d in ("source", "target")} if domain_data else {}
+    clips_file = run.path / "eval" / "clips.parquet"
+    found = angle_intervals(str(run.path), clips_file.stat().st_mtime, type_filter, id_filter, domain, attributes) \
+        if has_angles else None
     rows.append({"run": name, "loss": run.config.get("loss", {}).get("name"),
-                 "angle AUC": sep.get("auc"), **{f"angle AUC {d}": v.get("auc") for d, v in by_domain.items()},
-                 "median gap (°)": sep.get("median_gap_deg"), "overlap": sep.get("overlap"),
+                 "angle AUC": sep.get("auc"), "95 % CI": interval_text(found, "auc", ".3f"),
+                 **{f"angle AUC {d}": v.get("auc") for d, v in by_domain.items()},
+                 "median gap (°)": sep.get("median_gap_deg"), "gap 95 % CI": interval_text(found, "median_gap_deg", "+.1f"),
+                 "overlap": sep.get("overlap"),
                  "median normal (°)": sep.get("median_normal_deg"),
                  **{f"median normal {d} (°)": v.get("median_normal_deg") for d, v in by_domain.items()},
                  "median anomaly (°)": sep.get("median_anomaly_deg"),
@@ -118,7 +142,11 @@ st.dataframe(separation, hide_index=True, width="stretch",
              | {f"median normal {d} (°)": st.column_config.NumberColumn(format="%.1f") for d in ("source", "target")})
 st.caption("**angle AUC**: the AUC of the angle used as an anomaly score (0.5 = no separation, 1 = every "
            "anomaly farther than every normal). **median gap**: median anomalous angle minus median normal "
-           "angle. **overlap**: the area the two normalised histograms share (1 = identical, 0 = disjoint)."
+           "angle. **95 % CI**: where the figure would fall on other test clips of the same machines (bootstrap: "
+           "1000 resamples of the clips shown, drawn within each machine ID and label; the spread over training "
+           "seeds comes on top). Two panels whose intervals overlap widely do not show a real difference; "
+           "`python -m asdcore compare` tests two runs on the same clips. **overlap**: the area the two normalised "
+           "histograms share (1 = identical, 0 = disjoint)."
            + (" **angle AUC source / target**: that domain's normals against all the anomalies shown, as "
               "DCASE 2021-2023 score a domain; **median normal source / target**: a target normal lying farther "
               "from its centre than a source normal is the domain shift the classifier has not learnt."

@@ -8,11 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from asdcore import compare
-from asdcore.runs import runs_by_data
+from asdcore.evaluation.intervals import auc_intervals
+from asdcore.significance import PairwiseComparer, score_column, seed_spread, seed_spread_display
+from asdcore.runs import Run, runs_by_data
 from asdcore.evaluation.metrics import PAUC_NOTE, PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.empty_states import no_runs_yet
-from app_pages.shared.url_state import evaluated_runs, query_choice, run_keys, select_runs
+from app_pages.shared.url_state import evaluated_runs, run_keys, select_runs, url_choice_key, url_value_key
 
 # top three of each column: darkest for the best (colour-blind safe greens, text stays legible)
 RANK_SHADES = {1: "#8fd19e", 2: "#c3e6cb", 3: "#e6f4ea"}
@@ -24,11 +26,15 @@ TABLE_CSS = [
     {"selector": "tbody th", "props": "text-align: left; font-weight: normal; min-width: 11rem; max-width: 15rem"},
     {"selector": "td", "props": "text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums"},
 ]
-MARKS_CAPTION = ("In each column the best value among the runs is in **bold** with ¹ and the darkest shade; "
-                 "² and ³ (lighter shades) mark the second and third. Published rows are never ranked: "
-                 "they were measured on the real DCASE 2020 data (10 s clips, 300 epochs), not on this "
-                 "data set. – means no number (no such back-end for that run, or a published table "
-                 "that gives only the averages).")
+MARKS_CAPTION = ("In each AUC column the best value among the runs is in **bold** with ¹ and the darkest shade; "
+                 "² and ³ (lighter shades) mark the second and third, but only where the test clips can tell a "
+                 "run from the runs ranked next to it: **≈** marks a run whose paired 95 % confidence interval "
+                 "(DeLong's test on the test clips both runs scored, `python -m asdcore compare`) against a "
+                 "neighbour includes 0, and such runs get no bold and no rank. pAUC and mAUC have no paired test "
+                 "here and are not ranked. The intervals count the test clips, not the spread over training "
+                 "seeds (below). Published rows are never ranked: they were measured on the real DCASE 2020 data "
+                 "(10 s clips, 300 epochs), not on this data set. – means no number (no such back-end for that "
+                 "run, or a published table that gives only the averages).")
 
 
 def styled(table: compare.ResultsTable):
@@ -66,6 +72,45 @@ def table_html(table: compare.ResultsTable) -> str:
 ALL_DATA = "all data sets"
 
 
+@st.cache_data(show_spinner="Testing which differences lie within the noise of the test clips…", max_entries=32)
+def noise_marks(run_paths: tuple[str, ...], stamps: tuple, backend: str, protocol: str, reference: bool):
+    """The table with asdcore.compare.mark_within_noise applied, until a run's clips change."""
+    runs = [Run(p) for p in run_paths]
+    return compare.mark_within_noise(compare.results_table(runs, backend, protocol, reference),
+                                     PairwiseComparer(runs, backend, protocol))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_intervals(run_path: str, stamp: float, backend: str) -> dict | None:
+    """Bootstrap 95 % intervals of a run's AUCs (DCASE protocol): those its evaluation stored for its
+    own back-end, else computed from its clips (asdcore.evaluation.intervals)."""
+    run = Run(run_path)
+    stored = run.eval_metrics().get("intervals", {}).get("auc")
+    if backend == compare.DEFAULT_BACKEND and stored:
+        return stored
+    clips = run.clips()
+    column = score_column(run, backend)
+    return auc_intervals(clips, column) if column in clips.columns else None
+
+
+def intervals_frame(runs, backend: str) -> pd.DataFrame:
+    """One row per run: "AUC [low, high]" per machine type and on average, in %."""
+    rows = {}
+    for run in runs:
+        found = run_intervals(str(run.path), clips_stamp(run), backend)
+        if not found:
+            continue
+        cells = {**found["per_type"], "Average": found["average"]}
+        rows[run.label if run.label not in rows else f"{run.label} · {run.id}"] = {
+            name: f"{100 * c['value']:.1f} [{100 * c['low']:.1f}, {100 * c['high']:.1f}]" for name, c in cells.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def clips_stamp(run) -> float:
+    path = run.path / "eval" / "clips.parquet"
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
 def backend_label(name: str) -> str:
     return "each run's own (its recipe's default)" if name == compare.DEFAULT_BACKEND else name
 
@@ -83,7 +128,7 @@ if runs:
     # numbers compare only between runs on the same data: one data set at a time, the one with most runs first
     groups = runs_by_data(runs)
     data_sets = [*groups, ALL_DATA]
-    data_set = st.selectbox("Data set", data_sets, index=data_sets.index(query_choice("data", data_sets, data_sets[0])),
+    data_set = st.selectbox("Data set", data_sets, key=url_choice_key("data", data_sets, data_sets[0]),
                             format_func=lambda d: f"{d} ({len(groups[d])} run{'s' * (len(groups[d]) > 1)})"
                             if d in groups else d,
                             help="the runs evaluated on this data set (as their config.json names it)")
@@ -94,13 +139,13 @@ if runs:
 backends = [compare.DEFAULT_BACKEND] + compare.available_backends([r.eval_metrics() for r in chosen])
 c_backend, c_protocol, c_reference = st.columns([2, 2, 1])
 backend = c_backend.selectbox(
-    "Scoring back-end", backends, index=backends.index(query_choice("backend", backends, compare.DEFAULT_BACKEND)),
+    "Scoring back-end", backends, key=url_choice_key("backend", backends, compare.DEFAULT_BACKEND),
     format_func=backend_label,
     help="\n\n".join(f"**{k}**: {v}" for k, v in BACKEND_DESCRIPTIONS.items()))
 protocol = c_protocol.radio(
-    "Protocol", PROTOCOLS, index=PROTOCOLS.index(query_choice("protocol", list(PROTOCOLS), "dcase")),
+    "Protocol", PROTOCOLS, key=url_choice_key("protocol", list(PROTOCOLS), "dcase"),
     horizontal=True, help="\n\n".join(f"**{k}**: {v}" for k, v in PROTOCOL_DESCRIPTIONS.items()))
-reference = c_reference.toggle("Published rows", value=st.query_params.get("published", "1") != "0",
+reference = c_reference.toggle("Published rows", key=url_value_key("published", st.query_params.get("published", "1") != "0"),
                                help="the papers' DCASE 2020 numbers (asdcore.reference_results)")
 st.query_params.update(backend=backend, protocol=protocol, published="1" if reference else "0")
 
@@ -124,7 +169,13 @@ table = compare.results_table(chosen, backend, protocol, reference)
 if table.values.empty:
     st.info("Nothing to show: pick runs above, or switch the published rows on.")
     st.stop()
+if chosen:
+    table = noise_marks(tuple(str(r.path) for r in chosen), tuple(clips_stamp(r) for r in chosen), backend, protocol,
+                        reference)
 st.html(table_html(table))
+line = compare.noise_line(table)
+if line:
+    st.info(line, icon=":material/balance:")
 st.caption(MARKS_CAPTION)
 st.caption(f"Protocol **{protocol}**: {PROTOCOL_DESCRIPTIONS[protocol]}. Back-end **{backend_label(backend)}**"
            + (f": {BACKEND_DESCRIPTIONS[backend]}." if backend in BACKEND_DESCRIPTIONS else ".") + f" {PAUC_NOTE}")
@@ -132,6 +183,26 @@ if reference:
     st.caption(f"Reference rows: {compare.PUBLISHED_LABEL}.")
 for note in table.notes:
     (st.warning if "different data" in note else st.caption)(note)
+
+with st.expander("95 % intervals of each run's AUCs (bootstrap over its test clips)"):
+    if protocol == "dcase":
+        st.dataframe(intervals_frame(chosen, backend), width="stretch")
+        st.caption("AUC in %, DCASE protocol, with the 2.5th and 97.5th percentiles over 1000 resamples of the test "
+                   "clips drawn within each machine ID and label (asdcore.evaluation.intervals): how much the number "
+                   "would move on other test clips from the same machines. Two runs' intervals can overlap while "
+                   "their paired test (the ≈ marks) still tells them apart: the paired test compares them on the "
+                   "same clips.")
+    else:
+        st.caption("Intervals are computed for the DCASE protocol: switch the protocol to dcase.")
+
+spread = seed_spread({r.recipe for r in chosen if r.bundled})
+if not spread.empty:
+    st.subheader("Over training seeds")
+    st.dataframe(seed_spread_display(spread), width="stretch")
+    st.caption("AUC in %, mean ± standard deviation over training seeds 0, 1 and 2 of the bundled recipes (same data; "
+               "other initial weights, batches, mixup and validation split; each recipe's default back-end, DCASE "
+               "protocol), from checkpoints/seeds.json, written by `make checkpoints`. A difference smaller than "
+               "this spread may belong to the seed, not the method, even when the test clips tell two runs apart.")
 
 c_csv, c_tex, _ = st.columns([1, 1, 3])
 stem = f"asd-results-{protocol}-{backend}"

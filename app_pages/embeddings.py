@@ -12,7 +12,7 @@ from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
 from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
-from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
+from app_pages.shared.url_state import query_int, select_evaluated_run, url_choice_key
 
 COLOR_CHOICES = {"machine_id": "machine ID", "label": "label", "score": "anomaly score",
                  "angle_to_centre_deg": "angle to own centre"}
@@ -32,9 +32,9 @@ colors = COLOR_CHOICES | (DOMAIN_COLOR_CHOICES if domain_data else {})
 
 c_proj, c_color = st.columns([1, 3])
 projection = c_proj.radio("Projection", list(PROJECTIONS), format_func=PROJECTIONS.get, horizontal=True,
-                          index=list(PROJECTIONS).index(query_choice("projection", list(PROJECTIONS), "umap")))
+                          key=url_choice_key("projection", list(PROJECTIONS), "umap"))
 color_by = c_color.radio("Colour by", list(colors), format_func=colors.get, horizontal=True,
-                         index=list(colors).index(query_choice("color", list(colors), "machine_id")))
+                         key=url_choice_key("color", list(colors), "machine_id"))
 c_type, c_id, c_domain, c_attr = st.columns(4)
 st.query_params.update(projection=projection, color=color_by)
 type_filter, id_filter = machine_filters([test], c_type, c_id)

@@ -17,7 +17,7 @@ from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
 from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
-from app_pages.shared.url_state import query_choice, query_int, select_evaluated_run
+from app_pages.shared.url_state import query_int, select_evaluated_run, url_choice_key, url_value_key
 
 LISTS = {"false-alarms": "False alarms", "missed": "Missed anomalies"}
 PERCENTILE_RANGE = (50.0, 99.5)
@@ -71,16 +71,15 @@ c_backend, c_pct, c_rule, c_type, c_id = st.columns([2, 2, 1, 1, 1])
 default_backend = run.config.get("eval", {}).get("backend")
 backend = c_backend.selectbox(
     "Scoring back-end", backends,
-    index=backends.index(query_choice("backend", backends,
-                                      default_backend if default_backend in backends else backends[0])),
+    key=url_choice_key("backend", backends, default_backend if default_backend in backends else backends[0]),
     help="\n\n".join(f"**{b}**: {BACKEND_DESCRIPTIONS.get(b, '')}" for b in backends))
 percentile = c_pct.slider("Threshold: percentile of each ID's normal scores", *PERCENTILE_RANGE,
-                          value=url_percentile(), step=0.5, format="%.1f",
+                          key=url_value_key("pct", url_percentile()), step=0.5, format="%.1f",
                           help="of its held-out validation normals (never trained on) when the run kept at least "
                                f"{alarms.MIN_HELD_OUT}, else of all its training normals")
 run_rule = run.config.get("eval", {}).get("threshold_rule", "percentile")
 rules = list(alarms.THRESHOLD_RULES)
-rule = c_rule.selectbox("Rule", rules, index=rules.index(query_choice("rule", rules, run_rule)),
+rule = c_rule.selectbox("Rule", rules, key=url_choice_key("rule", rules, run_rule),
                         format_func=lambda r: {"percentile": "empirical", "gamma": "gamma fit"}[r],
                         help="empirical: the percentile of the reference normals' scores; gamma fit: the "
                              "percentile of a gamma distribution fitted to them (the DCASE 2021-2022 "
@@ -173,7 +172,7 @@ listed_by = {"false-alarms": false_alarms, "missed": missed}
 in_url = query_int("clip")
 url_list = next((k for k, t in listed_by.items() if in_url in t.index), "false-alarms")
 which = st.radio("Show", list(LISTS), horizontal=True,
-                 index=list(LISTS).index(query_choice("list", list(LISTS), url_list)),
+                 key=url_choice_key("list", list(LISTS), url_list),
                  format_func=lambda k: f"{LISTS[k]} ({len(listed_by[k])})")
 st.query_params["list"] = which
 listed = listed_by[which]

@@ -17,7 +17,7 @@ from asdcore.runs import list_runs, run_summary
 from app_pages.shared.clip_view import play
 from app_pages.shared.data_folders import folders_stamp
 from app_pages.shared.logmel import file_logmel
-from app_pages.shared.url_state import query_choice, query_int
+from app_pages.shared.url_state import query_int, url_choice_key, url_value_key
 
 LOGMEL = LogMelConfig.stgram()  # the example clips' log-mel: STgram-MFN's settings
 
@@ -152,11 +152,13 @@ def show_listening(root: Path, test: pd.DataFrame) -> None:
         return
     types = list(dict.fromkeys(test["machine_type"]))
     c_type, c_pair = st.columns([2, 1])
-    machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, types[0])))
+    machine_type = c_type.selectbox("Machine type", types, key=url_choice_key("type", types, types[0]))
     of_type = test[test["machine_type"] == machine_type]
     normals, anomalies = of_type[of_type["label"] == "normal"], of_type[of_type["label"] == "anomaly"]
     pairs = max(len(normals), len(anomalies), 1)
-    pair = c_pair.number_input("Pair", min_value=1, max_value=pairs, value=min(max(query_int("pair", 1), 1), pairs),
+    pair_key = url_value_key("pair", query_int("pair", 1))
+    st.session_state[pair_key] = min(max(int(st.session_state[pair_key] or 1), 1), pairs)  # this type's pairs
+    pair = c_pair.number_input("Pair", min_value=1, max_value=pairs, key=pair_key,
                                help="another normal / anomalous pair of this machine type")
     st.query_params.update(type=machine_type, pair=str(pair))
     faults = fault_notes(str(root), folders_stamp([root]))

@@ -296,7 +296,7 @@ def _compare(args) -> int:
         for run in (run_a, run_b):
             if not run.has_eval:
                 raise ValueError(f"{run.path} is not evaluated yet: python -m asdcore evaluate {run.path}")
-        comparison = paired_comparison(run_a, run_b, args.backend)
+        comparison = paired_comparison(run_a, run_b, args.backend, args.protocol)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -394,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", help="a run folder, or a run id listed by `asdcore runs`")
     compare.add_argument("run_b")
     compare.add_argument("--per-id", action="store_true", help="also each machine ID's difference and test")
+    compare.add_argument("--protocol", default="dcase", choices=["dcase", "pooled"],
+                         help="dcase: per machine ID, then the mean over a type's IDs (default); pooled: per type")
     compare.add_argument("--backend", default="default",
                          help="the scores to compare (softmax, cosine, gmm, knn, lof, ...; default: each run's own)")
     compare.set_defaults(func=_compare)

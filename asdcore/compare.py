@@ -48,6 +48,8 @@ class ResultsTable:
     protocol: str
     backend: str
     notes: list[str] = field(default_factory=list)
+    # like values: True where a run lies within the noise of the run ranked next to it (mark_within_noise)
+    noise: pd.DataFrame | None = None
 
     @property
     def best(self) -> pd.DataFrame:
@@ -254,21 +256,89 @@ def rank_values(values: pd.DataFrame, ranked_rows) -> pd.DataFrame:
 
 # --- output ------------------------------------------------------------------------------------
 
-def format_value(value: float, rank: float | None = None, marks: bool = True, missing: str = MISSING) -> str:
+def format_value(value: float, rank: float | None = None, marks: bool = True, missing: str = MISSING,
+                 noise: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return missing
     text = f"{value:.2f}"
-    if marks and rank is not None and math.isfinite(rank) and int(rank) in RANK_MARKS:
+    if marks and noise:
+        text += NOISE_MARK
+    elif marks and rank is not None and math.isfinite(rank) and int(rank) in RANK_MARKS:
         text += RANK_MARKS[int(rank)]
     return text
 
 
 def display_frame(table: ResultsTable) -> pd.DataFrame:
-    """The numbers as text: two decimals, ¹ ² ³ after the top three of each column, - for none."""
+    """The numbers as text: two decimals, ¹ ² ³ after the top three of each column, ≈ after a run
+    within the noise of its neighbour (mark_within_noise), - for none."""
     out = pd.DataFrame(index=table.values.index, columns=table.values.columns, dtype=object)
+    noise = table.noise if table.noise is not None else pd.DataFrame(False, index=out.index, columns=out.columns)
     for col in table.values.columns:
-        out[col] = [format_value(v, r) for v, r in zip(table.values[col], table.ranks[col])]
+        out[col] = [format_value(v, r, noise=bool(n)) for v, r, n in
+                    zip(table.values[col], table.ranks[col], noise[col])]
     return out
+
+
+# --- which differences are real ----------------------------------------------------------------
+
+NOISE_MARK = "≈"
+
+
+def mark_within_noise(table: ResultsTable, comparer) -> ResultsTable:
+    """The table with its ranks kept only where the test clips can tell the runs apart.
+
+    In each AUC column (per machine type, and the average), the runs are ordered by value and each
+    is tested against the run ranked next to it above and below: DeLong's paired test on the test
+    clips both scored (comparer(run_id_a, run_id_b): asdcore.significance.PairwiseComparer).  A run
+    whose 95 % CI of the difference with a neighbour includes 0 is within the noise: no rank, no
+    bold, marked ≈.  A pair sharing no test clips (other data) is not tested and keeps its ranks.
+    pAUC and mAUC have no paired test here: they are not ranked."""
+    ranks = table.ranks.copy()
+    noise = pd.DataFrame(False, index=table.values.index, columns=table.values.columns)
+    run_rows = table.rows[table.rows["kind"] == "run"]
+    for col in table.values.columns:
+        group, metric = col
+        if metric != "AUC":
+            ranks[col] = np.nan
+            continue
+        values = table.values.loc[run_rows.index, col].dropna().sort_values(ascending=False)
+        for upper, lower in zip(values.index, values.index[1:]):
+            comparison = comparer(run_rows.at[upper, "run_id"], run_rows.at[lower, "run_id"])
+            if comparison is None:
+                continue
+            try:
+                within = comparison.within_noise(None if group == AVERAGE else group)
+            except KeyError:  # the type had no testable machine ID in common
+                continue
+            if within:
+                noise.loc[[upper, lower], col] = True
+        ranks.loc[noise[col], col] = np.nan
+    return ResultsTable(table.values, table.rows, ranks, table.protocol, table.backend, list(table.notes), noise)
+
+
+def noise_line(table: ResultsTable) -> str | None:
+    """One line: which runs the average AUC cannot tell apart (chains of neighbours within the noise)."""
+    if table.noise is None:
+        return None
+    col = (AVERAGE, "AUC")
+    if col not in table.values.columns:
+        return None
+    run_rows = table.rows.index[table.rows["kind"] == "run"]
+    order = table.values.loc[run_rows, col].dropna().sort_values(ascending=False).index
+    chains, current = [], []
+    for upper, lower in zip(order, order[1:]):
+        if table.noise.at[upper, col] and table.noise.at[lower, col]:
+            current = current or [upper]
+            current.append(lower)
+        elif current:
+            chains.append(current)
+            current = []
+    if current:
+        chains.append(current)
+    if not chains:
+        return "Average AUC: every run differs from the runs ranked next to it beyond the noise of the test clips."
+    return ("Average AUC within the noise of the test clips (≈: DeLong's paired 95 % CI includes 0, so no bold and "
+            "no rank): " + "; ".join(" ≈ ".join(chain) for chain in chains) + ".")
 
 
 def flat_columns(columns: pd.MultiIndex) -> list[str]:

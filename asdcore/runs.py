@@ -19,7 +19,10 @@
                            for TAgram models also "attention", the summary of attention.npy against the
                            fault spans (asdcore.evaluation.attention): {"n_clips", "saturated", "mean",
                            "within_clip_std", "short_span", "inside", "outside", "n_short",
-                           "inside_higher"} (runs evaluated before it was stored lack it)
+                           "inside_higher"}; and "intervals", bootstrap 95 % intervals of the default
+                           score's AUC per type and on average ("auc") and of Fig. 1's angle AUC and
+                           median gap ("angles"), each {"value", "low", "high"} (asdcore.evaluation.
+                           intervals).  Runs evaluated before these were stored lack them
         clips.parquet      one row per labelled test clip (columns below)
         train_clips.parquet one row per training normal (same columns where they apply; `role` is
                            "train" or "val"), the reference set for nearest neighbours and thresholds

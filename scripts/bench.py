@@ -317,7 +317,7 @@ def draw(results: dict, png: Path) -> None:
     """The figures as one plotly page, screenshotted by Chromium (no extra plotting package)."""
     from plotly.subplots import make_subplots
 
-    from browser_driver import chromium_page
+    from browser_driver import figure_png
 
     fig = make_subplots(rows=2, cols=3, subplot_titles=(
         "(a) training clips/s", "(b) evaluation clips/s", "(c) peak RSS, GB", "(d) s to the first step",
@@ -349,14 +349,7 @@ def draw(results: dict, png: Path) -> None:
     fig.update_layout(title=f"asdcore bench, {results['date']}: {hw['cpu']}, {hw['cores']} cores"
                             + (f", {hw['gpu']}" if hw["gpu"] else ", no GPU"),
                       width=1500, height=900, template="plotly_white", barmode="group")
-    png = png.resolve()
-    html = png.with_suffix(".html")
-    fig.write_html(html, include_plotlyjs=True)
-    with chromium_page(viewport=(1500, 900)) as page:
-        page.goto(html.as_uri())
-        page.wait_for_selector(".main-svg")
-        page.screenshot(path=str(png))
-    html.unlink()
+    figure_png(fig, png)
 
 
 def main() -> None:

@@ -112,6 +112,21 @@ def chromium_page(viewport=(1400, 1000)):
             browser.close()
 
 
+def figure_png(fig, png: Path) -> None:
+    """A plotly figure saved as a PNG: written as a self-contained HTML page and screenshotted by
+    Chromium at the figure's own width and height (no plotting package beyond plotly)."""
+    png = Path(png).resolve()
+    html = png.with_suffix(".html")
+    fig.write_html(html, include_plotlyjs=True)
+    try:
+        with chromium_page(viewport=(fig.layout.width, fig.layout.height)) as page:
+            page.goto(html.as_uri())
+            page.wait_for_selector(".main-svg")
+            page.screenshot(path=str(png))
+    finally:
+        html.unlink()
+
+
 def finished_runs(page) -> int:
     """How many script runs this page has seen finish: take it before a click or a goto and pass
     it to wait_for_app, so the wait is for the run that the action starts."""

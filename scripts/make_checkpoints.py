@@ -18,7 +18,7 @@ spread over the three seeds, and the Gaussian baseline on the same data.
 
 `--refresh-summaries` trains nothing: it adds to every bundled run's eval/metrics.json the summaries
 that follow from its stored eval/ files (asdcore.evaluation.evaluate.refresh_summaries: the
-attention summary), every other number as it was (a re-evaluation of the float16 weights would move
+attention summary, the bootstrap intervals), every other number as it was (a re-evaluation of the float16 weights would move
 the AUCs).  Bundling does the same to each run it bundles.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdcore.evaluation.evaluate import refresh_summaries
+from asdcore.evaluation.evaluate import DERIVED, refresh_summaries
 from asdcore.recipes import RECIPES
 from asdcore.runs import Run, read_json, write_json_atomic
 
@@ -98,8 +98,8 @@ def refresh_bundled_summaries() -> None:
     """refresh_summaries on every bundled run with an evaluation."""
     for run_dir in sorted(p for p in OUT.iterdir() if (p / "eval" / "metrics.json").is_file()):
         metrics = refresh_summaries(run_dir)
-        print(f"{run_dir.name}: " + ("attention summary stored" if "attention" in metrics else "no attention"),
-              flush=True)
+        stored = [key for key in DERIVED if key in metrics]
+        print(f"{run_dir.name}: {', '.join(stored) or 'nothing'} stored", flush=True)
 
 
 def summary(run: Run) -> dict:

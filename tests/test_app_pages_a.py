@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
@@ -47,6 +48,11 @@ def bundled(tiny_toy_root, tmp_path_factory) -> Path:
     metrics = json.loads((folder / WEAKER / "eval" / "metrics.json").read_text())
     metrics["by_backend"].pop("gmm")
     write_json_atomic(folder / WEAKER / "eval" / "metrics.json", _scaled(metrics, 0.9))
+    # and really weaker on its test clips, so that Compare's paired test tells the two apart: every
+    # anomaly scored below every normal of its run
+    clips = pd.read_parquet(folder / WEAKER / "eval" / "clips.parquet")
+    clips.loc[clips["label"] == 1, "score"] = clips["score"].min() - 1.0
+    clips.to_parquet(folder / WEAKER / "eval" / "clips.parquet", index=False)
     return folder
 
 

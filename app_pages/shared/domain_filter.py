@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages.shared.url_state import query_choice
+from app_pages.shared.url_state import url_choice_key
 
 ALL = "all"
 
@@ -35,11 +35,11 @@ def domain_filters(tables: list[pd.DataFrame], c_domain, c_attr,
     if not has_domains(tables):
         return None, None
     domains = [ALL, *values_of(tables, "domain")]
-    domain = c_domain.selectbox("Domain", domains, index=domains.index(query_choice("domain", domains, ALL)),
+    domain = c_domain.selectbox("Domain", domains, key=url_choice_key("domain", domains, ALL),
                                 help="DCASE 2021-2023: the source domain has most training clips; the target "
                                      "domain changes an operating condition and has only a few")
     attrs = [ALL, *values_of([scope] if scope is not None else tables, "attributes")]
-    attributes = c_attr.selectbox("Attributes", attrs, index=attrs.index(query_choice("attr", attrs, ALL)),
+    attributes = c_attr.selectbox("Attributes", attrs, key=url_choice_key("attr", attrs, ALL),
                                   help="the attribute values in the file names (operating condition, "
                                        "microphone, hall ...)")
     st.query_params.update(domain=domain, attr=attributes)
@@ -51,10 +51,10 @@ def machine_filters(tables: list[pd.DataFrame], c_type, c_id) -> tuple[str | Non
     are the chosen type's.  Kept in the URL as ?type= and ?id=."""
     every = pd.concat([t[["machine_type", "machine_id"]] for t in tables]).astype(str)
     types = [ALL, *sorted(every["machine_type"].unique())]
-    machine_type = c_type.selectbox("Machine type", types, index=types.index(query_choice("type", types, ALL)))
+    machine_type = c_type.selectbox("Machine type", types, key=url_choice_key("type", types, ALL))
     ids = [ALL, *(sorted(every.loc[every["machine_type"] == machine_type, "machine_id"].unique())
                   if machine_type != ALL else [])]
-    machine_id = c_id.selectbox("Machine ID / section", ids, index=ids.index(query_choice("id", ids, ALL)),
+    machine_id = c_id.selectbox("Machine ID / section", ids, key=url_choice_key("id", ids, ALL),
                                 disabled=machine_type == ALL, help="pick a machine type first")
     st.query_params.update(type=machine_type, id=machine_id)
     return (None if machine_type == ALL else machine_type), (None if machine_id == ALL else machine_id)

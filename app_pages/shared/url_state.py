@@ -2,6 +2,8 @@
 view: the run pickers, and a parameter read back when it is valid."""
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from asdcore.runs import Run, data_of, list_runs, runs_by_data
@@ -19,6 +21,30 @@ def query_choice(key: str, options: list, default):
     """The query parameter `key` when it is one of `options`, else `default`."""
     value = st.query_params.get(key)
     return value if value in options else default
+
+
+# A widget whose choice lives in the URL takes its first value from the query parameter through its
+# session state, never through index= / value=: Streamlit names a widget without a key by its
+# arguments, so an index read from the URL made a new widget whenever the URL's choice changed, and
+# every second pick was lost (type=fan, then pump, read fan again).  With a key and no index, the
+# widget keeps what the user picked.
+
+def url_choice_key(param: str, options: list, default) -> str:
+    """The key of a selectbox / radio over `options` whose choice is the query parameter `param`:
+    its state starts from the URL (else `default`) and starts again where the options changed."""
+    key = f"url_{param}"
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = query_choice(param, options, default)
+    return key
+
+
+def url_value_key(param: str, value) -> str:
+    """The key of a toggle, slider or number input whose value is the query parameter `param`: its
+    state starts from `value` (what the caller read from the URL) on the widget's first render."""
+    key = f"url_{param}"
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
 
 
 def evaluated_runs() -> list[Run]:
@@ -84,8 +110,12 @@ def select_runs(label: str = "Runs", key: str = "runs", default=None, runs: list
     wanted = [i for i in dict.fromkeys(st.query_params.get(key, "").split(",")) if i in by_id]
     if not wanted:
         wanted = [i for i in dict.fromkeys(default or []) if i in by_id] or ids[:4]
+    # one widget per set of runs offered: when the offer changes (Compare's data set), a widget kept
+    # from the old offer would hold runs that are no longer options and show none; a new one starts
+    # from the URL's runs that are offered, else the default
+    offer = hashlib.sha1(",".join(ids).encode()).hexdigest()[:10]
     chosen = st.multiselect(label, ids, default=wanted, format_func=lambda i: run_title(by_id[i]),
-                            key=f"select_{key}")
+                            key=f"select_{key}_{offer}")
     st.query_params[key] = ",".join(chosen)
     return [by_id[i] for i in chosen]
 

@@ -27,6 +27,7 @@ from sklearn.decomposition import PCA
 from . import metrics as metrics_mod
 from . import scoring, subcluster_scores
 from .attention import attention_summary, frame_settings
+from .intervals import auc_intervals, separation_intervals
 from .domain_metrics import domain_shift_summary
 from ..config import RunConfig
 from ..data.classes import section_candidates
@@ -309,10 +310,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     domain_shift = domain_shift_summary(test, train, columns)
     if domain_shift is not None:  # DCASE 2021-2023 data: sections, source and target domains
         summary["domain_shift"] = domain_shift
-    attention = None
-    if "attention" in test_out:  # TAgram models: summarised from the weights as attention.npy keeps them
-        attention = test_out["attention"].astype(np.float16)
-        summary["attention"] = attention_summary(attention, test, *frame_settings(config.to_dict()))
+    attention = test_out["attention"].astype(np.float16) if "attention" in test_out else None  # as saved
+    summary.update(derived_summaries(test, attention, config.to_dict()))
 
     out_dir = run_dir / "eval"
     out_dir.mkdir(exist_ok=True)
@@ -334,10 +333,30 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     return summary
 
 
+DERIVED = ("attention", "intervals")  # the metrics.json entries derived_summaries makes
+
+
+def derived_summaries(test: pd.DataFrame, attention: np.ndarray | None, config: dict) -> dict:
+    """The metrics.json entries that follow from the test clips' table (and attention.npy) alone:
+
+    attention   TAgram's weights against the fault spans (asdcore.evaluation.attention), TAgram models only
+    intervals   bootstrap 95 % intervals (asdcore.evaluation.intervals) of the default score's AUC per
+                type and on average ("auc"), and of Fig. 1's angle AUC and median gap ("angles", runs
+                with class centres)"""
+    out = {}
+    if attention is not None:
+        out["attention"] = attention_summary(attention, test, *frame_settings(config))
+    intervals = {"auc": auc_intervals(test, "score")}
+    if "angle_to_centre_deg" in test.columns and test["angle_to_centre_deg"].notna().any():
+        intervals["angles"] = separation_intervals(test)
+    out["intervals"] = intervals
+    return out
+
+
 def refresh_summaries(run_dir: str | Path) -> dict | None:
     """Recompute the metrics.json entries that follow from the stored eval/ files alone, and leave
-    every other number as it is: "attention" (from attention.npy and clips.parquet; removed where
-    there is no attention.npy).  metrics.json is rewritten (atomically) only when an entry changed.
+    every other number as it is: those of derived_summaries (from clips.parquet and attention.npy;
+    "attention" removed where there is no attention.npy).  metrics.json is rewritten (atomically) only when an entry changed.
     Returns the metrics, or None for a run that has not been evaluated.
 
     What a re-evaluation cannot do for a bundled run: its weights are stored in float16, so a new
@@ -350,12 +369,8 @@ def refresh_summaries(run_dir: str | Path) -> dict | None:
     if not isinstance(metrics, dict):
         raise ValueError(f"{path} is not valid JSON: evaluate the run again "
                          f"(python -m asdcore evaluate {run.path} --recompute)")
-    refreshed = dict(metrics)
-    weights = run.attention()
-    if weights is not None:
-        refreshed["attention"] = attention_summary(weights, run.clips(), *frame_settings(run.config))
-    else:
-        refreshed.pop("attention", None)
+    refreshed = {key: value for key, value in metrics.items() if key not in DERIVED}
+    refreshed.update(derived_summaries(run.clips(), run.attention(), run.config))
     if refreshed != metrics:
         write_json_atomic(path, refreshed)
     return refreshed

@@ -51,9 +51,9 @@ def claim(run_dir: Path) -> int:
 
 
 def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
-              evaluate: bool = True) -> Path:
+              evaluate: bool = True, on_epoch=None) -> Path:
     """Train (and evaluate) one run in `run_dir`.  With resume=True, continue from checkpoint.pt
-    (or from the start when it was stopped before its first checkpoint)."""
+    (or from the start when it was stopped before its first checkpoint).  on_epoch: see loop.fit."""
     run_dir = Path(run_dir)
     world = distributed.setup(config.device if config is not None else "auto")
     problem, held = None, None
@@ -82,7 +82,7 @@ def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool
     # SIGTERM (the app's Cancel) only raises the flag: the loop stops cleanly at the next batch
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: cancelled.set())
     try:
-        fit(config, run_dir, ckpt, status, cancelled, progress, world)
+        fit(config, run_dir, ckpt, status, cancelled, progress, world, on_epoch)
         distributed.teardown(world)
         if evaluate:
             status.update(force=True, phase="evaluating", message="scoring the test clips", progress=1.0)

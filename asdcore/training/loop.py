@@ -498,9 +498,11 @@ def load_run(run_dir: Path, resume: bool, config: RunConfig | None) -> tuple[Run
 
 
 def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: threading.Event,
-        progress: bool, world: World = SINGLE) -> None:
+        progress: bool, world: World = SINGLE, on_epoch=None) -> None:
     """Train.  Under torchrun (world.active) every process calls this; rank 0 alone validates and
-    writes the run folder."""
+    writes the run folder.  on_epoch(epoch, training), when given, is called on rank 0 after each
+    epoch's checkpoint and metrics line (scripts/learning_curves.py evaluates the weights there);
+    its time is not in the epoch's `seconds`."""
     seed = int(config.seed)
     main = world.is_main
     t0 = time.time()
@@ -581,6 +583,8 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
             fh.write(json.dumps(row) + "\n")
         append_log(run_dir, _epoch_line(row, epochs))
         status.update(force=True, epoch=epoch, progress=round(epoch / epochs, 4))
+        if on_epoch is not None:
+            on_epoch(epoch, training)
     bar.close()
     # every process waits for rank 0's last validation and checkpoint, so that all leave the process
     # group together (a process that left while another still used it was killed by gloo)
