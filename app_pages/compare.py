@@ -175,7 +175,10 @@ if chosen:
 st.html(table_html(table))
 line = compare.noise_line(table)
 if line:
-    st.info(line, icon=":material/balance:")
+    losses = {name: r.config.get("loss", {}).get("name") for name, r in
+              zip(compare.unique_names([compare.entry_for(r) for r in chosen]), chosen)}
+    order = compare.paper_order_note(table, losses)
+    st.info(line + (f"\n\n{order}" if order else ""), icon=":material/balance:")
 st.caption(MARKS_CAPTION)
 st.caption(f"Protocol **{protocol}**: {PROTOCOL_DESCRIPTIONS[protocol]}. Back-end **{backend_label(backend)}**"
            + (f": {BACKEND_DESCRIPTIONS[backend]}." if backend in BACKEND_DESCRIPTIONS else ".") + f" {PAUC_NOTE}")

@@ -289,7 +289,7 @@ def _run_by_name(name: str):
 
 
 def _compare(args) -> int:
-    from .significance import format_comparison, paired_comparison
+    from .significance import format_comparison, paired_comparison, seed_spread
 
     try:
         run_a, run_b = _run_by_name(args.run_a), _run_by_name(args.run_b)
@@ -301,6 +301,11 @@ def _compare(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_comparison(comparison, per_id=args.per_id))
+    spread = seed_spread({r.recipe for r in (run_a, run_b) if r.bundled})
+    if not spread.empty:
+        print("\nOver training seeds (checkpoints/seeds.json, the bundled recipes trained with seeds 0, 1 and 2): "
+              "average AUC " + "; ".join(f"{row[('recipe', '')]} {row[('Average', 'mean')]:.1f} ± "
+                                         f"{row[('Average', 'sd')]:.1f}" for _, row in spread.iterrows()))
     return 0
 
 

@@ -67,6 +67,16 @@ def test_runs_the_test_clips_cannot_tell_apart_lose_their_rank_and_the_others_ke
     assert "every run differs" in compare.noise_line(alone)
 
 
+def test_where_the_toy_cannot_order_noisy_arcmix_and_arcmix_the_paper_s_order_is_named(simulated):
+    runs = [Run(simulated / r) for r in SIMULATED]
+    table = compare.mark_within_noise(compare.results_table(runs, reference=False), PairwiseComparer(runs))
+    # the simulated runs are all Noisy-ArcMix copies: say the twin was trained with ArcMix
+    note = compare.paper_order_note(table, {"Sharp": "noisy_arcmix", "Sharp twin": "arcmix", "Blunt": "arcface"})
+    assert note and "Noisy-ArcMix 94.65" in note and "ArcMix 92.38" in note and "300 epochs" in note
+    # told apart (Blunt, the ArcFace stand-in, is not within the noise of the others): nothing to say
+    assert compare.paper_order_note(table, {"Sharp": "noisy_arcmix", "Sharp twin": "ce", "Blunt": "arcface"}) is None
+
+
 def test_compare_page_marks_noise_says_so_and_shows_intervals_and_seed_spread(simulated, monkeypatch):
     monkeypatch.setenv("ASD_BUNDLED", str(simulated))
     monkeypatch.setenv("ASD_RUNS", str(simulated.parent / "no-runs"))
