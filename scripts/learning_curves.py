@@ -13,6 +13,7 @@ margin head's -log softmax, and the script records:
     val_acc, val_loss   on the held-out training normals, as metrics.jsonl has them
     auc              the average AUC over machine types (DCASE protocol), and per type
     id_acc           per type, the share of test normals whose nearest class centre is their own class
+    raw              for recipes that evaluate an EMA of the weights: auc and id_acc of the weights themselves
 
 It writes <out>/curves-<host>-<yyyymmdd-hhmm>.json and a PNG beside it (val ID accuracy and AUC against
 epochs and seconds, one line per recipe).  A figure, not a test.
@@ -42,8 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "runs" / "_curves"
 
 
-def score_test_clips(epoch: int, training, config) -> dict:
-    """The test AUC and the test normals' ID accuracy of the weights evaluation would use now."""
+def score_test_clips(epoch: int, training, config, raw: bool = False) -> dict:
+    """The test AUC and the test normals' ID accuracy of the weights evaluation would use now (raw:
+    of the trained weights themselves, where evaluation uses their EMA)."""
     splits = training.splits
     test = splits.test
     waves = Waveforms.of(test, config)
@@ -54,7 +56,8 @@ def score_test_clips(epoch: int, training, config) -> dict:
     predicted = np.full(len(test), -1)
     for g in training.groups:
         index = np.array([i for i, r in enumerate(test) if g.name == "all" or r.machine_type == g.name], dtype=np.int64)
-        out = embed(g.eval_model(), g.loss, waves, labels, training.front, config, training.device, index)
+        model = g.model if raw else g.eval_model()
+        out = embed(model, g.loss, waves, labels, training.front, config, training.device, index)
         if "logits" not in out:
             return {}  # no margin head (the autoencoder): no -log softmax to follow
         scores[index] = softmax_score(out["logits"], labels[index])
@@ -81,11 +84,15 @@ def curve(recipe: str, preset: str, data: str, settings: dict, tag: str | None) 
         row = {"epoch": epoch, "seconds": round(sum(h["seconds"] for h in history), 1),
                "val_acc": history[-1].get("val_acc"), "val_loss": history[-1].get("val_loss"),
                "lr": history[-1].get("lr"), **score_test_clips(epoch, training, config)}
+        if any(g.ema is not None for g in training.groups):  # the EMA's lag, seen against the weights it averages
+            row["raw"] = score_test_clips(epoch, training, config, raw=True)
         row["scoring_seconds"] = round(time.time() - t, 1)
         rows.append(row)
         print(f"{recipe} epoch {epoch}: {row['seconds']:.0f} s trained, val acc {row['val_acc']:.3f}, "
               f"test AUC {100 * row.get('auc', float('nan')):.2f}, test-normal ID accuracy "
-              + ", ".join(f"{k} {v:.2f}" for k, v in row.get("id_acc", {}).items()), flush=True)
+              + ", ".join(f"{k} {v:.2f}" for k, v in row.get("id_acc", {}).items())
+              + (f"; without the EMA: test AUC {100 * row['raw'].get('auc', float('nan')):.2f}" if "raw" in row else ""),
+              flush=True)
 
     t0 = time.time()
     train_run(config, run_dir, progress=False, evaluate=True, on_epoch=on_epoch)
