@@ -179,6 +179,9 @@ if line:
               zip(compare.unique_names([compare.entry_for(r) for r in chosen]), chosen)}
     order = compare.paper_order_note(table, losses)
     st.info(line + (f"\n\n{order}" if order else ""), icon=":material/balance:")
+under = compare.undertrained_note(chosen, compare.unique_names([compare.entry_for(r) for r in chosen]))
+if under:
+    st.warning(under, icon=":material/hourglass_bottom:")
 st.caption(MARKS_CAPTION)
 st.caption(f"Protocol **{protocol}**: {PROTOCOL_DESCRIPTIONS[protocol]}. Back-end **{backend_label(backend)}**"
            + (f": {BACKEND_DESCRIPTIONS[backend]}." if backend in BACKEND_DESCRIPTIONS else ".") + f" {PAUC_NOTE}")

@@ -356,6 +356,34 @@ def paper_order_note(table: ResultsTable, losses: dict[str, str]) -> str | None:
     return None
 
 
+# Below this validation ID accuracy (held-out training normals of the evaluated epoch) a classifier
+# has not learnt its machines yet: its AUC says more about its training budget than about its method
+UNDERTRAINED_VAL_ACC = 0.9
+
+
+def undertrained_note(runs, names: list[str] | None = None) -> str | None:
+    """One line naming the chosen classifier runs whose evaluated epoch reached less than
+    UNDERTRAINED_VAL_ACC validation ID accuracy, with what their method's paper published on the real
+    data (None when every run learnt its classes).  Read from each run's metrics.jsonl."""
+    published = {method: auc for method, _, auc, _, _ in PUBLISHED}
+    names = names or [r.label for r in runs]
+    parts = []
+    for name, run in zip(names, runs):
+        history = run.metrics_history()
+        selected = run.eval_metrics().get("selected_epoch")
+        row = next((h for h in history if h.get("epoch") == selected), history[-1] if history else None)
+        if not row or row.get("val_acc") is None or row["val_acc"] >= UNDERTRAINED_VAL_ACC:
+            continue
+        part = f"{name} ({row['val_acc']:.2f} after {len(history)} epochs"
+        part += f"; published {published[run.label]:.2f} AUC)" if run.label in published else ")"
+        parts.append(part)
+    if not parts:
+        return None
+    return ("Under-trained: " + "; ".join(parts) + f" tell their machine IDs apart on less than "
+            f"{UNDERTRAINED_VAL_ACC:.0%} of the validation clips, so their AUC measures the training budget, not "
+            "the method. The published AUCs are of the real DCASE 2020 data after 300 epochs.")
+
+
 def noise_line(table: ResultsTable) -> str | None:
     """One line: which runs the average AUC cannot tell apart (chains of neighbours within the noise)."""
     if table.noise is None:

@@ -129,6 +129,10 @@ class TrainConfig:
     schedule: str = "cosine"
     eta_min_ratio: float = 0.0
     ema_decay: float | None = None  # evaluate an exponential moving average of the weights (OS-SCL)
+    # the EMA's decay after t updates is min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's
+    # ExponentialMovingAverage with num_updates): a run of a few hundred steps then averages its
+    # recent weights; at a fixed 0.99 an EMA of 144 steps still holds 0.99^144 = 24 % of its first
+    ema_warmup: bool = False
     select: str = "val_loss"
     bn_refresh_clips: int | None = None  # training clips that refresh the EMA's BatchNorm statistics
     amp: str | None = "bf16"  # autocast on CUDA

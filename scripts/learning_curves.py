@@ -3,6 +3,8 @@ the seconds of training, to tell an under-trained method from one whose settings
 
     .venv/bin/python scripts/learning_curves.py RECIPE [RECIPE ...] [--preset quick] [--data data/toy]
         [--set key=value ...] [--tag NAME] [--out bench]
+    .venv/bin/python scripts/learning_curves.py --plot A.json B.json ... --out FIGURE.png
+
 
 Each recipe trains as `python -m asdcore train` trains it (asdcore.jobs.pipeline.train_run, the same
 seeded loop, then the full evaluation) in runs/_curves/<recipe>[-<tag>].  After every epoch the weights
@@ -15,8 +17,9 @@ margin head's -log softmax, and the script records:
     id_acc           per type, the share of test normals whose nearest class centre is their own class
     raw              for recipes that evaluate an EMA of the weights: auc and id_acc of the weights themselves
 
-It writes <out>/curves-<host>-<yyyymmdd-hhmm>.json and a PNG beside it (val ID accuracy and AUC against
-epochs and seconds, one line per recipe).  A figure, not a test.
+It writes <out>/curves-<host>-<yyyymmdd-hhmm>[-<tag>].json and a PNG beside it (val ID accuracy and AUC against
+epochs and seconds, one line per recipe).  --plot draws the runs of several such files in one
+figure (settings side by side).  A figure, not a test.
 """
 from __future__ import annotations
 
@@ -129,7 +132,8 @@ def draw(results: dict, png: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("recipes", nargs="+")
+    parser.add_argument("recipes", nargs="*")
+    parser.add_argument("--plot", nargs="+", metavar="JSON", help="draw these result files in one figure, --out")
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--data", default="data/toy")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -137,6 +141,14 @@ def main() -> None:
     parser.add_argument("--tag", default=None, help="a name for these settings (run folders, the figure's legend)")
     parser.add_argument("--out", default=str(ROOT / "bench"))
     args = parser.parse_args()
+    if args.plot:
+        merged = [json.loads(Path(p).read_text()) for p in args.plot]
+        results = {**merged[0], "runs": [run for m in merged for run in m["runs"]]}
+        draw(results, Path(args.out))
+        print(f"learning curves of {len(results['runs'])} runs in {args.out}")
+        return
+    if not args.recipes:
+        parser.error("name one or more recipes, or --plot result files")
     settings = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
     started = dt.datetime.now().isoformat(timespec="minutes")
     results = {"date": started, "preset": args.preset, "data": args.data, "host": socket.gethostname(), "runs": []}
@@ -145,6 +157,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"curves-{socket.gethostname()}-{started.replace('-', '').replace(':', '').replace('T', '-')}"
+    stem += f"-{args.tag}" if args.tag else ""
     (out / f"{stem}.json").write_text(json.dumps(results, indent=2))
     draw(results, out / f"{stem}.png")
     print(f"learning curves in {out / stem}.json and .png")

@@ -160,3 +160,24 @@ def test_bootstrap_intervals_cover_a_known_auc():
         found = auc_intervals(clips, n_boot=400, seed=trial)["per_type"]["fan"]
         hits += found["low"] <= truth <= found["high"]
     assert 0.90 <= hits / trials <= 0.98, hits / trials
+
+
+def test_compare_names_the_runs_too_under_trained_to_judge_their_method(tmp_path):
+    """A classifier whose evaluated epoch tells fewer than 90 % of its validation clips' machine IDs
+    apart is named, with its selected epoch's accuracy and what its paper published; runs that learnt
+    their classes are not; with none under-trained there is no note."""
+    folder = tmp_path / "bundled"
+    for run_id, label, accuracies, selected in (("starved", "TFSTgram (OS-SCL)", [0.3, 0.6, 0.5], 2),
+                                                ("learnt", "TASTgram-MFN (ArcMix)", [0.7, 0.95], 2)):
+        shutil.copytree(SOURCE, folder / run_id, ignore=shutil.ignore_patterns("model.pt"))
+        config = json.loads((folder / run_id / "config.json").read_text())
+        write_json_atomic(folder / run_id / "config.json", dict(config, label=label))
+        metrics = json.loads((folder / run_id / "eval" / "metrics.json").read_text())
+        write_json_atomic(folder / run_id / "eval" / "metrics.json", dict(metrics, selected_epoch=selected))
+        (folder / run_id / "metrics.jsonl").write_text("".join(
+            json.dumps({"epoch": i + 1, "val_acc": a}) + "\n" for i, a in enumerate(accuracies)))
+    starved, learnt = Run(folder / "starved"), Run(folder / "learnt")
+    note = compare.undertrained_note([starved, learnt])
+    assert note.startswith("Under-trained: TFSTgram (OS-SCL) (0.60 after 3 epochs; published 95.71 AUC)")
+    assert "ArcMix" not in note
+    assert compare.undertrained_note([learnt]) is None

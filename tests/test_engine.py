@@ -58,6 +58,17 @@ def test_paper_preset_has_the_papers_settings():
     assert resolve("tfstgram-osscl", "paper").features.variant == "noisy_arcmix"
 
 
+def test_the_ema_warm_up_is_for_short_runs_of_ema_recipes_only():
+    """The quick and tiny presets warm the EMA's decay up (a few hundred steps); the paper preset
+    keeps the OS-SCL code's fixed 0.9999; recipes without an EMA get neither setting."""
+    for name, recipe in RECIPES.items():
+        for preset in ("tiny", "quick", "paper"):
+            t = resolve(name, preset).train
+            assert t.ema_warmup == (recipe.ema and preset != "paper"), (name, preset)
+            assert (t.ema_decay is not None) == recipe.ema, (name, preset)
+    assert resolve("logmel-osscl", "paper").train.ema_decay == 0.9999
+
+
 REFERENCE_MD = PROJECT_ROOT.parent / "shared" / "REFERENCE.md"
 # The recipes the Noisy-ArcMix paper trained, and what ../shared/REFERENCE.md says its code does:
 # each fact quoted from the file, with how a resolved `paper` config must show it.
@@ -627,3 +638,23 @@ def test_segments_train_on_one_stretch_and_score_a_clip_by_the_mean_over_its_seg
     config = resolve("tastgram-arcface", "tiny", {"data.segment_frames": 64})
     with pytest.raises(ValueError, match="also reads the waveform"):
         check_segments(config, build_model(config, 3))
+
+
+def test_ema_warmup_averages_with_the_growing_decay():
+    """With train.ema_warmup the EMA's decay after t updates is min(decay, (1 + t) / (10 + t)): the
+    first update copies the weights, the next ones weigh the new weights by 1 - d_t (a short run's
+    EMA then forgets its random start instead of holding 0.99^steps of it)."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from asdcore.training.loop import ema_with_warmup
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.5), use_buffers=False)
+    expected = None
+    for t, w in enumerate([4.0, 2.0, 10.0, -6.0, 1.0]):
+        model.weight.data.fill_(w)
+        ema.update_parameters(model)
+        d = min(0.5, (1 + t) / (10 + t))  # after t earlier updates (the first, t = 0, copies)
+        expected = w if t == 0 else d * expected + (1 - d) * w
+        assert ema.module.weight.item() == pytest.approx(expected, rel=1e-5)  # float32 weights
+    assert ema.n_averaged.item() == 5

@@ -63,6 +63,18 @@ class Cancelled(Exception):
 
 # --- model groups -------------------------------------------------------------------------------
 
+def ema_with_warmup(decay: float):
+    """AveragedModel's multi_avg_fn for an EMA whose decay grows with the updates it has made:
+    ema <- d ema + (1 - d) w with d = min(decay, (1 + t) / (10 + t)) after t updates.  The first
+    update copies the weights (AveragedModel does that itself when t = 0)."""
+    @torch.no_grad()
+    def update(ema_params, params, num_averaged):
+        t = int(num_averaged)
+        d = min(decay, (1 + t) / (10 + t))
+        torch._foreach_lerp_(ema_params, params, 1 - d)
+    return update
+
+
 @dataclass
 class Group:
     """One model with its optimiser: all classes (classifiers) or one machine type (autoencoder)."""
@@ -123,7 +135,8 @@ def build_groups(config: RunConfig, splits: Splits, device: torch.device, steps_
             # parameters only: the EMA's BatchNorm statistics are recomputed for its own weights
             # each epoch (refresh_batchnorm); averaged statistics of drifting weights do not fit
             # the averaged weights, and early in training the EMA model then collapses to one class
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=False)
+            average = ema_with_warmup(t.ema_decay) if t.ema_warmup else get_ema_multi_avg_fn(t.ema_decay)
+            ema = AveragedModel(model, multi_avg_fn=average, use_buffers=False)
         if t.compile:
             # compiled in place (nn.Module.compile): the same weights and state_dict keys; the first
             # steps in train and in eval mode pay the compilation (about a minute on a 2-core CPU).
