@@ -174,12 +174,12 @@ if chosen:
                         reference)
 st.html(table_html(table))
 line = compare.noise_line(table)
+names = compare.unique_names([compare.entry_for(r) for r in chosen])  # the table's row names, once
 if line:
-    losses = {name: r.config.get("loss", {}).get("name") for name, r in
-              zip(compare.unique_names([compare.entry_for(r) for r in chosen]), chosen)}
+    losses = {name: r.config.get("loss", {}).get("name") for name, r in zip(names, chosen)}
     order = compare.paper_order_note(table, losses)
     st.info(line + (f"\n\n{order}" if order else ""), icon=":material/balance:")
-under = compare.undertrained_note(chosen, compare.unique_names([compare.entry_for(r) for r in chosen]))
+under = compare.undertrained_note(chosen, names)
 if under:
     st.warning(under, icon=":material/hourglass_bottom:")
 st.caption(MARKS_CAPTION)

@@ -103,12 +103,13 @@ _RECIPES = [
                         "TASTgram-MFN with Noisy-ArcMix, the Noisy-ArcMix paper's method",
                         {"name": "tastgram_mfn"}, _margin("noisy_arcmix"), mixup=True),
     # OS-SCL's SupCon term slows a short run (docs/04-bundled-results.md, learning curves): the quick
-    # preset gives Log-Mel (OS-SCL) 9 epochs, still under 6 minutes on a 2-core CPU
+    # preset gives Log-Mel (OS-SCL) 9 epochs: about 5.7 minutes at the 33 s per epoch of the 2026-12-03
+    # bundling, 10.3 on the slower VM of 2026-12-05 (docs/04-bundled-results.md)
     recipe("logmel-osscl", "Log-Mel (OS-SCL)", "OS-SCL on one log-mel channel with a LeakyReLU FPH",
            {"name": "logmel_mfn"}, _margin("osscl"), mixup="waveform", features="noisy_arcmix", ema=True,
            per_preset={"quick": {"train.epochs": 9}}),
     # its TFgram branch (1-D convolutions over the waveform) trains at 2.5x the others' time per clip on
-    # a CPU: the quick preset trains 4 epochs, under 10 minutes on a 2-core CPU
+    # a CPU: the quick preset trains 4 epochs (about 8 minutes estimated at 2026-12-03's speed; not yet timed)
     recipe("tfstgram-osscl", "TFSTgram (OS-SCL)", "OS-SCL's TFSTgram-MFN with FPH, SupCon + Noisy-ArcMix, m 0.4",
            {"name": "tfstgram_mfn"}, _margin("osscl", m=0.4), mixup="waveform", features="noisy_arcmix", ema=True,
            per_preset={"quick": {"train.epochs": 4}}),

@@ -5,7 +5,6 @@ the seconds of training, to tell an under-trained method from one whose settings
         [--set key=value ...] [--tag NAME] [--out bench]
     .venv/bin/python scripts/learning_curves.py --plot A.json B.json ... --out FIGURE.png
 
-
 Each recipe trains as `python -m asdcore train` trains it (asdcore.jobs.pipeline.train_run, the same
 seeded loop, then the full evaluation) in runs/_curves/<recipe>[-<tag>].  After every epoch the weights
 that evaluation would use (the EMA's, where the recipe has one) score the labelled test clips with the
