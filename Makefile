@@ -1,6 +1,7 @@
 # make run       : set up, make the default data sets if missing, serve the app on 127.0.0.1
 # make test      : set up, then the suite without its long end-to-end tests (minutes)
 # make test-all  : set up, then every test, the long ones included (what CI runs)
+# make lab       : set up, then JupyterLab on notebooks/ (the lessons and the tour) on 127.0.0.1:8888
 # make lint      : ruff over the package, the app, the scripts and the tests
 # make bench     : speed and memory figures on this machine (scripts/bench.py; makes data/scale-5k first)
 # make screenshot: the README's picture of the app (scripts/screenshot.py)
@@ -13,7 +14,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 DATA := data/toy
 PORT ?= 8501
 
-.PHONY: setup setup-dev run test test-all lint data data-shift data-bench bench checkpoints screenshot clean-venv
+.PHONY: setup setup-dev run lab test test-all lint data data-shift data-bench bench checkpoints screenshot clean-venv
 
 # The runtime: requirements.txt's exact versions, then this package (editable: the checkout is
 # what runs), which also installs the `asdcore` command into .venv/bin.
@@ -54,6 +55,10 @@ bench: setup-dev data data-shift data-bench
 run: data data-shift
 	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
+
+# The lessons as notebooks (notebooks/lessons/) and the tour; they read the bundled runs and data/toy
+lab: setup-dev data
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 --notebook-dir notebooks
 
 # Retrain every recipe's quick preset on the default data and re-bundle checkpoints/, plus training
 # seeds 1 and 2 of six recipes for the spread (about 1 h 45 min on 2 cores).

@@ -18,6 +18,7 @@ st.set_page_config(page_title="Margin-loss ASD lab", page_icon=":material/graphi
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/lessons.py", title="Lessons", icon=":material/menu_book:", url_path="lessons"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/table_chart:", url_path="compare"),
     st.Page("app_pages/angles.py", title="Angles", icon=":material/architecture:", url_path="angles"),

@@ -22,6 +22,8 @@ from app_pages.shared.url_state import query_int, url_choice_key, url_value_key
 LOGMEL = LogMelConfig.stgram()  # the example clips' log-mel: STgram-MFN's settings
 
 PAGE_GUIDE = [
+    ("Lessons", "a guided path in eight lessons, from the task to your own recordings; each answers one "
+                "question from the bundled runs, with its uncertainty."),
     ("Train", "start a training run (a recipe from the papers, a preset, your hyper-parameters) and "
               "watch it live: progress, loss and accuracy curves, the log; cancel or resume it."),
     ("Compare", "AUC / pAUC / mAUC of your runs per machine type, laid out like Table 1 of the "
@@ -102,9 +104,11 @@ def show_toy_factory(manifest: dict) -> None:
 def show_guide() -> None:
     st.subheader("How to use it")
     st.markdown(
-        "**Where to start:** open **Margin lab** to see what a margin does to embeddings in a few seconds; "
-        "**Angles** to see Fig. 1 of the Noisy-ArcMix paper on the bundled runs; **False alarms** to debug "
-        "an alarm; **Train** to train a method yourself, then **Compare** to put it beside the others.")
+        "**Start here:** [the Lessons](lessons?lesson=1), a path through the lab in eight short lessons, each "
+        "with a question answered from the bundled runs (lessons 1-3 take about 15 minutes). Or go straight "
+        "to a page: **Margin lab** to see what a margin does to embeddings, **Angles** for Fig. 1 of the "
+        "Noisy-ArcMix paper on the bundled runs, **False alarms** to debug an alarm, **Train** to train a "
+        "method yourself, then **Compare** to put it beside the others.")
     st.markdown("\n".join(f"- **{name}**: {what}" for name, what in PAGE_GUIDE))
     shift = "shift-tastgram-noisy-arcmix"
     st.markdown(

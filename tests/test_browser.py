@@ -8,6 +8,7 @@ point opens that clip.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -116,3 +117,30 @@ def test_clicking_an_embedding_point_opens_that_clip(server):
         page.screenshot(path=str(ARTIFACTS / "embeddings-clicked.png"), full_page=True)
         assert _no_errors(page) == []
         page.screenshot(path=str(ARTIFACTS / "embeddings-clicked.png"), full_page=True)
+
+
+def test_every_lesson_renders_in_chromium_and_its_next_link_opens_the_next(server):
+    """Each lesson from its shared link (?lesson=N): no error element, its header, its figures drawn;
+    the first lesson's "next" link opens lesson 2.  Render times go to test-artifacts/lesson_times.json."""
+    url, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    times = {}
+    with chromium_page() as page:
+        for number in range(1, 9):
+            start = time.perf_counter()
+            goto(page, f"{url}/lessons?lesson={number}")
+            times[number] = round(time.perf_counter() - start, 2)
+            main = page.locator('[data-testid="stMain"]')
+            assert f"Lesson {number}:" in main.inner_text()
+            assert _no_errors(page) == [], f"lesson {number}: {_no_errors(page)}"
+            assert page.locator('[data-testid="stPlotlyChart"] .main-svg').count() > 0
+            if number in (3, 7):
+                page.screenshot(path=str(ARTIFACTS / f"lesson-{number}.png"), full_page=True)
+        goto(page, f"{url}/lessons?lesson=1")
+        since = finished_runs(page)
+        page.get_by_role("link", name=re.compile("^2\\. ")).click()
+        wait_for_app(page, since)
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText"
+                               ".includes('Lesson 2:')", timeout=30_000)
+    (ARTIFACTS / "lesson_times.json").write_text(json.dumps(times, indent=2))
+    print("\nlesson render from its link (s):", json.dumps(times))
