@@ -79,14 +79,26 @@ def mixup_conclusion(context: Context, answer: Answer) -> str:
     paper = ", ".join(f"{LOSS_NAMES[k]} {v:.2f}" for k, v in PAPER_MARGIN_ORDER.items())
     if len(noise) == len(pairs):
         head = ("On the toy data, after a few CPU epochs, the three losses cannot be told apart: every paired "
-                "interval includes 0, and the spread over training seeds is of the same size as the differences. ")
+                "interval includes 0. ")
     else:
         real = [answer.values["names"][p] for p in pairs if p not in noise]
         head = (f"Of the three pairs, {len(real)} {'differs' if len(real) == 1 else 'differ'} beyond the noise of "
                 f"the test clips ({'; '.join(real)}); {'the others do' if len(noise) > 1 else 'the other does'} not. "
-                "A difference of one training each can still be a difference of seeds: compare it with the spread "
-                "over seeds above. ")
-    return (head + "What the noisy label changes is in the left figure: ArcMix puts a mixed clip on the side of "
+                "But the intervals count the test clips only: a difference between two single trainings is also a "
+                "difference of seeds. ")
+        seeds = answer.values["seeds"]
+        for pair in (p for p in pairs if p not in noise):
+            a, b = pair.split(" - ")
+            if a in seeds and b in seeds:
+                # two independent single runs: Var(a - b) = sd_a^2 + sd_b^2 over training seeds
+                spread = (seeds[a][2] ** 2 + seeds[b][2] ** 2) ** 0.5
+                measured = 100 * abs(pairs[pair]["difference"])
+                head += (f"Over training seeds, {answer.values['names'][pair]} varies by about {spread:.2f} points "
+                         f"(√(sd_a² + sd_b²)), against the {measured:.2f} measured: "
+                         + ("over twice that spread, so more likely a difference of the methods. "
+                            if measured > 2 * spread else
+                            "not twice that spread, so it may be a difference of seeds, not of the methods. "))
+    return (head + "What the noisy label changes is in the top figure: ArcMix puts a mixed clip on the side of "
             "its larger weight, Noisy-ArcMix always on y_a's side, a label noise that the paper found to "
             "regularise. The paper's ranking comes from the real DCASE 2020 data after 300 epochs (TASTgram-MFN, "
             f"average AUC: {paper}); do not read these toy runs as confirming or refuting it.")
@@ -96,10 +108,10 @@ MIXUP = Lesson(
     number=4, slug="mixup-arcmix-noisy-arcmix", title="Mixup, ArcMix and Noisy-ArcMix",
     goal="Understand what mixing two clips and their labels does to a margin loss, and learn to ask whether "
          "a difference between two methods is real before believing it.",
-    look="Left: a mixed clip (30 % of y_a, 70 % of y_b) and the loss each method gives it as its embedding moves "
-         "from y_a's centre to y_b's; each dot is where that loss wants it. Right: each dot is the difference in "
-         "average AUC between two runs on the same test clips, with its 95 % interval; grey means the interval "
-         "includes 0.",
+    look="Top, right panel: a mixed clip (30 % of y_a, 70 % of y_b) and the loss each method gives it as its "
+         "embedding moves from y_a's centre to y_b's; each star is where that loss wants it. Below: each dot is the "
+         "difference in average AUC between two runs on the same test clips, with its 95 % interval; grey means "
+         "the interval includes 0.",
     question="Is Noisy-ArcMix better than ArcMix and ArcFace on the toy data?",
     figures=mixup_figures, answer=mixup_answer, conclude=mixup_conclusion,
     try_it=[Link("The three runs side by side on Compare (≈ marks differences within the noise)", "compare",

@@ -22,7 +22,7 @@ def domain_aucs(context: Context) -> pd.DataFrame:
 
     def make():
         rows = []
-        sources = [(r, "score", context.run(r).label) for r in SHIFT_RUNS]
+        sources = [(r, "score", context.run(r).label.replace(" · domain shift", "")) for r in SHIFT_RUNS]
         sources += [(SHIFT_NOISY, f"score_{b}", f"Noisy-ArcMix, {b}") for b in SHIFT_BACKENDS if b != "softmax"]
         for run_id, column, what in sources:
             clips = context.run(run_id).clips()
@@ -40,7 +40,8 @@ def shift_figures(context: Context) -> list:
     return [plots.angle_histograms({run.label: run.clips()}, split_domain=True,
                                    title="Angle to the own section's centre, by domain (target hatched)"),
             interval_bars(domain_aucs(context), "what", "domain",
-                          colors={"source": plots.COLORS["normal"], "target": plots.COLORS["anomaly"]},
+                          # not the normal / anomaly colours: these bars are domains, each of both labels
+                          colors={"source": plots.CATEGORICAL[2], "target": plots.CATEGORICAL[3]},
                           title="AUC per domain (95 % bootstrap interval)", y_title="AUC (%)")]
 
 
@@ -60,7 +61,7 @@ def shift_answer(context: Context) -> Answer:
 
 def shift_conclusion(context: Context, answer: Answer) -> str:
     v = answer.values
-    label = context.run(SHIFT_NOISY).label
+    label = context.run(SHIFT_NOISY).label.replace(" · domain shift", "")
     own = v[label]
     drop = own["source"]["auc"] - own["target"]["auc"]
     best = max(v, key=lambda k: v[k]["target"]["auc"])
@@ -74,8 +75,9 @@ def shift_conclusion(context: Context, answer: Answer) -> str:
         beyond = b["ci"][0] > own["target"]["ci"][1]
         text += (f"The best target AUC here, {100 * b['auc']:.1f}, is that of {best}"
                  + (", beyond the softmax's interval: " if beyond else ", within the softmax's interval: ")
-                 + "scores that compare a clip with its nearest training clips (kNN, LOF) or with a mixture fitted "
-                   "per domain (GMM, sub-cluster AdaCos) do not need the class centre to fit the target domain.")
+                 + "scores that compare a clip with its nearest training clips (kNN, LOF) or with a mixture of "
+                   "several Gaussians per section (GMM, sub-cluster AdaCos), which can give the few target clips a "
+                   "component of their own, do not need one class centre to fit both domains.")
     return text
 
 
