@@ -177,12 +177,16 @@ def show_listening(root: Path, test: pd.DataFrame) -> None:
 
 # the columns of asdcore.runs.run_summary this table shows, and their headers
 RUN_COLUMNS = {"id": "run", "method": "method", "recipe": "recipe", "preset": "preset", "state": "state",
-               "auc_pct": "AUC (%)", "pauc_pct": "pAUC (%)", "bundled": "bundled"}
+               "auc_pct": "AUC", "pauc_pct": "pAUC", "bundled": "bundled"}
 
 
 def runs_table() -> pd.DataFrame:
-    """run, method, recipe, preset, state, average AUC / pAUC (%) of every run."""
-    return pd.DataFrame(run_summary(list_runs()), columns=list(RUN_COLUMNS)).rename(columns=RUN_COLUMNS)
+    """run, method, recipe, preset, state, average AUC / pAUC of every run, as text: "89.9 %" (one decimal,
+    as the papers' tables; st.table would print a float column as 89.8700), "–" before evaluation."""
+    table = pd.DataFrame(run_summary(list_runs()), columns=list(RUN_COLUMNS))
+    for column in ("auc_pct", "pauc_pct"):
+        table[column] = [f"{v:.1f} %" if v is not None and pd.notna(v) else "–" for v in table[column]]
+    return table.rename(columns=RUN_COLUMNS)
 
 
 def show_runs() -> None:

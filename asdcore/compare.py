@@ -375,7 +375,7 @@ def undertrained_note(runs, names: list[str] | None = None) -> str | None:
         if not row or row.get("val_acc") is None or row["val_acc"] >= UNDERTRAINED_VAL_ACC:
             continue
         part = f"{name} ({row['val_acc']:.2f} after {len(history)} epochs"
-        part += f"; published {published[run.label]:.2f} AUC)" if run.label in published else ")"
+        part += f"; published {published[run.method]:.2f} AUC)" if run.method in published else ")"
         parts.append(part)
     if not parts:
         return None

@@ -83,6 +83,9 @@ if TYPE_CHECKING:  # only for annotations: the config module imports torch, run 
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
+# presets that check that training runs end to end, and learn nothing worth showing (the analysis pages
+# never pick such a run by default, and its name says what it is)
+SMOKE_TEST_PRESETS = ("tiny",)
 
 
 def write_json_atomic(path: str | os.PathLike, data) -> None:
@@ -215,9 +218,32 @@ class Run:
         return self.config.get("recipe", "?")
 
     @property
-    def label(self) -> str:
-        """A short name for tables and legends."""
+    def method(self) -> str:
+        """The method in the papers' words (the recipe's label), e.g. "TASTgram-MFN (Noisy-ArcMix)"."""
         return self.config.get("label") or self.id
+
+    @property
+    def is_smoke_test(self) -> bool:
+        """A run of yours with a smoke-test preset (tiny): it checks that training works and has learnt
+        nothing.  (Bundled runs are the project's chosen results, whatever their preset.)"""
+        return not self.bundled and self.config.get("preset") in SMOKE_TEST_PRESETS
+
+    @property
+    def label(self) -> str:
+        """The name for tables, legends and pickers: what the run is.  A bundled run is its method; a run
+        of yours adds its preset (a tiny run marked as a smoke test), its data and its date, so it never
+        shows under a bundled run's name."""
+        parts = [self.method]
+        if not self.bundled:
+            preset = self.config.get("preset")
+            parts.append(f"{preset} smoke test" if self.is_smoke_test else (preset or "custom"))
+            data = "+".join(Path(str(r)).name for r in self.config.get("data", {}).get("roots", []))
+            if data:
+                parts.append(data)
+            created = self.status.get("created")
+            if created:
+                parts.append(time.strftime("%Y-%m-%d %H:%M", time.localtime(float(created))))
+        return " · ".join(parts)
 
     def metrics_history(self) -> list[dict]:
         path = self.path / "metrics.jsonl"

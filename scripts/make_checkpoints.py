@@ -140,7 +140,7 @@ def results_markdown(seeds: dict) -> str:
         cells = [f"{100 * m['per_type'][t]['auc']:.1f} / {100 * m['per_type'][t]['pauc']:.1f}"
                  if t in m["per_type"] else "-" for t in TYPES]
         wall = run.status.get("wall_seconds")
-        lines.append(f"| {run.label} | " + " | ".join(cells) + f" | {100 * m['average']['auc']:.2f} | "
+        lines.append(f"| {run.method} | " + " | ".join(cells) + f" | {100 * m['average']['auc']:.2f} | "
                      f"{100 * m['average']['pauc']:.2f} | {100 * m['average']['mauc']:.2f} | "
                      f"{m['train_seconds']:.0f} s + {m['eval_seconds']:.0f} s (wall {wall:.0f} s) |")
     gauss = gaussian_baseline()
@@ -185,7 +185,7 @@ def shift_markdown() -> list[str]:
         pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
         cells = [f"{pct(per_type[t]['auc_source'])} / {pct(per_type[t]['auc_target'])}" if t in per_type else "-"
                  for t in TYPES]
-        lines.append(f"| {run.label} ({run.id}) | " + " | ".join(cells) + f" | {pct(block['hmean_source'])} | "
+        lines.append(f"| {run.method} ({run.id}) | " + " | ".join(cells) + f" | {pct(block['hmean_source'])} | "
                      f"{pct(block['hmean_target'])} | {pct(block['official_score'])} | "
                      f"{m['train_seconds']:.0f} s + {m['eval_seconds']:.0f} s (wall {run.status.get('wall_seconds'):.0f} s) |")
     return lines

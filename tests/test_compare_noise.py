@@ -49,7 +49,8 @@ def simulated(tmp_path_factory) -> Path:
     return folder
 
 
-def test_runs_the_test_clips_cannot_tell_apart_lose_their_rank_and_the_others_keep_it(simulated):
+def test_runs_the_test_clips_cannot_tell_apart_lose_their_rank_and_the_others_keep_it(simulated, monkeypatch):
+    monkeypatch.setenv("ASD_BUNDLED", str(simulated))  # bundled runs: named by their method alone
     runs = [Run(simulated / r) for r in SIMULATED]
     table = compare.mark_within_noise(compare.results_table(runs, reference=False), PairwiseComparer(runs))
     average = (compare.AVERAGE, "AUC")
@@ -67,7 +68,8 @@ def test_runs_the_test_clips_cannot_tell_apart_lose_their_rank_and_the_others_ke
     assert "every run differs" in compare.noise_line(alone)
 
 
-def test_where_the_toy_cannot_order_noisy_arcmix_and_arcmix_the_paper_s_order_is_named(simulated):
+def test_where_the_toy_cannot_order_noisy_arcmix_and_arcmix_the_paper_s_order_is_named(simulated, monkeypatch):
+    monkeypatch.setenv("ASD_BUNDLED", str(simulated))
     runs = [Run(simulated / r) for r in SIMULATED]
     table = compare.mark_within_noise(compare.results_table(runs, reference=False), PairwiseComparer(runs))
     # the simulated runs are all Noisy-ArcMix copies: say the twin was trained with ArcMix
@@ -162,7 +164,7 @@ def test_bootstrap_intervals_cover_a_known_auc():
     assert 0.90 <= hits / trials <= 0.98, hits / trials
 
 
-def test_compare_names_the_runs_too_under_trained_to_judge_their_method(tmp_path):
+def test_compare_names_the_runs_too_under_trained_to_judge_their_method(tmp_path, monkeypatch):
     """A classifier whose evaluated epoch tells fewer than 90 % of its validation clips' machine IDs
     apart is named, with its selected epoch's accuracy and what its paper published; runs that learnt
     their classes are not; with none under-trained there is no note."""
@@ -176,8 +178,13 @@ def test_compare_names_the_runs_too_under_trained_to_judge_their_method(tmp_path
         write_json_atomic(folder / run_id / "eval" / "metrics.json", dict(metrics, selected_epoch=selected))
         (folder / run_id / "metrics.jsonl").write_text("".join(
             json.dumps({"epoch": i + 1, "val_acc": a}) + "\n" for i, a in enumerate(accuracies)))
+    monkeypatch.setenv("ASD_BUNDLED", str(folder))
     starved, learnt = Run(folder / "starved"), Run(folder / "learnt")
     note = compare.undertrained_note([starved, learnt])
     assert note.startswith("Under-trained: TFSTgram (OS-SCL) (0.60 after 3 epochs; published 95.71 AUC)")
     assert "ArcMix" not in note
     assert compare.undertrained_note([learnt]) is None
+    # a run of yours is named with its preset, data and date, and still finds its method's published AUC
+    monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "elsewhere"))
+    mine = compare.undertrained_note([Run(folder / "starved")])
+    assert mine.startswith("Under-trained: TFSTgram (OS-SCL) · quick · toy · ") and "published 95.71 AUC" in mine

@@ -75,9 +75,23 @@ def run_title(run: Run) -> str:
     return f"{run.label} — {run.id}{tag}"
 
 
+def default_run(by_id: dict[str, Run], recipe: str, skip_smoke_tests: bool = True) -> str:
+    """The run a page opens on: your newest run of the recipe that is not a smoke test (its name says it
+    is yours), else the bundled one on the data set most runs share (the default toy set, not the
+    domain-shift one), else any run of the recipe that is not a smoke test, else the first run.  A tiny
+    run never replaces a bundled one by default: it has learnt nothing."""
+    learnt = {i: r for i, r in by_id.items() if not (skip_smoke_tests and r.is_smoke_test)}
+    main_data = next(iter(runs_by_data(list(learnt.values()) or list(by_id.values()))))
+    of_recipe = {i: r for i, r in learnt.items() if r.recipe == recipe}
+    preferred = ([i for i, r in of_recipe.items() if not r.bundled]
+                 + [i for i, r in of_recipe.items() if data_of(r) == main_data] + list(of_recipe) + list(learnt))
+    return preferred[0] if preferred else next(iter(by_id))
+
+
 def select_run(label: str = "Run", key: str = "run", runs: list[Run] | None = None,
-               default_recipe: str = "tastgram-noisy-arcmix") -> Run | None:
-    """A run picker whose choice lives in the query parameter `key`."""
+               default_recipe: str = "tastgram-noisy-arcmix", skip_smoke_tests: bool = True) -> Run | None:
+    """A run picker whose choice lives in the query parameter `key`; without one it opens on
+    default_run (the Train page, which watches any run, passes skip_smoke_tests=False)."""
     runs = evaluated_runs() if runs is None else runs
     if not runs:
         return None
@@ -85,13 +99,7 @@ def select_run(label: str = "Run", key: str = "run", runs: list[Run] | None = No
     ids = list(by_id)
     wanted = st.query_params.get(key)
     if wanted not in ids:
-        # your newest run of the recipe, else the bundled one on the data set most runs share (the
-        # default toy set, not the domain-shift one), else any run of it
-        main_data = next(iter(runs_by_data(runs)))
-        of_recipe = {i: r for i, r in by_id.items() if r.recipe == default_recipe}
-        preferred = ([i for i, r in of_recipe.items() if not r.bundled]
-                     + [i for i, r in of_recipe.items() if data_of(r) == main_data] + list(of_recipe))
-        wanted = preferred[0] if preferred else ids[0]
+        wanted = default_run(by_id, default_recipe, skip_smoke_tests)
     chosen = st.selectbox(label, ids, index=ids.index(wanted), format_func=lambda i: run_title(by_id[i]),
                           key=f"select_{key}")
     st.query_params[key] = chosen
