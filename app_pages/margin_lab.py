@@ -8,6 +8,7 @@ The equations match asdcore/losses.py; the figures call the loss classes themsel
 """
 import importlib
 import sys
+import time
 from dataclasses import replace
 
 import pandas as pd
@@ -97,9 +98,18 @@ def show_equations() -> None:
 def show_margin_figures(s: float, m: float, lam: float) -> None:
     st.subheader("What the margin does to one sample")
     st.plotly_chart(plots.target_logit_curves(s, m, lam), config=CHART)
+    before, after = plots.margins.arcface_fallback_jump(s, m)
     st.caption("Left: the label's logit as the embedding turns away from its centre; ArcFace's is lower by the "
                "margin, so the loss stays high until the clip is well inside its class. Right: where each loss "
                "puts a mixed sample between two centres (stars mark the minima).")
+    st.markdown(
+        f"**The step at π − m.** Past θ = π − m the angle θ + m passes π, and cos(θ + m) would turn back *up*: "
+        "a clip pointing nearly away from its centre would gain logit by turning farther away. So ArcFace (the "
+        "reference code and insightface, `asdcore/losses.py`) switches there to cos θ − m·sin(π − m), which keeps "
+        "falling as θ grows. It is the first-order form cos θ − m·sin θ of cos(θ + m) with sin θ frozen at π − m, "
+        f"and it does not meet the curve: here the logit steps from {before:.1f} to {after:.1f} (s·(cos m + "
+        f"m·sin m − 1) = {before - after:.1f} lower). Its slope in cos θ is still s, so the gradient keeps pulling "
+        "such a clip back towards its centre; only clips more than π − m from their own centre ever see it.")
     st.plotly_chart(plots.decision_boundaries(m, s), config=CHART)
     st.caption("Softmax decides at the bisector; with ArcFace each class must win by m, leaving a no-man's "
                "land of width m between the classes. Hover over the circle for the probabilities.")
@@ -110,6 +120,14 @@ def show_margin_figures(s: float, m: float, lam: float) -> None:
 # the picker's groups: each trains its losses side by side from the same start
 GROUPS = {"all four side by side": list(marginlab.MARGIN_LOSSES),
           "AdaCos and sub-cluster AdaCos side by side": list(marginlab.ADAPTIVE_LOSSES)}
+
+
+# Live frames per training.  Training costs the same in 2-D and 3-D (about a second per loss for
+# 300 steps, one thread); the spheres cost the browser, which redraws four 3-D (WebGL) charts per
+# frame.  Measured in Chromium on a busy 2-core machine, Train to a settled page, 4 losses x 300
+# steps: 2-D (13 frames) 13.5-19.1 s; 3-D with 13 frames 49.7-66.4 s, with 5 frames 18.7-21.6 s
+# (a user saw 22 s in 3-D against 6 s in 2-D with 13 frames each).  So 3-D redraws less often.
+LIVE_FRAMES = {2: 12, 3: 4}
 
 
 def toy_settings(s: float, m: float) -> tuple[marginlab.LabConfig, list[str]]:
@@ -128,7 +146,7 @@ def toy_settings(s: float, m: float) -> tuple[marginlab.LabConfig, list[str]]:
                                 help="each class gets S centres; S = 1 is AdaCos with mixup and B_avg over all "
                                      "centres")
     config = marginlab.LabConfig(s=s, m=m, alpha=alpha, embedding_dim=dim, steps=steps, subclusters=subclusters,
-                                 snapshot_every=max(10, steps // 12), seed=int(seed))
+                                 snapshot_every=max(10, steps // LIVE_FRAMES[dim]), seed=int(seed))
     return config, losses
 
 
@@ -166,21 +184,50 @@ def draw(snapshots: dict, circles, histograms, frame: str, scales=None, config: 
                         config=CHART, key=f"angles-{frame}")
 
 
+# The results table: short headers (the page's columns are narrow), each explained in its tooltip.
+# Angles are medians over the held-out clips; geometry() in asdcore.marginlab computes them.
+SUMMARY_COLUMNS = {
+    "loss": ("loss", "the loss the toy was trained with"),
+    "normals, start (°)": ("start_normal_deg", "median angle of the held-out normals to their own class centre W at "
+                                               "step 0 (the untrained network)"),
+    "normals (°)": ("normal_deg", "median angle of the held-out normals to their own class centre W at the end"),
+    "anomalies (°)": ("anomaly_deg", "median angle of the anomalies to the centre W of the class they claim"),
+    "gap (°)": ("gap_deg", "anomalies' median angle minus normals' median angle: > 0 when anomalies lie farther "
+                           "from W"),
+    "AUC": ("auc", "AUC of the angle to W as the anomaly score: 1 when every anomaly lies farther from its centre "
+                   "than every normal, 0.5 when the angle tells them apart no better than chance"),
+    "class spread (°)": ("spread_deg", "median angle of the normals to their class's own direction (the mean of the "
+                                       "class's embeddings): how tight a class is, wherever its centre W lies"),
+    "W off class (°)": ("centre_offset_deg", "angle from each class's own direction to its centre W (nearest "
+                                             "sub-centre), mean over the classes: 0 when W sits in its class"),
+    "accuracy": ("accuracy", "held-out normals classified to their own class"),
+    "s (adaptive)": ("scale", "AdaCos's learnt scale at the end (the fixed-scale losses use the s slider)"),
+}
+
+
 def summary_table(history: dict) -> pd.DataFrame:
     rows = []
     for name, snaps in history.items():
         first, last = snaps[0], snaps[-1]
-        sep = plots.angle_separation(last.normal_angles_deg, last.anomaly_angles_deg, max_deg=180.0)
-        row = {"loss": marginlab.LOSSES[name],
-               "normals' mean angle, start (°)": round(float(first.normal_angles_deg.mean()), 1),
-               "normals' mean angle, end (°)": round(float(last.normal_angles_deg.mean()), 1),
-               "anomalies' mean angle, end (°)": round(float(last.anomaly_angles_deg.mean()), 1),
-               "AUC of the angle as anomaly score": round(sep["auc"], 3),
-               "accuracy (held-out normals)": round(last.accuracy, 3)}
-        if last.scale is not None:  # AdaCos learnt its s; the fixed-scale losses use the slider's
-            row["adaptive s, end"] = round(last.scale, 3)
+        values = marginlab.geometry(last) | {"loss": marginlab.LOSSES[name], "accuracy": last.accuracy,
+                                             "start_normal_deg": marginlab.geometry(first)["normal_deg"],
+                                             "scale": last.scale}
+        row = {header: values[key] for header, (key, _) in SUMMARY_COLUMNS.items()}
+        if last.scale is None:  # AdaCos learnt its s; the fixed-scale losses use the slider's
+            del row["s (adaptive)"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def show_summary(history: dict, config: marginlab.LabConfig) -> None:
+    """The results table, then what its numbers say (asdcore.marginlab.explain, from this run)."""
+    table = summary_table(history)
+    number = {"AUC": "%.3f", "accuracy": "%.3f", "s (adaptive)": "%.3g"}
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        header: (st.column_config.TextColumn(header, help=text, width="medium") if header == "loss" else
+                 st.column_config.NumberColumn(header, help=text, format=number.get(header, "%.1f")))
+        for header, (_, text) in SUMMARY_COLUMNS.items() if header in table.columns})
+    st.markdown("\n\n".join(marginlab.explain(history, config)))
 
 
 def show_toy(s: float, m: float) -> None:
@@ -188,8 +235,9 @@ def show_toy(s: float, m: float) -> None:
     st.markdown("Four Gaussian blobs in a 16-D input space stand in for four machine IDs; a small network maps "
                 "them to a 2-D (or 3-D) embedding, trained with the real losses (s and m from the sliders above). "
                 "Held-out **normal** points come from the same blobs, **anomalous** points from each blob shifted "
-                "(a machine whose sound changed): they were never trained on. Watch the normals gather around "
-                "their centres, and the angles of the anomalies stay larger.")
+                "(a machine whose sound changed): they were never trained on. Watch each class gather, and whether "
+                "it gathers around its own centre: the table and the notes under it say, in this run's numbers, "
+                "where each loss left the normals and the anomalies.")
     st.caption("On each circle: held-out normals by class, the anomalies (any class) on the inner ring so they "
                "hide no normal, and each class centre W_k as a star. Only directions matter to the losses.")
     config, losses = toy_settings(s, m)
@@ -213,6 +261,7 @@ def show_toy(s: float, m: float) -> None:
         if "torch._dynamo" not in sys.modules:  # a process's first torch optimizer imports it (~2.5 s)
             with st.spinner("Loading torch's optimiser code (once per server, a few seconds) ..."):
                 importlib.import_module("torch._dynamo")
+        started = time.monotonic()
         generators = {name: marginlab.train_steps(replace(config, loss=name)) for name in losses}
         history = {name: [] for name in losses}
         for frame, snaps in enumerate(zip(*generators.values())):
@@ -223,9 +272,19 @@ def show_toy(s: float, m: float) -> None:
             progress.progress(step / config.steps, text=f"step {step} / {config.steps}")
             draw(current, circles, histograms, f"live{frame}", scales, config)
         st.session_state["margin_lab"] = stored = (key, history)
+        # the time this training took (training and drawing), kept per embedding dimension for the
+        # promise before the next one
+        st.session_state.setdefault("margin_lab_seconds", {})[config.embedding_dim] = (
+            time.monotonic() - started, f"{len(losses)} loss{'es' * (len(losses) > 1)} × {config.steps} steps, "
+                                        f"{len(next(iter(history.values())))} frames")
+    took, work = st.session_state.get("margin_lab_seconds", {}).get(config.embedding_dim, (None, None))
     if stored is None or stored[0] != key:
         # before any training: the initial embedding, so there is something to compare with
-        progress.info("Press **Train** to watch the embedding learn (a few seconds).")
+        frames = len(range(0, config.steps, config.snapshot_every)) + 1  # train_steps' snapshots
+        expected = (f"{len(losses)} loss{'es' * (len(losses) > 1)} × {config.steps} steps, drawn {frames} times; "
+                    "the time it takes is shown afterwards" if took is None else
+                    f"your last {config.embedding_dim}-D training here, {work}, took {took:.0f} s")
+        progress.info(f"Press **Train** to watch the embedding learn ({expected}).")
         draw({name: next(marginlab.train_steps(replace(config, loss=name))) for name in losses},
              circles, histograms, "initial", scales, config)
         show_scale_text(losses)
@@ -237,12 +296,9 @@ def show_toy(s: float, m: float) -> None:
         draw({name: snaps[index] for name, snaps in history.items()}, circles, histograms, "replay", scales,
              config)
     show_scale_text(losses)
-    st.dataframe(summary_table(history), hide_index=True, width="stretch")
-    st.caption("The AUC of the angle as an anomaly score: 1 when every anomaly lies farther from its centre "
-               "than every normal, 0.5 when angles tell them apart no better than chance. In 2-D or 3-D the "
-               "mixup losses (ArcMix, Noisy-ArcMix) cannot pull every class tight: mixed samples need room "
-               "between the centres, so their normals stay wider than ArcFace's here. The papers' embeddings "
-               "have 128 dimensions, with room for both.")
+    if took is not None:
+        st.caption(f"This training took {took:.1f} s to train and draw ({work}).")
+    show_summary(history, config)
 
 
 def show_scale_text(losses: list[str]) -> None:

@@ -282,8 +282,10 @@ def show_result(run: Run) -> None:
         st.warning(f"{sum(left.values())} test clip(s) of machine IDs / sections with no training clips were left "
                    "out (no model learnt them: not scored, not in the averages): "
                    + ", ".join(f"{k} ({n})" for k, n in left.items()))
-    st.success("Finished and evaluated. Open **Compare** for the per-machine-type table, **Angles** and "
-               "**Embeddings** to see what the loss did, **False alarms** to debug its mistakes.")
+    # relative links (app.py's url paths), as on Home: they resolve beside this page's own URL
+    st.success("Finished and evaluated. Open **[Compare](compare)** for the per-machine-type table, "
+               "**[Angles](angles)** and **[Embeddings](embeddings)** to see what the loss did, "
+               "**[False alarms](false-alarms)** to debug its mistakes.")
 
 
 def runs_overview(runs: list[Run]) -> None:
@@ -317,7 +319,7 @@ if not user_runs:
 started = st.session_state.pop("just_started", None)
 if started:
     st.success(f"Started `{started}`: it is queued and starts as soon as no other run is training.")
-selected = select_run("Run to watch", key="run", runs=user_runs)
+selected = select_run("Run to watch", key="run", runs=user_runs, skip_smoke_tests=False)
 active = selected.state in ACTIVE_STATES
 # the timer runs only while the run is queued or running: a finished run's view stays still
 st.fragment(run_every=REFRESH_SECONDS if active else None)(live_view)(str(selected.path), active)

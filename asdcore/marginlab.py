@@ -15,6 +15,14 @@ angles from their class centre than the normals, which is how the ASD score work
     for snap in train_steps(LabConfig(loss="arcface", m=0.5)):
         snap.step, snap.loss, snap.normal_angles_deg.mean(), snap.anomaly_angles_deg.mean()
 
+geometry(snapshot) says where the classes lie with respect to their centres (median angles of
+normals and anomalies to W, the AUC of that angle, how tight each class is about its own direction
+and how far that direction is from W), and explain(history, config) turns a finished training's
+numbers into the sentences the page prints under its table.  At the papers' s = 30 the mixup losses
+(ArcMix, Noisy-ArcMix) pull the centres of the 2-D / 3-D toy together and leave each (tight) class
+~40 degrees off its own centre, so the angle to W separates little there; explain() says so from
+the run's own numbers (see its comments and tests/test_marginlab.py for the measurements).
+
 Seeded: the same seed gives the same data, the same initial weights (whatever the loss, so the
 losses can be compared side by side) and the same batches.  A few hundred steps take about a
 second on a CPU.  No Streamlit here.
@@ -370,6 +378,117 @@ def train_steps(config: LabConfig = LabConfig()) -> Iterator[Snapshot]:
                 step += 1
             snap = snapshot(net, data, step, float(np.mean(losses)), scales)
         yield snap
+
+
+# --- what a trained toy's geometry says, in numbers -------------------------------------------
+
+# A class's centre counts as "off its class" when its own direction (the normals' mean) lies at
+# least this far from its nearest (sub-)centre W and at least twice as far as the class spreads
+# about that direction: the class is tight, but not around W.
+OFF_CENTRE_DEG = 15.0
+
+
+def _deg(cos: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _auc(normal: np.ndarray, anomaly: np.ndarray) -> float:
+    """P(anomaly angle > normal angle) + P(tie) / 2: the Mann-Whitney U over n_a n_n (pooled ranks,
+    ties at their mean rank), i.e. the ROC AUC of the angle as the anomaly score."""
+    ranks = pd.Series(np.r_[normal, anomaly]).rank(method="average").to_numpy()
+    n_n, n_a = len(normal), len(anomaly)
+    return float((ranks[n_n:].sum() - n_a * (n_a + 1) / 2) / (n_a * n_n))
+
+
+def geometry(snap: Snapshot) -> dict:
+    """Where a snapshot's classes lie with respect to their centres, in degrees.
+
+    normal_deg, anomaly_deg  median angle of the held-out normals (anomalies) to their own class's
+                             centre W (its nearest sub-centre): the anomaly score the figures show
+    gap_deg                  anomaly_deg - normal_deg
+    auc                      AUC of that angle as an anomaly score (0.5: chance)
+    spread_deg               median angle of each normal to its class's own direction (the unit
+                             mean of the class's normal embeddings): how tight a class is, wherever W is
+    centre_offset_deg        mean over classes of the angle from the class's own direction to its
+                             nearest (sub-)centre: 0 when W sits in the middle of its class
+    centre_spacing_deg       mean over classes of the angle from W_k to the nearest other class's
+                             (sub-)centre: how far apart the centres are
+    off_centre               the class lies off its centre (see OFF_CENTRE_DEG)
+    """
+    normal, anomaly = snap.normal_angles_deg, snap.anomaly_angles_deg
+    subcentres = snap.subcentres  # (C, S, D), unit rows
+    n_classes = len(subcentres)
+    directions = np.stack([snap.embeddings[snap.labels == k].mean(axis=0) for k in range(n_classes)])
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    spread = _deg(np.einsum("nd,nd->n", snap.embeddings, directions[snap.labels]))
+    # class k's own direction to its nearest sub-centre (its centre W_k when S = 1)
+    offset = _deg(np.einsum("kd,ksd->ks", directions, subcentres).max(axis=1))
+    # every (sub-)centre pair of two different classes: the nearest other class's centre, per class
+    flat = subcentres.reshape(-1, subcentres.shape[2])
+    owner = np.repeat(np.arange(n_classes), subcentres.shape[1])
+    between = _deg(flat @ flat.T)
+    between[owner[:, None] == owner[None, :]] = np.inf
+    spacing = np.array([between[owner == k].min() for k in range(n_classes)])
+    out = dict(normal_deg=float(np.median(normal)), anomaly_deg=float(np.median(anomaly)),
+               auc=_auc(normal, anomaly), spread_deg=float(np.median(spread)),
+               centre_offset_deg=float(offset.mean()), centre_spacing_deg=float(spacing.mean()))
+    out["gap_deg"] = out["anomaly_deg"] - out["normal_deg"]
+    out["off_centre"] = bool(out["centre_offset_deg"] >= max(OFF_CENTRE_DEG, 2.0 * out["spread_deg"]))
+    return out
+
+
+def explain(history: dict[str, list[Snapshot]], config: LabConfig) -> list[str]:
+    """What the angle figures of a finished training show, in sentences (Markdown) built from its
+    numbers (geometry() of each loss's first and last snapshot): one line per loss, why classes
+    sit off their centres where they do, and the Noisy-ArcMix paper's claim against ArcMix."""
+    name = LOSSES
+    first = {k: geometry(snaps[0]) for k, snaps in history.items()}
+    last = {k: geometry(snaps[-1]) for k, snaps in history.items()}
+    lines = []
+    for k, g in last.items():
+        scores = (f"normals lie {g['normal_deg']:.1f}° from W, anomalies {g['anomaly_deg']:.1f}° (median gap "
+                  f"{g['gap_deg']:+.1f}°, AUC {g['auc']:.2f})")
+        if g["off_centre"]:
+            lines.append(f"**{name[k]}**: each class spreads only {g['spread_deg']:.1f}° (median) about its own "
+                         f"direction, but its centre W sits {g['centre_offset_deg']:.1f}° away from it, so {scores}.")
+        else:
+            lines.append(f"**{name[k]}**: each centre W lies near its class ({g['centre_offset_deg']:.1f}° from the "
+                         f"class's own direction, about which the class spreads {g['spread_deg']:.1f}°); {scores}.")
+    off = [k for k, g in last.items() if g["off_centre"]]
+    mixed_off = [k for k in off if k in MIXUP_LOSSES]  # mixup with a fixed s (AdaCos's s adapts)
+    if mixed_off:
+        # Why (measured on the toy over seeds, see tests/test_marginlab.py): with s fixed, a mixed
+        # input's soft target (lam on y_a, 1 - lam on y_b) can only get a soft softmax by making
+        # cos(theta_ya) - cos(theta_yb) small along the whole path between the two classes; on a
+        # circle (sphere) that means centres close together, the classes off to their sides.
+        # With a small s the softmax is soft already and the centres stay on their classes.
+        others = [k for k in last if k not in mixed_off]
+        moved = ", ".join(f"{name[k]} {first[k]['centre_spacing_deg']:.0f}° → {last[k]['centre_spacing_deg']:.0f}°"
+                          for k in mixed_off)
+        kept = ("; at the end " + ", ".join(f"{name[k]} {last[k]['centre_spacing_deg']:.0f}°" for k in others)
+                if others else "")
+        lines.append(
+            f"**Why the mixup losses' centres leave their classes.** A mixed input's target is soft (λ on y_a, "
+            f"1 − λ on y_b), but s = {config.s:g} is fixed. Between two classes the softmax is soft only where "
+            "s·(cos θ_a − cos θ_b) is small, and on a "
+            f"{'circle' if config.embedding_dim == 2 else 'sphere'} that arc widens only as the two centres "
+            "come closer, so training pulls the centres together (angle from each centre to the nearest other "
+            f"one, start → end: {moved}"
+            f"{kept}). The classes then lie tight but off to the side of their own centres, and the angle to W, "
+            "the anomaly score in the histograms, measures mostly that offset. A smaller s (try 4) softens the "
+            "softmax without moving the centres.")
+    if "arcmix" in last and "noisy_arcmix" in last:
+        a, n = last["arcmix"], last["noisy_arcmix"]
+        tighter, wider_gap = n["normal_deg"] < a["normal_deg"], n["gap_deg"] > a["gap_deg"]
+        verdict = {(True, True): "shows both", (True, False): "shows the tighter normals but not the larger gap",
+                   (False, True): "shows the larger gap but not the tighter normals",
+                   (False, False): "shows neither"}[tighter, wider_gap]
+        lines.append(
+            "**The Noisy-ArcMix paper's claim**, normals tighter around their centre than ArcMix's with a larger "
+            f"angle gap to the anomalies: this run has Noisy-ArcMix's normals {n['normal_deg']:.1f}° from W "
+            f"(ArcMix {a['normal_deg']:.1f}°) and a gap of {n['gap_deg']:+.1f}° (ArcMix {a['gap_deg']:+.1f}°), "
+            f"so it {verdict}.")
+    return lines
 
 
 def run(config: LabConfig = LabConfig()) -> list[Snapshot]:

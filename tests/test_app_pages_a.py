@@ -116,8 +116,8 @@ def test_home_guides_lists_runs_and_plays_a_normal_and_an_anomalous_clip(env, bu
     print(f"Home first render in AppTest: {time.perf_counter() - started:.2f} s")
     assert not at.exception, [e.message for e in at.exception]
     guide = texts(at.markdown)
-    assert "Where to start" in guide
-    for name in ("Train", "Compare", "Angles", "Attention", "Embeddings", "False alarms", "Margin lab"):
+    assert "**Start here:** [the Lessons](lessons?lesson=1)" in guide  # a newcomer's path starts at lesson 1
+    for name in ("Lessons", "Train", "Compare", "Angles", "Attention", "Embeddings", "False alarms", "Margin lab"):
         assert f"**{name}**" in guide
     assert len(at.table[0].value) == 12  # the data set's counts per machine ID come first
     # the machine type from the URL: one normal and one anomalous valve clip, each heard and drawn
@@ -137,7 +137,7 @@ def test_home_guides_lists_runs_and_plays_a_normal_and_an_anomalous_clip(env, bu
     runs = next(t for t in tables if "run" in t.columns).set_index("run")
     assert set(runs.index) == {NAM, WEAKER} and set(runs["state"]) == {"finished"}
     average = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["average"]
-    assert runs.loc[NAM, "AUC (%)"] == pytest.approx(round(100 * average["auc"], 2))
+    assert runs.loc[NAM, "AUC"] == f"{100 * average['auc']:.1f} %"  # a percentage with one decimal, not 57.5700
 
 
 def test_home_another_pair_goes_in_the_url(page):
@@ -245,6 +245,12 @@ def test_train_finished_run_shows_results_curves_and_log(page, runs_dir, bundled
     assert {t["name"] for t in curves["data"]} >= {"training loss", "validation loss"}
     assert "epoch 1/1" in texts(at.code)
     assert at.get("progress")[0].proto.value == 100
+    # the closing note links to each page it names, by app.py's url paths
+    links = re.findall(r"\[([^]]+)\]\(([^)]+)\)", texts(at.success))
+    assert [name for name, _ in links] == ["Compare", "Angles", "Embeddings", "False alarms"]
+    url_paths = re.findall(r'url_path="([^"]+)"', (PROJECT_ROOT / "app.py").read_text())
+    assert [path for _, path in links] == ["compare", "angles", "embeddings", "false-alarms"]
+    assert set(path for _, path in links) <= set(url_paths)
 
 
 # --- Compare -----------------------------------------------------------------------------------
@@ -415,7 +421,11 @@ def test_margin_lab_equations_figures_and_a_live_toy(page):
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert titles[0].startswith("Additive angular margin: s = 30, m = 0.70")
     assert titles[1].startswith("Decision boundaries")
+    # next to the logit figure: why ArcFace's curve steps at pi - m, by how much at these s and m
+    assert "the logit steps from -30.0 to -36.5" in texts(at.markdown)
     assert sum(": step 0, loss" in t for t in titles) == 4  # the initial embedding of each loss
+    # no promise of "a few seconds": what a training does, and its time once it has run
+    assert "4 losses × 300 steps, drawn 13 times" in texts(at.info)
     at = widget(at, "slider", "m (margin, radians)").set_value(0.5).run()
     assert figures(at)[0]["layout"]["title"]["text"].startswith("Additive angular margin: s = 30, m = 0.50")
 
@@ -424,8 +434,17 @@ def test_margin_lab_equations_figures_and_a_live_toy(page):
     assert not at.exception, [e.message for e in at.exception]
     summary = at.dataframe[0].value.set_index("loss")
     assert list(summary.index) == ["CE (no margin)", "ArcFace", "ArcMix", "Noisy-ArcMix"]
+    assert re.search(r"This training took \d+\.\d s to train and draw \(4 losses × 100 steps, 11 frames\)",
+                     texts(at.caption))
     arcface = summary.loc["ArcFace"]
-    assert arcface["normals' mean angle, end (°)"] < arcface["normals' mean angle, start (°)"]
+    assert arcface["normals (°)"] < arcface["normals, start (°)"]
+    # short headers, each explained in its tooltip (long ones were cut at "accurac...")
+    assert all(len(header) <= 18 for header in at.dataframe[0].value.columns)
+    # under the table, what it shows, in this run's numbers
+    notes = texts(at.markdown)
+    noisy, arcmix = summary.loc["Noisy-ArcMix"], summary.loc["ArcMix"]
+    assert (f"Noisy-ArcMix's normals {noisy['normals (°)']:.1f}° from W (ArcMix {arcmix['normals (°)']:.1f}°) "
+            f"and a gap of {noisy['gap (°)']:+.1f}° (ArcMix {arcmix['gap (°)']:+.1f}°)") in notes
     # the next run replays the stored training: a step slider instead of a new training
     at.run()
     steps = widget(at, "select_slider", "Replay: step")

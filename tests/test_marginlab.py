@@ -218,6 +218,42 @@ def test_scale_figure_marks_each_initial_value():
     assert fig.layout.yaxis.type == "log"
 
 
+def test_scale_figure_range_fits_the_data_and_its_labels_sit_on_their_lines():
+    """The axis spans the curves (not 10^30, where plotly's add_hline put the cap's label on a log
+    axis), the two 'initial s' labels do not overprint, and the cap's label lies on the cap's line."""
+    runs = marginlab.run_all(LabConfig(steps=60, snapshot_every=60, max_scale=30.0), losses=marginlab.ADAPTIVE_LOSSES)
+    curves = {name: snaps[-1].scales for name, snaps in runs.items()}
+    assert curves["subcluster_adacos"].max() == pytest.approx(30.0)  # the cap is reached: its label is drawn
+    fig = margins.adaptive_scale_curves(curves, {"adacos": 4, "subcluster_adacos": 16}, max_scale=30.0)
+    assert fig.layout.yaxis.type == "log"
+    lo, hi = (10 ** v for v in fig.layout.yaxis.range)  # a log axis's range is in log10 units
+    values = np.concatenate([*curves.values(), [initial_scale(4), initial_scale(16)]])
+    assert lo <= values.min() and values.max() <= hi < 100.0
+    labels = [a for a in fig.layout.annotations if a.name == "initial s"]
+    assert [a.y for a in labels] == pytest.approx([math.log10(initial_scale(4)), math.log10(initial_scale(16))])
+    assert labels[0].x != labels[1].x  # staggered across the chart
+    cap = next(a for a in fig.layout.annotations if a.name == "cap")
+    cap_line = next(s for s in fig.layout.shapes if s.y0 == 30.0)
+    assert cap.y == pytest.approx(math.log10(cap_line.y0)) and cap.yanchor == "bottom"
+    assert all(a.y <= math.log10(hi) for a in fig.layout.annotations)
+    # the same initial value twice (sub-cluster AdaCos with S = 1 has C*S = 4 as AdaCos): apart all the same
+    fig = margins.adaptive_scale_curves({"a": curves["adacos"], "b": curves["adacos"]}, {"a": 4, "b": 4})
+    first, second = fig.layout.annotations
+    assert first.y == second.y and abs(first.x - second.x) >= 0.4
+    assert fig.layout.yaxis.type != "log" and fig.layout.yaxis.range[1] < 2 * max(curves["adacos"].max(), 1.6)
+
+
+def test_arcface_step_at_pi_minus_m_is_the_losss_own():
+    """The page's numbers for the jump: s cos(pi) just before, s (-cos m - m sin m) just after."""
+    before, after = margins.arcface_fallback_jump(30.0, 0.7)
+    assert before == pytest.approx(-30.0)
+    assert after == pytest.approx(30.0 * (-math.cos(0.7) - 0.7 * math.sin(0.7)))
+    assert before - after == pytest.approx(6.47, abs=0.01)
+    assert margins.arcface_fallback_jump(30.0, 0.0) == pytest.approx((-30.0, -30.0))  # no margin, no step
+    fig = margins.target_logit_curves(30.0, 0.7)
+    assert any("-30.0 → -36.5" in (a.text or "") for a in fig.layout.annotations)
+
+
 def plotly_array(value) -> np.ndarray:
     """A figure's array as the page sends it: a list, or plotly's {"dtype", "bdata": base64} form."""
     if isinstance(value, dict):
@@ -247,5 +283,100 @@ def test_page_trains_adacos_and_sub_cluster_adacos(monkeypatch):
     assert len(rays) == 4 and all(len(plotly_array(t["x"])) == 3 * 2 for t in rays)  # S = 2 per class
     summary = at.dataframe[0].value.set_index("loss")
     assert list(summary.index) == ["AdaCos", "Sub-cluster AdaCos"]
-    assert summary.loc["AdaCos", "adaptive s, end"] < initial_scale(4)
+    assert summary.loc["AdaCos", "s (adaptive)"] < initial_scale(4)
     assert "adaptive scale" in " ".join(md.value for md in at.markdown)
+
+
+# --- what the page says of a finished training: geometry() and explain() ------------------------
+
+def independent_geometry(snap) -> dict:
+    """geometry()'s numbers recomputed from the snapshot's arrays alone (sklearn's AUC)."""
+    from sklearn.metrics import roc_auc_score
+
+    def deg(u, v):
+        return np.degrees(np.arccos(np.clip(np.sum(u * v, axis=-1), -1.0, 1.0)))
+
+    classes = range(len(snap.centres))
+    own = [snap.embeddings[snap.labels == k].mean(0) for k in classes]
+    own = [d / np.linalg.norm(d) for d in own]
+    spread = np.concatenate([deg(snap.embeddings[snap.labels == k], own[k]) for k in classes])
+    spacing = [min(deg(snap.centres[k], snap.centres[j]) for j in classes if j != k) for k in classes]
+    normal = deg(snap.embeddings, snap.centres[snap.labels])
+    anomaly = deg(snap.anomaly_embeddings, snap.centres[snap.anomaly_labels])
+    return dict(normal_deg=np.median(normal), anomaly_deg=np.median(anomaly),
+                gap_deg=np.median(anomaly) - np.median(normal),
+                auc=roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(anomaly))], np.r_[normal, anomaly]),
+                spread_deg=np.median(spread), centre_offset_deg=np.mean([deg(snap.centres[k], own[k]) for k in classes]),
+                centre_spacing_deg=np.mean(spacing))
+
+
+@pytest.fixture(scope="module")
+def papers_scale_runs():
+    """The page's default toy (s = 30, m = 0.7, alpha = 0.5, 2-D, 300 steps) for two seeds."""
+    return {seed: marginlab.run_all(LabConfig(seed=seed, snapshot_every=300), ("arcface", "arcmix", "noisy_arcmix"))
+            for seed in (0, 1)}
+
+
+def test_geometry_equals_an_independent_recomputation(papers_scale_runs):
+    for snaps in papers_scale_runs[0].values():
+        got, expected = marginlab.geometry(snaps[-1]), independent_geometry(snaps[-1])
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, abs=2e-3), key
+
+
+def test_the_explanation_states_this_runs_numbers(papers_scale_runs):
+    history = papers_scale_runs[0]
+    text = "\n".join(marginlab.explain(history, LabConfig()))
+    for name, snaps in history.items():
+        g = independent_geometry(snaps[-1])
+        assert f"**{marginlab.LOSSES[name]}**" in text
+        assert (f"normals lie {g['normal_deg']:.1f}° from W, anomalies {g['anomaly_deg']:.1f}° (median gap "
+                f"{g['gap_deg']:+.1f}°, AUC {g['auc']:.2f})") in text
+    noisy, arcmix = (independent_geometry(history[k][-1]) for k in ("noisy_arcmix", "arcmix"))
+    assert (f"Noisy-ArcMix's normals {noisy['normal_deg']:.1f}° from W (ArcMix {arcmix['normal_deg']:.1f}°) and a "
+            f"gap of {noisy['gap_deg']:+.1f}° (ArcMix {arcmix['gap_deg']:+.1f}°)") in text
+    # the verdict follows the numbers: seed 0 has Noisy-ArcMix's normals farther from W and its gap smaller
+    assert noisy["normal_deg"] > arcmix["normal_deg"] and noisy["gap_deg"] < arcmix["gap_deg"]
+    assert "so it shows neither." in text
+    start = independent_geometry(history["noisy_arcmix"][0])["centre_spacing_deg"]
+    assert f"Noisy-ArcMix {start:.0f}° → {noisy['centre_spacing_deg']:.0f}°" in text
+
+
+def test_at_the_papers_scale_mixup_pulls_the_centres_off_their_classes(papers_scale_runs):
+    """Why the toy ranks Noisy-ArcMix low at s = 30 (what the page explains): the mixup losses' centres
+    close up (90 degrees apart at the start) and sit far from their classes, which are tight about
+    their own direction; ArcFace, trained on the same data and batches, keeps its centres on its
+    classes and anomalies farther than normals."""
+    for runs in papers_scale_runs.values():
+        arcface = marginlab.geometry(runs["arcface"][-1])
+        assert not arcface["off_centre"] and arcface["centre_offset_deg"] < 10.0
+        assert arcface["centre_spacing_deg"] > 80.0 and arcface["gap_deg"] > 0.0
+        for name in ("arcmix", "noisy_arcmix"):
+            g = marginlab.geometry(runs[name][-1])
+            assert g["off_centre"] and g["centre_offset_deg"] > 25.0 and g["spread_deg"] < 5.0
+            assert g["centre_spacing_deg"] < 60.0
+        assert "Why the mixup losses' centres leave their classes" in "\n".join(
+            marginlab.explain(runs, LabConfig()))
+
+
+def test_a_small_scale_keeps_the_mixup_losses_centres_on_their_classes():
+    """The page's advice (try s = 4) does what it says: no centre leaves its class, the centres stay
+    spread, Noisy-ArcMix's anomalies lie farther from W than its normals, and no 'why' is needed."""
+    for seed in (0, 1):
+        config = LabConfig(s=4.0, seed=seed, snapshot_every=300)
+        runs = marginlab.run_all(config, ("arcmix", "noisy_arcmix"))
+        for name, snaps in runs.items():
+            g = marginlab.geometry(snaps[-1])
+            assert not g["off_centre"] and g["centre_offset_deg"] < 10.0 and g["centre_spacing_deg"] > 80.0, name
+        assert marginlab.geometry(runs["noisy_arcmix"][-1])["gap_deg"] > 0.0
+        assert not any("Why" in line for line in marginlab.explain(runs, config))
+
+
+def test_sub_cluster_geometry_uses_the_nearest_sub_centre(subcluster_run):
+    snap = subcluster_run[-1]
+    g = marginlab.geometry(snap)
+    own = np.stack([snap.embeddings[snap.labels == k].mean(0) for k in range(4)])
+    own /= np.linalg.norm(own, axis=1, keepdims=True)
+    nearest = np.degrees(np.arccos(np.clip(np.einsum("kd,ksd->ks", own, snap.subcentres).max(1), -1, 1)))
+    assert g["centre_offset_deg"] == pytest.approx(nearest.mean(), abs=1e-3)
+    assert g["normal_deg"] == pytest.approx(np.median(snap.normal_angles_deg))

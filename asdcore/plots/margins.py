@@ -40,6 +40,19 @@ def arcface_target_cosine(cos_theta: np.ndarray, s: float, m: float) -> np.ndarr
     return ArcFace(s, m).target_cosine(torch.as_tensor(cos_theta, dtype=torch.float64)).numpy()
 
 
+def arcface_fallback_jump(s: float, m: float) -> tuple[float, float]:
+    """ArcFace's target logit s psi(theta) just before and just past theta = pi - m (from the loss).
+
+    Before: s cos(theta + m) -> s cos(pi) = -s.  Past: the continuation s (cos theta - m sin(pi - m)),
+    which at theta = pi - m is s (-cos m - m sin m).  cos theta - m sin(pi - m) is the first-order
+    Taylor form of cos(theta + m) ~ cos theta - m sin theta with sin theta frozen at its value at
+    pi - m, so it does not meet cos(theta + m) there: the logit steps by s (1 - cos m - m sin m)
+    (-6.5 for s = 30, m = 0.7; 0 only for m = 0)."""
+    eps = 1e-9  # either side of the threshold (the loss takes the margin branch strictly before it)
+    before, after = arcface_target_cosine(np.cos([math.pi - m - eps, math.pi - m + eps]), s, m)
+    return float(s * before), float(s * after)
+
+
 def mixed_sample_losses(s: float, m: float, lam: float, centre_gap_deg: float = 90.0, n: int = 361):
     """Loss of one mixed sample (weight lam on y_a) as its embedding moves along the arc from
     y_a's centre (phi = 0) to y_b's (phi = centre_gap_deg), two classes.  theta_a = phi,
@@ -85,8 +98,10 @@ def target_logit_curves(s: float = 30.0, m: float = 0.7, lam: float = 0.7, centr
     fig.add_trace(go.Scatter(x=theta, y=s * arcface_target_cosine(cos_theta, s, m), legendgroup="left",
                              name="ArcFace: s cos(θ + m), linear past π − m",
                              line=dict(color=category_color(0), width=3)), row=1, col=1)
+    before, after = arcface_fallback_jump(s, m)
     fig.add_vline(x=180.0 - m_deg, line=dict(color=COLORS["boundary"], dash="dash", width=1), row=1, col=1,
-                  annotation_text="π − m: fallback<br>cos θ − m sin(π − m)", annotation_position="top left")
+                  annotation_text=f"π − m: continued as<br>cos θ − m sin(π − m);<br>the logit steps {before:.1f} → "
+                                  f"{after:.1f}", annotation_position="top left")
 
     phi, losses = mixed_sample_losses(s, m, lam, centre_gap_deg)
     for i, (name, key, dash) in enumerate(MIXED_LOSSES):
@@ -326,8 +341,9 @@ def adaptive_scale_curves(curves: dict, n_centres: dict, max_scale: float | None
                           title: str = "AdaCos's adaptive scale s over the training steps") -> go.Figure:
     """One line per loss: s at steps 0, 1, 2, ... (curves[name], a Snapshot's `scales`), each
     loss's initial value sqrt(2) ln(C*S - 1) (n_centres[name] = C*S) drawn as a dotted line with
-    a marker at step 0, and the lab's cap on s when given.  The y axis turns logarithmic when s
-    spans more than a factor of 10 (sub-cluster AdaCos's estimate grows geometrically)."""
+    a marker at step 0, and the lab's cap on s when the curves reach it.  The y axis turns
+    logarithmic when s spans more than a factor of 10 (sub-cluster AdaCos's estimate grows
+    geometrically), and its range is the data's (curves, initial values, cap) with some room."""
     fig = go.Figure()
     values, initial = [], []
     for i, (name, scales) in enumerate(curves.items()):
@@ -345,18 +361,39 @@ def adaptive_scale_curves(curves: dict, n_centres: dict, max_scale: float | None
                                  hovertemplate=f"{name}<br>initial s = √2 ln({n_centres[name]} − 1) = {s0:.3f}"
                                                "<extra></extra>"))
         initial.append((s0, color, n_centres[name]))
-    if max_scale is not None and values and max(values) >= max_scale * (1 - 1e-9):
-        # only when reached: the cap is the lab's, not AdaCos's, so it is shown where it acted
-        fig.add_hline(y=max_scale, line=dict(color=COLORS["boundary"], dash="dash", width=1.5),
-                      annotation_text=f"the lab's cap, s = {max_scale:g}", annotation_position="top right")
+    cap = max_scale is not None and values and max(values) >= max_scale * (1 - 1e-9)
     log_y = _spans_decade(values)
-    for s0, color, n in initial:
-        # annotations on a log axis are placed by log10 of the value
-        fig.add_annotation(x=0, y=math.log10(s0) if log_y else s0, xanchor="left", yanchor="bottom",
-                           showarrow=False, font=dict(size=11, color=color),
+    # Annotations on a log axis are placed by log10 of the value (shapes such as add_hline's line
+    # by the value itself): plotly's add_hline(annotation_text=...) gets this wrong, putting a label
+    # for s = 30 at 10^30 and stretching the axis there, so every label here is placed by hand.
+    at = (lambda v: math.log10(v)) if log_y else (lambda v: v)  # noqa: E731
+    if cap:
+        # only when reached: the cap is the lab's, not AdaCos's, so it is shown where it acted;
+        # its label sits on its line, at the right end
+        fig.add_hline(y=max_scale, line=dict(color=COLORS["boundary"], dash="dash", width=1.5))
+        fig.add_annotation(x=1.0, xref="x domain", y=at(max_scale), xanchor="right", yanchor="bottom",
+                           showarrow=False, font=dict(size=11, color=COLORS["boundary"]),
+                           text=f"the lab's cap, s = {max_scale:g}", name="cap")
+    for i, (s0, color, n) in enumerate(initial):
+        # each label on its own dotted line, the k-th one k/n of the way across (past the first
+        # steps, where s moves most): two losses whose initial values are close (or equal:
+        # sub-cluster AdaCos with S = 1) never overprint
+        fig.add_annotation(x=0.15 + 0.85 * i / len(initial), xref="x domain", y=at(s0), xanchor="left",
+                           yanchor="bottom",
+                           showarrow=False, font=dict(size=11, color=color), name="initial s",
                            text=f"initial s = √2 ln(C·S − 1) = {s0:.2f} (C·S = {n})")
+    shown = [v for v in values + ([max_scale] if cap else []) if np.isfinite(v) and v > 0]
+    if shown:
+        # the data's range with room above for the labels that sit on the top line
+        lo, hi = min(shown), max(shown)
+        fig.update_yaxes(range=[math.log10(lo / 1.4), math.log10(hi * 1.6)] if log_y
+                         else [min(0.0, *[v for v in values if np.isfinite(v)]), hi * 1.2])
     if log_y:
-        fig.update_yaxes(type="log")
+        # ticks at 1-2-5 steps, written out in full (plotly's default log ticks label 20 and 30 as "2", "3")
+        lo, hi = (10 ** v for v in fig.layout.yaxis.range)
+        ticks = [k * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                 for k in (1, 2, 5) if lo <= k * 10.0 ** e <= hi]
+        fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="scale s")
     fig.update_layout(title=title)
