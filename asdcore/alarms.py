@@ -263,17 +263,28 @@ def class_names(*tables: pd.DataFrame) -> dict[int, tuple[str, str]]:
     return names
 
 
+def machine_name(machine_type, machine_id) -> str:
+    """A class centre named in full, "pump id_04": IDs (and sections) repeat across machine types, so an
+    ID alone can name the wrong machine."""
+    return f"{machine_type} {machine_id}" if isinstance(machine_type, str) and machine_type else str(machine_id)
+
+
 def predicted_machine(row: pd.Series, names: dict[int, tuple[str, str]] | None = None) -> str | None:
-    """The machine the cosine head took the clip for: "id_02", or "pump id_02" when it is of another
-    type than the clip (machine IDs repeat across types).  None without a prediction."""
+    """The machine the cosine head took the clip for, with its type: "pump id_02" (machine IDs repeat
+    across types).  None without a prediction."""
     predicted = row.get("predicted_machine_id")
     if not isinstance(predicted, str):
         return None
     k = _number(row.get("predicted_class"))
     if names and np.isfinite(k) and int(k) in names:
-        machine_type, machine_id = names[int(k)]
-        return machine_id if machine_type == str(row.get("machine_type")) else f"{machine_type} {machine_id}"
-    return predicted
+        return machine_name(*names[int(k)])
+    return machine_name(row.get("predicted_machine_type"), predicted)
+
+
+def nearest_other_machine(row: pd.Series) -> str | None:
+    """The closest centre of another class, with its type ("valve id_00"); None without centres."""
+    other = row.get("nearest_other_machine_id")
+    return machine_name(row.get("nearest_other_machine_type"), other) if isinstance(other, str) else None
 
 
 def is_confused(row: pd.Series) -> bool:
@@ -286,7 +297,7 @@ def is_confused(row: pd.Series) -> bool:
 
 
 def diagnose(row: pd.Series, angle_limit_deg: float | None = None,
-             names: dict[int, tuple[str, str]] | None = None) -> str:
+             names: dict[int, tuple[str, str]] | None = None, neighbours: pd.DataFrame | None = None) -> str:
     """A one-line hint at why the model called this clip what it did.
 
     `row` is a clip from decide() (label, outcome, machine_type, machine_id, class_index,
@@ -294,7 +305,9 @@ def diagnose(row: pd.Series, angle_limit_deg: float | None = None,
     nearest_other_machine_id); `names` from class_names() names a predicted machine of another type.
     `angle_limit_deg`: how far a normal may lie from its centre, e.g. the 90th percentile of its
     ID's training normals' angles (per_id_percentile(train, "angle_to_centre_deg")); an angle
-    above it is "large".  The rules, first match wins:
+    above it is "large".  `neighbours` (optional, nearest_training_clips() of the clip) tells a clip far
+    from every centre whose nearest training normals are still of its own machine (an unusual normal at
+    the edge of its class) from one unlike them.  The rules, first match wins:
       1. no class centres (the autoencoder): say how far the score is from the threshold;
       2. predicted class != own: "classified as <id>: ID confusion";
       3. both angles large: "far from every centre";
@@ -311,12 +324,20 @@ def diagnose(row: pd.Series, angle_limit_deg: float | None = None,
                 if np.isfinite(margin) else "no class centres and no threshold for this clip")
     if is_confused(row):
         return (f"classified as {predicted_machine(row, names)}: ID confusion "
-                f"(it is {row.get('machine_type')} {row.get('machine_id')})")
+                f"(it is {machine_name(row.get('machine_type'), row.get('machine_id'))})")
     limit = _number(angle_limit_deg)
     within = f", normals within {limit:.0f}°" if np.isfinite(limit) else ""
     if np.isfinite(limit) and own_angle > limit and other_angle > limit:
-        return (f"far from every centre ({own_angle:.0f}° from its own, {other_angle:.0f}° from "
-                f"{row.get('nearest_other_machine_id')}{within}): unlike any training normal")
+        far = (f"far from every centre ({own_angle:.0f}° from its own, {other_angle:.0f}° from "
+               f"{nearest_other_machine(row)}{within})")
+        if neighbours is not None and len(neighbours):
+            own = ((neighbours["machine_type"].astype(str) == str(row.get("machine_type")))
+                   & (neighbours["machine_id"].astype(str) == str(row.get("machine_id"))))
+            if own.mean() > 0.5:  # the angle says "unusual", the neighbours say "still this machine"
+                return (f"{far}, yet {int(own.sum())} of its {len(neighbours)} nearest training normals are of its "
+                        "own machine: an unusual clip at the edge of its class")
+            return f"{far}, and most of its nearest training normals are of other machines: unlike its own"
+        return f"{far}: unusual for every class"
     near = f"near its own centre ({own_angle:.0f}°{within})"
     outcome = row.get("outcome")
     if outcome == FALSE_ALARM:

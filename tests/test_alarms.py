@@ -120,7 +120,9 @@ def _clip(**fields) -> pd.Series:
 def test_diagnosis_names_an_id_confusion_first():
     hint = alarms.diagnose(_clip(predicted_class=21, predicted_machine_id="id_02", angle_to_centre_deg=80.0,
                                  angle_to_nearest_other_deg=50.0), angle_limit_deg=40.0)
-    assert hint.startswith("classified as id_02: ID confusion")
+    assert hint.startswith("classified as id_02: ID confusion (it is ToyConveyor id_01)")  # no type known: the ID
+    typed = _clip(predicted_class=21, predicted_machine_id="id_02", predicted_machine_type="ToyConveyor")
+    assert alarms.diagnose(typed, 40.0).startswith("classified as ToyConveyor id_02: ID confusion")
 
 
 def test_an_id_of_another_machine_type_is_a_confusion_too():
@@ -135,9 +137,18 @@ def test_an_id_of_another_machine_type_is_a_confusion_too():
     assert alarms.predicted_machine(_clip(predicted_class=20), names) == "id_01"  # unknown class: the ID
 
 
-def test_diagnosis_far_from_every_centre():
-    hint = alarms.diagnose(_clip(angle_to_centre_deg=70.0, angle_to_nearest_other_deg=85.0), angle_limit_deg=40.0)
-    assert hint.startswith("far from every centre")
+def test_diagnosis_far_from_every_centre_names_the_other_centre_in_full_and_agrees_with_the_neighbours():
+    """Issue 29: a ToyCar clip whose nearest other centre is pump id_04 names "pump id_04", not "id_04"; and
+    the wording follows the nearest training normals (issue 26: "unlike any training normal" was said of a
+    clip whose five neighbours were of its own ID)."""
+    far = _clip(machine_type="ToyCar", machine_id="id_01", angle_to_centre_deg=70.0, angle_to_nearest_other_deg=78.0,
+                nearest_other_machine_type="pump", nearest_other_machine_id="id_04")
+    hint = alarms.diagnose(far, angle_limit_deg=40.0)
+    assert hint.startswith("far from every centre (70° from its own, 78° from pump id_04, normals within 40°)")
+    own = pd.DataFrame({"machine_type": ["ToyCar"] * 5, "machine_id": ["id_01"] * 4 + ["id_02"]})
+    assert "yet 4 of its 5 nearest training normals are of its own machine" in alarms.diagnose(far, 40.0, None, own)
+    others = own.assign(machine_id=["id_02"] * 4 + ["id_01"])
+    assert "most of its nearest training normals are of other machines" in alarms.diagnose(far, 40.0, None, others)
 
 
 def test_diagnosis_of_clips_near_their_own_centre():

@@ -14,7 +14,7 @@ import streamlit as st
 from asdcore import plots
 from asdcore.data.audio import AudioError
 from asdcore.data.dataset import audio_error_reason
-from asdcore.alarms import class_names, is_confused, nearest_training_clips, predicted_machine
+from asdcore.alarms import class_names, is_confused, nearest_other_machine, nearest_training_clips, predicted_machine
 from asdcore.plots.style import fmt
 from asdcore.runs import Run
 from app_pages.shared.cache import array, train_clips
@@ -110,9 +110,7 @@ def show_clip_facts(run: Run, clips: pd.DataFrame, index, score_column: str = "s
 
     c_own.metric("Angle to own centre", degrees(row.get("angle_to_centre_deg")),
                  help="degrees between the embedding and its own machine ID's class centre")
-    other = row.get("nearest_other_machine_id")
-    if other == row["machine_id"]:  # the same ID text: a centre of another machine type
-        other = f"{other} of another type"
+    other = nearest_other_machine(row)  # "valve id_00": IDs repeat across machine types
     c_other.metric("Nearest other centre", degrees(row.get("angle_to_nearest_other_deg"))
                    + (f" ({other})" if isinstance(other, str) else ""),
                    help="the closest centre of another machine ID (same or another machine type)")
