@@ -26,6 +26,7 @@ PAGES = [
     st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
     st.Page("app_pages/false_alarms.py", title="False alarms", icon=":material/notification_important:",
             url_path="false-alarms"),
+    st.Page("app_pages/score.py", title="Score a clip", icon=":material/hearing:", url_path="score"),
     st.Page("app_pages/margin_lab.py", title="Margin lab", icon=":material/school:", url_path="margin-lab"),
 ]
 with warm_up.script_running():  # starts the warm-up after the first page; it waits while pages run

@@ -1,7 +1,8 @@
 """Embeddings: the test clips on the run's precomputed UMAP / PCA map; click a point to open it.
 
 The opened clip (kept in the URL as ?clip=<row of clips.parquet>) shows its audio, log-mel (with
-the TAgram attention when the model has it), score, angles and its nearest training normals.
+the TAgram attention when the model has it), score, angles, its nearest training normals and the
+difference view (its log-mel minus the mean of those normals', asdcore.plots.difference_figure).
 """
 import streamlit as st
 
@@ -10,7 +11,9 @@ from asdcore.plots.angles import domain_separation
 from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
-from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.clip_view import (play_clip, show_clip_facts, show_clip_spectrogram, show_difference_view,
+                                        show_nearest_training_clips)
+from app_pages.shared.logmel import clip_logmel
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.url_state import query_int, select_evaluated_run, url_choice_key
 
@@ -77,4 +80,5 @@ show_clip_facts(run, test, clip, default_score if default_score in test.columns 
 play_clip(run, row)
 show_clip_spectrogram(run, test, clip)
 st.subheader("Nearest training normals")
-show_nearest_training_clips(run, test, clip, k=5)
+neighbours = show_nearest_training_clips(run, test, clip, k=5)
+show_difference_view(run, row, clip_logmel(run, row), neighbours)

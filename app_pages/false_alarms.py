@@ -4,7 +4,8 @@ Thresholds are per machine ID, at a percentile (90 by default, as DCASE 2021-202
 held-out validation normals' scores (asdcore.alarms.threshold_reference).  The page lists the
 false alarms (normal clips above their threshold) and the missed anomalies (anomalous clips at
 or below), and opens one: the machine ID the model took it for, its angles, audio, spectrogram,
-nearest training normals and a one-line diagnosis.
+nearest training normals, a one-line diagnosis, and the difference view (its log-mel minus the
+mean of its nearest normals', asdcore.plots.difference_figure).
 The numbers come from asdcore.alarms; this page only wires them.
 """
 import pandas as pd
@@ -15,7 +16,9 @@ from asdcore.plots.style import filter_clips, fmt
 from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
-from app_pages.shared.clip_view import play_clip, show_clip_facts, show_clip_spectrogram, show_nearest_training_clips
+from app_pages.shared.clip_view import (play_clip, show_clip_facts, show_clip_spectrogram, show_difference_view,
+                                        show_nearest_training_clips)
+from app_pages.shared.logmel import clip_logmel
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.url_state import query_int, select_evaluated_run, url_choice_key, url_value_key
 
@@ -205,4 +208,5 @@ show_clip_facts(run, decided, clip, score_column)
 play_clip(run, row)
 show_clip_spectrogram(run, test, clip)
 st.subheader("Nearest training normals")
-show_nearest_training_clips(run, test, clip, k=5)
+neighbours = show_nearest_training_clips(run, test, clip, k=5)
+show_difference_view(run, row, clip_logmel(run, row), neighbours)

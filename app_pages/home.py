@@ -35,6 +35,9 @@ PAGE_GUIDE = [
     ("Embeddings", "UMAP / PCA maps of the test embeddings: which machine IDs cluster, where anomalies land."),
     ("False alarms", "debug an alarm: the normal clips scored as anomalous, why (angles, confused machine "
                      "IDs, nearest training clips), with their audio."),
+    ("Score a clip", "score a recording the run has never heard (upload WAVs or give a folder): its score against "
+                     "the threshold, the diagnosis, the nearest training normals, and what is new in it (its log-mel "
+                     "minus theirs)."),
     ("Margin lab", "learn what a margin does: the CE, ArcFace, ArcMix and Noisy-ArcMix equations, "
                    "their decision boundaries, and a toy embedding trained live with each loss; AdaCos's "
                    "adaptive scale and what sub-clusters do to a class's region."),

@@ -10,6 +10,8 @@
     python -m asdcore train --recipe NAME [--data PATH ...] [--preset tiny|quick|paper] [--set key=value ...]
                             [--device auto|cpu|cuda] [--run-dir DIR] [--resume] [--queue] [--no-eval]
     python -m asdcore evaluate RUN_DIR [--json] [--recompute]
+    python -m asdcore score RUN PATH [PATH ...] [--type T --id ID] [--json] [--save NAME] [--neighbours K]
+                                                     score new WAV files (or folders) with a trained run
     python -m asdcore runs
 
 `asdcore ...` (the console script `make setup` installs) is the same as `python -m asdcore ...`.
@@ -309,6 +311,62 @@ def _compare(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    from .clip_scoring import ScoringError, as_records, format_table, save_scoring, score_files
+    from .runtime import CheckpointError
+
+    try:
+        run = _run_by_name(args.run)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.neighbours < 0:
+        print(f"error: --neighbours must be 0 or more, got {args.neighbours}", file=sys.stderr)
+        return 2
+    if args.save:  # refused before anything is scored, not after
+        target = run.path / "scorings" / args.save
+        if target.exists():
+            print(f"error: {target} already exists: not overwriting it (choose another --save name)", file=sys.stderr)
+            return 2
+    progress = _progress_bar(not args.quiet)
+    try:
+        result = score_files(run, args.paths, args.type, args.id, k=args.neighbours, on_clip=progress)
+    except (ScoringError, CheckpointError, OSError) as exc:  # not evaluated, damaged weights, eval/ files gone
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        progress.close()
+    print(json.dumps(as_records(result), indent=2) if args.json else format_table(result))
+    if args.save:
+        try:
+            where = save_scoring(result, args.save)
+        except ScoringError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"saved: {where}", file=sys.stderr)
+    return 0 if len(result.scored) else 1
+
+
+class _progress_bar:
+    """A tqdm bar on stderr for folders (more than one file), fed by score_files' on_clip."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar = enabled, None
+
+    def __call__(self, done: int, total: int, path) -> None:
+        if not self.enabled or total < 2:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="clip", desc="reading", file=sys.stderr, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _runs(args) -> int:
     from .runs import list_runs, run_summary
 
@@ -404,6 +462,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--backend", default="default",
                          help="the scores to compare (softmax, cosine, gmm, knn, lof, ...; default: each run's own)")
     compare.set_defaults(func=_compare)
+
+    score = sub.add_parser("score", help="score new WAV files (or folders of them) with a trained run: score and "
+                           "decision at the run's threshold, predicted machine ID, angles, diagnosis, nearest "
+                           "training normals")
+    score.add_argument("run", metavar="RUN", help="a run folder, or a run id listed by `asdcore runs`")
+    score.add_argument("paths", nargs="+", metavar="PATH", help="WAV files, or folders (their audio files, recursively)")
+    score.add_argument("--type", help="the machine type of every file (default: each file's folder, as the DCASE "
+                                      "layout <type>/<split>/<name> says)")
+    score.add_argument("--id", help="the machine ID / section of every file (default: each file's name, "
+                                    "e.g. normal_id_00_00000000.wav or section_00_..._0000.wav)")
+    score.add_argument("--json", action="store_true", help="print one JSON object per file instead of the table")
+    score.add_argument("--save", metavar="NAME", help="also keep the scoring under RUN/scorings/NAME/ (refused when "
+                                                      "it exists); without it nothing is written")
+    score.add_argument("--neighbours", type=int, default=5, metavar="K", help="nearest training normals per clip "
+                                                                              "(default 5)")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.set_defaults(func=_score)
 
     runs = sub.add_parser("runs", help="list the runs (yours under runs/, then the bundled ones)")
     runs.set_defaults(func=_runs)

@@ -166,7 +166,7 @@ def wait_for_app(page, since: int, timeout_ms: int = 60_000) -> None:
 # (url path, sidebar title), in the sidebar's order; Home is the default page, served at the root
 PAGES = [("", "Home"), ("lessons", "Lessons"), ("train", "Train"), ("compare", "Compare"), ("angles", "Angles"),
          ("attention", "Attention"), ("embeddings", "Embeddings"), ("false-alarms", "False alarms"),
-         ("margin-lab", "Margin lab")]
+         ("score", "Score a clip"), ("margin-lab", "Margin lab")]
 
 
 def visit_every_page(page, url: str, check=None) -> dict:

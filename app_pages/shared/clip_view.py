@@ -133,6 +133,12 @@ def show_nearest_training_clips(run: Run, clips: pd.DataFrame, index, k: int = 5
         st.info("This run has no embeddings of its training normals: no neighbours to show.")
         return None
     neighbours = nearest_training_clips(embeddings[int(index)], train_embeddings, train, row["machine_type"], k)
+    show_neighbours(run, row, neighbours)
+    return neighbours
+
+
+def show_neighbours(run: Run, row, neighbours: pd.DataFrame) -> None:
+    """The nearest training normals of a clip (`row`), each with its ID, similarity and audio."""
     st.caption(f"The {len(neighbours)} training normals of {row['machine_type']} closest to this clip "
                "(cosine similarity of the embeddings). Neighbours of another machine ID hint at an ID confusion.")
     for _, neighbour in neighbours.iterrows():
@@ -142,4 +148,20 @@ def show_nearest_training_clips(run: Run, clips: pd.DataFrame, index, k: int = 5
                         f"`{neighbour['path']}`")
         with c_audio:
             play_clip(run, neighbour)
-    return neighbours
+
+
+def show_difference_view(run: Run, row, logmel, neighbours: pd.DataFrame | None) -> None:
+    """What is new in a clip: its log-mel minus the mean log-mel of its nearest training normals (dB),
+    the fault's span marked where the data set knows it."""
+    if neighbours is None or logmel is None:
+        return
+    st.subheader("What is new in this clip")
+    features, (span, kind) = run.config.get("features", {}), fault_span(row)
+    references = [clip_logmel(run, n) for _, n in neighbours.iterrows()]
+    st.plotly_chart(plots.difference_figure(logmel, references, sample_rate=features.get("sample_rate", 16000),
+                                            hop_length=features.get("hop_length", 512), fault_span=span,
+                                            fault_kind=kind), config={"displaylogo": False})
+    st.caption(plots.DIFFERENCE_NOTE)
+    if any(r is None for r in references):
+        st.caption("Some neighbours' audio is missing (`make data` makes the bundled runs' data set): the mean is "
+                   "over the others.")

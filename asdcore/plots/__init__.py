@@ -7,6 +7,7 @@
                                                          UMAP / PCA map; customdata[0] = index in clips
     spectrogram_figure(logmel) / attention_figure(logmel, weights, fault_span=, fault_kind=)
     spectrogram_image(logmel, fault_span=)               an RGB array: a preview with no plotly.js
+    difference_figure(logmel, reference_logmels)         the clip minus its nearest normals' mean log-mel (dB)
     training_curves(history)                             loss and accuracy per epoch, selected marked
     score_histogram(clips, threshold) / roc_figure(clips)
     target_logit_curves(s, m, lam) / decision_boundaries(m) / embedding_circle(points, labels, centres)
@@ -16,6 +17,7 @@ Normal is always COLORS["normal"] (blue), anomaly COLORS["anomaly"] (vermillion)
 colour-blind safe (Okabe-Ito, Paul Tol, viridis).  apply_style(fig) gives any figure the look.
 """
 from .angles import angle_histograms, angle_separation
+from .difference import DIFFERENCE_NOTE, difference_figure, logmel_difference
 from .embedding import HIGHLIGHT_TRACE, TRAIN_TRACE, embedding_scatter
 from .images import spectrogram_image
 from .margins import (arcface_boundary_angles, decision_boundaries, embedding_circle, mixed_sample_losses,
@@ -30,6 +32,7 @@ __all__ = [
     "angle_separation", "angle_histograms",
     "embedding_scatter", "TRAIN_TRACE", "HIGHLIGHT_TRACE",
     "spectrogram_figure", "attention_figure", "frame_times", "ATTENTION_TRACE", "spectrogram_image",
+    "difference_figure", "logmel_difference", "DIFFERENCE_NOTE",
     "training_curves", "selected_epoch",
     "score_histogram", "threshold_counts", "roc_figure",
     "target_logit_curves", "mixed_sample_losses", "decision_boundaries", "arcface_boundary_angles",

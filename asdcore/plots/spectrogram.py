@@ -70,16 +70,22 @@ def attention_figure(logmel, weights=None, sample_rate: int = 16000, hop_length:
                                  hovertemplate="%{x:.2f} s: weight %{y:.3f}<extra></extra>"), secondary_y=True)
         fig.update_yaxes(title_text="temporal attention weight", range=[0, 1.02], secondary_y=True,
                          showgrid=False)
-    if fault_span is not None and all(np.isfinite(np.asarray(fault_span[:2], dtype=float))):
-        onset, offset = float(fault_span[0]), float(fault_span[1])
-        fig.add_vrect(x0=onset, x1=offset, fillcolor=COLORS["anomaly"], opacity=0.2, layer="above",
-                      line=dict(color=COLORS["anomaly"], width=2, dash="dash"),
-                      annotation_text=f"fault: {fault_kind}" if fault_kind else "fault",
-                      annotation_position="top left", annotation_font=dict(color="white", size=13),
-                      annotation_bgcolor=COLORS["anomaly"])
+    add_fault_span(fig, fault_span, fault_kind)
     fig.update_layout(title=title or ("Log-mel with TAgram temporal attention" if weights is not None
                                       else "Log-mel spectrogram"),
                       legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"))
     fig.update_xaxes(title_text="time (s)")
     fig.update_yaxes(title_text="mel bin", secondary_y=False)
     return apply_style(fig, height=380)
+
+
+def add_fault_span(fig: go.Figure, fault_span: tuple[float, float] | None, fault_kind: str | None = None) -> None:
+    """The fault's true span (onset_s, offset_s), shaded and labelled "fault: <kind>", when there is one."""
+    if fault_span is None or not all(np.isfinite(np.asarray(fault_span[:2], dtype=float))):
+        return
+    onset, offset = float(fault_span[0]), float(fault_span[1])
+    fig.add_vrect(x0=onset, x1=offset, fillcolor=COLORS["anomaly"], opacity=0.2, layer="above",
+                  line=dict(color=COLORS["anomaly"], width=2, dash="dash"),
+                  annotation_text=f"fault: {fault_kind}" if fault_kind else "fault",
+                  annotation_position="top left", annotation_font=dict(color="white", size=13),
+                  annotation_bgcolor=COLORS["anomaly"])
