@@ -78,7 +78,8 @@ st.subheader(f"Clip {clip_label(test, clip)}")
 default_score = f"score_{run.config.get('eval', {}).get('backend')}"
 show_clip_facts(run, test, clip, default_score if default_score in test.columns else "score")
 play_clip(run, row)
-show_clip_spectrogram(run, test, clip)
+audio_ok = show_clip_spectrogram(run, test, clip)  # False: missing or damaged audio, already named
 st.subheader("Nearest training normals")
 neighbours = show_nearest_training_clips(run, test, clip, k=5)
-show_difference_view(run, row, clip_logmel(run, row), neighbours)
+if audio_ok:
+    show_difference_view(run, row, clip_logmel(run, row), neighbours)

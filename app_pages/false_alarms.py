@@ -206,7 +206,8 @@ st.caption(f"score {fmt(row[score_column], '.4g')} against the threshold {fmt(ro
            f"of {row['machine_type']} {row['machine_id']}")
 show_clip_facts(run, decided, clip, score_column)
 play_clip(run, row)
-show_clip_spectrogram(run, test, clip)
+audio_ok = show_clip_spectrogram(run, test, clip)  # False: missing or damaged audio, already named
 st.subheader("Nearest training normals")
 neighbours = show_nearest_training_clips(run, test, clip, k=5)
-show_difference_view(run, row, clip_logmel(run, row), neighbours)
+if audio_ok:
+    show_difference_view(run, row, clip_logmel(run, row), neighbours)

@@ -396,7 +396,7 @@ def run_summary(runs) -> list[dict]:
     for run in runs:
         status = run.status  # read once: the state, epoch and progress of one moment
         average = (run.eval_metrics() or {}).get("average") or {}
-        rows.append({"id": run.id, "method": run.label, "recipe": run.recipe,
+        rows.append({"id": run.id, "method": run.method, "recipe": run.recipe,
                      "preset": run.config.get("preset"), "bundled": run.bundled,
                      "state": "damaged" if run.damage() else status.get("state", "unknown"),
                      "epoch": status.get("epoch", 0),

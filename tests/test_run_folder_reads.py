@@ -169,7 +169,7 @@ def test_a_rewritten_file_is_read_again_and_only_it(json_run, parses):
     del parses[:]
     render(run)
     assert run.status["epoch"] == 99 and run.status["message"] == "new"
-    assert run.label == "Relabelled" and run_summary([run])[0]["method"] == "Relabelled"
+    assert run.method == "Relabelled" and run_summary([run])[0]["method"] == "Relabelled"
     assert run.eval_metrics()["backend"] == "knn"
     assert parse_counts(json_run, parses) == {name: 1 for name in JSON_FILES}
 
