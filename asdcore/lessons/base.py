@@ -126,6 +126,11 @@ def wilson_interval(successes: int, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def bounds(interval) -> tuple[float, float]:
+    """(low, high) of an interval given as a mapping with "low" and "high" (metrics.json, a table row)."""
+    return float(interval["low"]), float(interval["high"])
+
+
 def pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f} %"
 

@@ -5,7 +5,7 @@ import pandas as pd
 
 from .. import plots
 from ..plots.intervals import interval_bars
-from .base import Answer, Context, Lesson, Link, RunButton, interval_pct, pct, wilson_interval
+from .base import Answer, Context, Lesson, Link, RunButton, bounds, interval_pct, pct, wilson_interval
 
 SHORT_FAULT_S = 1.0  # a fault shorter than this covers under half of a 2 s toy clip
 
@@ -145,10 +145,10 @@ def detector_answer(context: Context) -> Answer:
     table = id_accuracy(run.clips()).set_index(["machine_type", "label"])
     normal, anomalous = table.loc[("all", "normal")], table.loc[("all", "anomalous")]
     auc = run.eval_metrics()["intervals"]["auc"]["average"]
-    values = {"normal": float(normal["value"]), "normal_ci": (float(normal["low"]), float(normal["high"])),
+    values = {"normal": float(normal["value"]), "normal_ci": bounds(normal),
               "anomalous": float(anomalous["value"]),
-              "anomalous_ci": (float(anomalous["low"]), float(anomalous["high"])),
-              "auc": float(auc["value"]), "auc_ci": (float(auc["low"]), float(auc["high"]))}
+              "anomalous_ci": bounds(anomalous),
+              "auc": float(auc["value"]), "auc_ci": bounds(auc)}
     text = (f"{run.label} names the right machine ID for **{pct(values['normal'])}** of the normal test clips "
             f"(95 % interval {interval_pct(*values['normal_ci'])}) and for **{pct(values['anomalous'])}** of the "
             f"anomalous ones {interval_pct(*values['anomalous_ci'])}. Used as a detector (the score is "
@@ -204,9 +204,9 @@ def margin_answer(context: Context) -> Answer:
         angles = run.eval_metrics()["intervals"]["angles"]
         values[key] = {"median_normal_deg": float(clips.loc[clips["label"] == 0, "angle_to_centre_deg"].median()),
                        "angle_auc": float(angles["auc"]["value"]),
-                       "angle_auc_ci": (float(angles["auc"]["low"]), float(angles["auc"]["high"])),
+                       "angle_auc_ci": bounds(angles["auc"]),
                        "gap_deg": float(angles["median_gap_deg"]["value"]),
-                       "gap_ci": (float(angles["median_gap_deg"]["low"]), float(angles["median_gap_deg"]["high"]))}
+                       "gap_ci": bounds(angles["median_gap_deg"])}
     paired = paired_comparison(arcface, ce).average
     values["score_difference"] = {k: float(paired[k]) for k in ("difference", "ci_low", "ci_high", "p_value")}
     c, a, d = values["ce"], values["arcface"], values["score_difference"]
