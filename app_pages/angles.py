@@ -143,7 +143,10 @@ st.dataframe(separation, hide_index=True, width="stretch",
              | {f"angle AUC {d}": st.column_config.NumberColumn(format="%.3f") for d in ("source", "target")}
              | {f"median normal {d} (°)": st.column_config.NumberColumn(format="%.1f") for d in ("source", "target")})
 st.caption("**angle AUC**: the AUC of the angle used as an anomaly score (0.5 = no separation, 1 = every "
-           "anomaly farther than every normal). **median gap**: median anomalous angle minus median normal "
+           "anomaly farther than every normal), pooled over the clips shown. It is *not* the AUC on **Compare**: "
+           "that one ranks each run's own anomaly score (e.g. −log p of the clip's ID, which also weighs the other "
+           "centres) per machine ID, then averages, so two runs can order differently on the two pages. "
+           "**median gap**: median anomalous angle minus median normal "
            "angle. **95 % CI**: where the figure would fall on other test clips of the same machines (bootstrap: "
            "1000 resamples of the clips shown, drawn within each machine ID and label; the spread over training "
            "seeds comes on top). Two panels whose intervals overlap widely do not show a real difference; "

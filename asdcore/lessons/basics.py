@@ -211,9 +211,10 @@ def margin_answer(context: Context) -> Answer:
     values["score_difference"] = {k: float(paired[k]) for k in ("difference", "ci_low", "ci_high", "p_value")}
     c, a, d = values["ce"], values["arcface"], values["score_difference"]
     text = (f"Normal clips lie at a median **{c['median_normal_deg']:.1f}°** from their centre with CE and "
-            f"**{a['median_normal_deg']:.1f}°** with ArcFace. The angle separates anomalies with AUC "
-            f"{100 * c['angle_auc']:.1f} {interval_pct(*c['angle_auc_ci'])} (CE) against "
-            f"{100 * a['angle_auc']:.1f} {interval_pct(*a['angle_auc_ci'])} (ArcFace); the median anomaly lies "
+            f"**{a['median_normal_deg']:.1f}°** with ArcFace. The angle itself, as a score, separates anomalies with "
+            f"angle AUC {c['angle_auc']:.3f} [{c['angle_auc_ci'][0]:.3f}, {c['angle_auc_ci'][1]:.3f}] (CE) against "
+            f"{a['angle_auc']:.3f} [{a['angle_auc_ci'][0]:.3f}, {a['angle_auc_ci'][1]:.3f}] (ArcFace), as in the "
+            "panels; the median anomaly lies "
             f"{c['gap_deg']:.1f}° beyond the median normal with CE, {a['gap_deg']:.1f}° with ArcFace. "
             f"Paired on the same test clips (DeLong), ArcFace's anomaly score beats CE's by "
             f"{100 * d['difference']:+.2f} AUC points, 95 % CI [{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}].")

@@ -1,6 +1,7 @@
 """Lessons 6-8: domain shift, debugging a false alarm, and your own recordings."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .. import plots
@@ -134,9 +135,13 @@ def alarm_figures(context: Context) -> list:
     row = case["row"]
     clips = context.run(ALARM_RUN).clips()
     of_id = clips[(clips["machine_type"] == row["machine_type"]) & (clips["machine_id"] == row["machine_id"])]
-    return [plots.score_histogram(of_id, threshold=float(row["threshold"]),
-                                  title=f"{row['machine_type']} {row['machine_id']}: scores and the ID's threshold; "
-                                        f"clip #{case['index']} scores {row['score']:.2f}")]
+    # -log p piles up near 0 for the clips the model is sure of, and the threshold sits inside that pile:
+    # on log10 of the score the clips just above the threshold get bins of their own
+    logged = of_id.assign(log10_score=np.log10(of_id["score"].clip(lower=1e-6)))
+    return [plots.score_histogram(logged, threshold=float(np.log10(max(row["threshold"], 1e-6))),
+                                  score_column="log10_score",
+                                  title=f"{row['machine_type']} {row['machine_id']}: log10 of the score and of the ID's "
+                                        f"threshold; clip #{case['index']} is at {np.log10(row['score']):.2f}")]
 
 
 def alarm_answer(context: Context) -> Answer:
@@ -192,9 +197,9 @@ ALARM = Lesson(
     number=7, slug="debugging-a-false-alarm", title="Debugging a false alarm, step by step",
     goal="Take one false alarm of a bundled run and find out why it fired: its score, its angles, which machine "
          "the network took it for, and which training clips it resembles.",
-    look="The score histogram of the clip's own machine ID: blue its normal test clips, orange its anomalies, the "
-         "dashed line its threshold (90th percentile of the ID's held-out normals). The false alarm is the blue "
-         "mass right of the line; our clip is its rightmost.",
+    look="The score histogram of the clip's own machine ID, on log10 of the score (-log p crowds near 0): blue its "
+         "normal test clips, orange its anomalies, the dashed line its threshold (90th percentile of the ID's "
+         "held-out normals). The false alarms are the blue bars right of the line; our clip is the rightmost blue.",
     question="Why did the furthest false alarm of TASTgram-MFN (Noisy-ArcMix) fire?",
     figures=alarm_figures, answer=alarm_answer, conclude=alarm_conclusion,
     try_it_live=alarm_links,  # the clip is found when the lesson renders
