@@ -27,19 +27,38 @@ test = clips(run)
 clip_seconds = float(run.config.get("data", {}).get("clip_seconds", 10.0))
 
 
+def short_faults(subset):
+    """The anomalous clips whose known fault span covers less than SHORT_SPAN (60 %) of the clip:
+    there is time outside the fault to compare the weights with (the summary below counts these)."""
+    if "fault_onset_s" not in subset.columns:
+        return subset.iloc[[]]
+    span = subset["fault_offset_s"] - subset["fault_onset_s"]
+    return subset[(subset["label"] == 1) & span.notna() & (span < SHORT_SPAN * clip_seconds)]
+
+
 def prefer_known_fault(subset):
-    """An anomalous clip with a short known fault span (less than 60 % of the clip: there is time
-    outside it to compare with), the highest-scoring one; else any clip with a fault span; else
-    any clip."""
+    """An anomalous clip with a short known fault span, the highest-scoring one; else any clip with
+    a fault span; else any clip."""
     with_fault = subset[(subset["label"] == 1) & subset["fault_onset_s"].notna()] \
         if "fault_onset_s" in subset.columns else subset.iloc[[]]
-    span = with_fault["fault_offset_s"] - with_fault["fault_onset_s"] if not with_fault.empty else None
-    short = with_fault[span < SHORT_SPAN * clip_seconds] if span is not None else with_fault
+    short = short_faults(subset)
     pool = short if not short.empty else with_fault if not with_fault.empty else subset
     return pool["score"].idxmax() if pool["score"].notna().any() else pool.index[0]
 
 
-index = pick_clip(test, prefer_known_fault, prefix="attention")
+def _short_only_changed():
+    # short faults are all anomalous clips: a "normal" label filter would leave nothing to pick
+    if st.session_state.get("attention_short_only"):
+        st.session_state["attention_label"] = "anomaly"
+
+
+n_short = len(short_faults(test))
+short_only = st.checkbox(
+    f"Short faults only ({n_short} clips whose fault covers less than {100 * SHORT_SPAN:.0f} % of the clip)",
+    key="attention_short_only", disabled=n_short == 0, on_change=_short_only_changed,
+    help="The clip list shows each fault's span and length; with this on it lists only the short ones, "
+         "where the weights inside and outside the fault can be compared.")
+index = pick_clip(short_faults(test) if short_only and n_short else test, prefer_known_fault, prefix="attention")
 row = test.loc[index]
 
 if (run.path / "eval" / "attention.npy").exists():

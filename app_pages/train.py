@@ -198,6 +198,8 @@ def live_view(run_path: str, was_active: bool) -> None:
     if state == "queued":
         text = f"queued: number {queue_position(run)} in line (one training at a time)"
     st.progress(min(max(progress, 0.0), 1.0), text=text)
+    if st.session_state.get("just_started") == run.id:
+        started_notice(run, state)
     if state in ACTIVE_STATES and not run.bundled:
         if st.button("Cancel this run", key=f"cancel-{run.id}",
                      help="SIGTERM: a waiting run ends at once, a training run after its current batch"):
@@ -227,6 +229,20 @@ def live_view(run_path: str, was_active: bool) -> None:
     log = run.log_tail(40)
     st.caption("train.log (last lines)")
     st.code(log or "(nothing written yet)", language=None)
+
+
+def started_notice(run: Run, state: str) -> None:
+    """The notice for the run this session just started, saying what it is doing now: it lives in
+    the live view's fragment, so it changes with the run (queued, training, evaluating) instead of
+    staying as it was when the button was pressed; it goes once the run has ended."""
+    if state == "queued":
+        st.success(f"Started `{run.id}`: it is queued, number {queue_position(run)} in line, and starts as soon "
+                   "as no other run is training.")
+    elif state == "running":
+        doing = "trained, now being evaluated" if run.status.get("phase") == "evaluating" else "training now"
+        st.success(f"Started `{run.id}`: it is {doing}.")
+    else:  # finished, failed or cancelled: the view below says so, the notice has done its job
+        st.session_state.pop("just_started", None)
 
 
 def _ago(stamp) -> str:
@@ -316,9 +332,6 @@ if not user_runs:
     st.info("No runs yet: choose a recipe above and press **Start training** (the tiny preset takes under a "
             "minute on a CPU).")
     st.stop()
-started = st.session_state.pop("just_started", None)
-if started:
-    st.success(f"Started `{started}`: it is queued and starts as soon as no other run is training.")
 selected = select_run("Run to watch", key="run", runs=user_runs, skip_smoke_tests=False)
 active = selected.state in ACTIVE_STATES
 # the timer runs only while the run is queued or running: a finished run's view stays still

@@ -166,12 +166,19 @@ def test_train_start_button_queues_a_run_folder(page, runs_dir, tiny_toy_root):
         # the new run is selected, in the URL and in the picker, and its live view says it waits
         assert at.query_params["run"] == run.id
         assert widget(at, "selectbox", "Run to watch").value == run.id
-        assert "Started" in texts(at.success)
+        assert "Started" in texts(at.success) and "queued, number 2 in line" in texts(at.success)
         assert "number 2 in line" in at.get("progress")[0].proto.text
         assert widget(at, "button", "Cancel this run")
     finally:
         launcher.cancel(run)
         assert launcher.wait_for(run, timeout=30) == "cancelled"
+    # the notice follows the run: once it trains it no longer says queued, once it ends it goes
+    write_json_atomic(run.path / "status.json", dict(run.status, state="running", phase="training", pid=os.getpid()))
+    at = at.run()
+    assert "it is training now" in texts(at.success) and "queued" not in texts(at.success)
+    write_json_atomic(run.path / "status.json", dict(run.status, state="cancelled"))
+    at = at.run()
+    assert "Started" not in texts(at.success)
 
 
 def test_train_prefills_each_recipes_settings_and_sets_only_changes(page):

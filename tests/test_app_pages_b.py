@@ -147,6 +147,37 @@ def test_attention_opens_the_clip_named_in_the_url(page, bundled):
     assert other  # the box listed the clips of that ID
 
 
+def test_attention_picker_shows_fault_spans_and_filters_short_faults(page, bundled):
+    clips = clips_of(bundled, NAM)
+    at = page("attention", run=NAM)
+    clip_box = widget(at, "selectbox", "Clip")
+    # every anomalous clip's line names its fault's span and length, as clips.parquet has them
+    faulty = clips[(clips["label"] == 1) & clips["fault_onset_s"].notna()]
+    row = faulty.iloc[0]
+    length = row["fault_offset_s"] - row["fault_onset_s"]
+    span = f"{row['fault_onset_s']:.2f}-{row['fault_offset_s']:.2f} s ({length:.2f} s)"
+    at = widget(at, "selectbox", "Machine type").select(row["machine_type"]).run()
+    at = widget(at, "selectbox", "Machine ID").select(row["machine_id"]).run()
+    assert any(span in option for option in widget(at, "selectbox", "Clip").options)
+    assert clip_box.options  # the default view listed clips too
+    # "short faults only" lists only anomalous clips whose fault covers < 60 % of the clip
+    cfg = json.loads((bundled / NAM / "config.json").read_text())
+    clip_seconds = float(cfg["data"]["clip_seconds"])
+    spans = clips["fault_offset_s"] - clips["fault_onset_s"]
+    short = set(clips.index[(clips["label"] == 1) & (spans < 0.6 * clip_seconds)])
+    assert short and short != set(clips.index[clips["label"] == 1])  # the filter has something to leave out
+    box = next(c for c in at.checkbox if c.label.startswith("Short faults only"))
+    assert f"({len(short)} clips" in box.label
+    at = box.check().run()
+    for machine_type in widget(at, "selectbox", "Machine type").options:
+        at = widget(at, "selectbox", "Machine type").select(machine_type).run()
+        for machine_id in widget(at, "selectbox", "Machine ID").options:
+            at = widget(at, "selectbox", "Machine ID").select(machine_id).run()
+            listed = {int(o.split(" ", 1)[0][1:]) for o in widget(at, "selectbox", "Clip").options}
+            assert listed <= short, (machine_type, machine_id)
+    assert int(at.query_params["clip"]) in short
+
+
 def test_attention_without_tagram_still_shows_spectrogram_and_span(page, bundled):
     at = page("attention", run=AE)
     assert any("no temporal attention" in i.value for i in at.info)

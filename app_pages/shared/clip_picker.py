@@ -12,11 +12,20 @@ from asdcore.plots.style import fmt, label_name
 from app_pages.shared.url_state import query_int
 
 
+def fault_span_text(row) -> str:
+    """"1.20-1.85 s (0.65 s)" for a clip whose fault span the toy factory recorded, else ""."""
+    onset, offset = row.get("fault_onset_s"), row.get("fault_offset_s")
+    if onset is None or offset is None or pd.isna(onset) or pd.isna(offset):
+        return ""
+    return f"{onset:.2f}-{offset:.2f} s ({offset - onset:.2f} s)"
+
+
 def clip_label(clips: pd.DataFrame, index, score_column: str = "score") -> str:
-    """One line for a clip in a picker: #row, machine, label, fault, score."""
+    """One line for a clip in a picker: #row, machine, label, fault kind and span, score."""
     row = clips.loc[index]
     fault = row.get("fault_kind")
-    fault = f" · {fault}" if isinstance(fault, str) and fault else ""
+    span = fault_span_text(row)
+    fault = f" · {fault}" + (f" {span}" if span else "") if isinstance(fault, str) and fault else ""
     return (f"#{index} {row['machine_type']} {row['machine_id']} · {label_name(row['label'])}{fault} · "
             f"score {fmt(row.get(score_column), '.3g')} · {Path(row['path']).name}")
 
