@@ -16,8 +16,8 @@ from asdcore.plots.style import filter_clips, fmt
 from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
-from app_pages.shared.clip_view import (play_clip, show_clip_facts, show_clip_spectrogram, show_difference_view,
-                                        show_nearest_training_clips)
+from app_pages.shared.clip_view import (nearest_neighbours, play_clip, show_clip_facts, show_clip_spectrogram,
+                                        show_difference_view, show_neighbours)
 from app_pages.shared.logmel import clip_logmel
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.url_state import query_int, select_evaluated_run, url_choice_key, url_value_key
@@ -35,13 +35,17 @@ def url_percentile() -> float:
     return min(max(value, PERCENTILE_RANGE[0]), PERCENTILE_RANGE[1])
 
 
-def error_table(listed: pd.DataFrame, score_column: str, angle_limits: pd.DataFrame, names: dict) -> pd.DataFrame:
-    """The listed clips with the diagnosis and what an engineer looks at first, short headers."""
+def error_table(listed: pd.DataFrame, score_column: str, angle_limits: pd.DataFrame, names: dict,
+                neighbours_of=None) -> pd.DataFrame:
+    """The listed clips with the diagnosis and what an engineer looks at first, short headers.
+    `neighbours_of(index)` gives a clip's nearest training normals, so that each line's diagnosis is
+    the one the opened clip shows."""
     limits = angle_limits.set_index(["machine_type", "machine_id"])["value"]
     table = pd.DataFrame({"clip": listed.index, "type": listed["machine_type"], "ID": listed["machine_id"]},
                          index=listed.index)
-    table["diagnosis"] = [alarms.diagnose(row, limits.get((row["machine_type"], row["machine_id"])), names)
-                          for _, row in listed.iterrows()]
+    table["diagnosis"] = [alarms.diagnose(row, limits.get((row["machine_type"], row["machine_id"])), names,
+                                          neighbours=neighbours_of(index) if neighbours_of else None)
+                          for index, row in listed.iterrows()]
     if "predicted_machine_id" in listed.columns:
         table["classified as"] = [alarms.predicted_machine(row, names) for _, row in listed.iterrows()]
     shown = {score_column: "score", "threshold": "threshold", "margin": "score − threshold",
@@ -186,28 +190,47 @@ if listed.empty:
 angle_limits = alarms.per_id_percentile(reference, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE,
                                         keys=alarms.MACHINE)
 names = alarms.class_names(test, train)
-st.dataframe(error_table(listed, score_column, angle_limits, names), hide_index=True, width="stretch",
-             column_config={"diagnosis": st.column_config.TextColumn(width="large")}
-             | {c: st.column_config.NumberColumn(format="%.4g") for c in ("score", "threshold", "score − threshold")}
-             | {c: st.column_config.NumberColumn(format="%.1f°") for c in
-                ("angle to own centre", "angle to nearest other")})
-
 options = listed.index.tolist()
-if st.session_state.get("false_alarms_clip") not in options:  # first visit, or another list
-    st.session_state["false_alarms_clip"] = in_url if in_url in options else options[0]
-clip = st.selectbox("Open a clip", options, key="false_alarms_clip",
+# The picker's key names the run, list, back-end and rule: a widget kept across a run switch showed
+# the old run's label ("score 40.7") over the new run's clip.  The URL's clip carries over when
+# the new list has it.
+clip_key = f"false_alarms_clip-{run.id}-{which}-{backend}-{rule}"
+table_key = f"false_alarms_table-{run.id}-{which}-{backend}-{rule}"
+if st.session_state.get(clip_key) not in options:  # first visit, another list, or the filters left it out
+    st.session_state[clip_key] = in_url if in_url in options else options[0]
+st.caption("Click a row to open its clip below.")
+event = st.dataframe(error_table(listed, score_column, angle_limits, names,
+                                 neighbours_of=lambda i: nearest_neighbours(run, test, i)),
+                     hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                     key=table_key,
+                     column_config={"diagnosis": st.column_config.TextColumn(width="large")}
+                     | {c: st.column_config.NumberColumn(format="%.4g")
+                        for c in ("score", "threshold", "score − threshold")}
+                     | {c: st.column_config.NumberColumn(format="%.1f°") for c in
+                        ("angle to own centre", "angle to nearest other")})
+rows = event.selection.rows if event is not None else []
+# a newly clicked row opens its clip; the same selection on later reruns must not undo a pick in the box
+if rows and st.session_state.get(f"{table_key}-applied") != rows[0] and rows[0] < len(options):
+    st.session_state[clip_key] = options[rows[0]]
+st.session_state[f"{table_key}-applied"] = rows[0] if rows else None
+clip = st.selectbox("Open a clip", options, key=clip_key,
                     format_func=lambda i: clip_label(decided, i, score_column))
 st.query_params["clip"] = str(clip)
 
 row = decided.loc[clip]
 limit = angle_limits.set_index(["machine_type", "machine_id"])["value"].get((row["machine_type"], row["machine_id"]))
-st.warning(f"**Diagnosis:** {alarms.diagnose(row, limit, names)}", icon=":material/troubleshoot:")
+neighbours = nearest_neighbours(run, test, clip)  # the diagnosis reads them: "far from every centre" or not
+st.warning(f"**Diagnosis:** {alarms.diagnose(row, limit, names, neighbours=neighbours)}",
+           icon=":material/troubleshoot:")
 st.caption(f"score {fmt(row[score_column], '.4g')} against the threshold {fmt(row['threshold'], '.4g')} "
            f"of {row['machine_type']} {row['machine_id']}")
 show_clip_facts(run, decided, clip, score_column)
 play_clip(run, row)
 audio_ok = show_clip_spectrogram(run, test, clip)  # False: missing or damaged audio, already named
 st.subheader("Nearest training normals")
-neighbours = show_nearest_training_clips(run, test, clip, k=5)
+if neighbours is None:
+    st.info("This run has no embeddings of its training normals: no neighbours to show.")
+else:
+    show_neighbours(run, row, neighbours)
 if audio_ok:
     show_difference_view(run, row, clip_logmel(run, row), neighbours)

@@ -260,6 +260,34 @@ def test_false_alarms_opens_the_clip_in_the_url_and_lists_missed_anomalies(page,
     assert len(at.get("audio")) == 1 + 5  # the clip and its nearest training normals
 
 
+def test_false_alarms_diagnosis_reads_the_nearest_normals_the_page_shows(page, monkeypatch):
+    """On the bundled Noisy-ArcMix run: the table's diagnosis and the opened clip's are one text, and
+    a clip "far from every centre" says whether its nearest training normals (the ones listed below
+    it) are of its own machine (a diagnosis once said "unlike any training normal" of a clip whose
+    five nearest normals were all of its own ID)."""
+    bundled = PROJECT_ROOT / "checkpoints"
+    monkeypatch.setenv("ASD_BUNDLED", str(bundled))
+    test, train = clips_of(bundled, NAM), clips_of(bundled, NAM, "train_clips.parquet")
+    embeddings = np.load(bundled / NAM / "eval" / "embeddings.npy")
+    train_embeddings = np.load(bundled / NAM / "eval" / "train_embeddings.npy")
+    at = page("false_alarms", run=NAM)
+    table = at.dataframe[1].value.set_index("clip")
+    far = table.index[table["diagnosis"].str.startswith("far from every centre")]
+    assert len(far) >= 3
+    for clip in far[:3]:
+        at = page("false_alarms", run=NAM, clip=int(clip))
+        shown = next(w.value for w in at.warning if w.value.startswith("**Diagnosis:**"))
+        assert shown == f"**Diagnosis:** {table.loc[clip, 'diagnosis']}"
+        nearest = alarms.nearest_training_clips(embeddings[clip], train_embeddings, train,
+                                                test.loc[clip, "machine_type"], k=5)
+        own = int(((nearest["machine_type"] == test.loc[clip, "machine_type"])
+                   & (nearest["machine_id"] == test.loc[clip, "machine_id"])).sum())
+        if own >= 3:
+            assert f"yet {own} of its 5 nearest training normals are of its own machine" in shown, shown
+        else:
+            assert "most of its nearest training normals are of other machines" in shown, shown
+
+
 # --- empty states and the run in the URL ---------------------------------------------------
 
 @pytest.mark.parametrize("name", ["angles", "attention", "embeddings", "false_alarms"])

@@ -146,3 +146,44 @@ def test_every_lesson_renders_in_chromium_and_its_next_link_opens_the_next(serve
                                ".includes('Lesson 2:')", timeout=30_000)
     (ARTIFACTS / "lesson_times.json").write_text(json.dumps(times, indent=2))
     print("\nlesson render from its link (s):", json.dumps(times))
+
+
+def test_false_alarms_clip_picker_follows_the_run_and_a_row_click_opens_its_clip(server):
+    """Switching the run keeps the clip picker true to the run shown (it once kept the old run's
+    "score 40.7" over the new run's 32.87), and a click on a row of the list opens that clip."""
+    url, _ = server
+
+    def picker(page) -> str:
+        return page.get_by_role("combobox", name="Open a clip").input_value()
+
+    def body_score(page) -> float:
+        caption = page.locator("text=against the threshold").first.inner_text()
+        return float(re.match(r"score (\S+) against", caption)[1])
+
+    def picker_score(page) -> float:
+        return float(re.search(r"· score (\S+) ·", picker(page))[1])
+
+    with chromium_page() as page:
+        goto(page, f"{url}/false-alarms?run=tastgram-arcface")
+        first = picker(page)
+        assert picker_score(page) == pytest.approx(body_score(page), rel=0.01)
+        since = finished_runs(page)
+        page.get_by_role("combobox", name="Run").click()
+        page.get_by_role("option", name=re.compile(r"— tastgram-noisy-arcmix ·")).click()
+        wait_for_app(page, since)
+        assert "run=tastgram-noisy-arcmix" in page.url
+        # the picker and the body name the same clip with the same (new) score
+        clip = int(page.url.split("clip=")[1].split("&")[0])
+        assert picker(page).startswith(f"#{clip} ")
+        assert picker_score(page) == pytest.approx(body_score(page), rel=0.01), (first, picker(page))
+        # a click on the third row's selection box opens that row's clip (rows are 35 px high)
+        grid = page.locator('[data-testid="stDataFrame"]').last
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        since = finished_runs(page)
+        page.mouse.click(box["x"] + 10, box["y"] + 35 * 3 + 17)
+        wait_for_app(page, since)
+        opened = int(page.url.split("clip=")[1].split("&")[0])
+        assert opened != clip and picker(page).startswith(f"#{opened} ")
+        assert picker_score(page) == pytest.approx(body_score(page), rel=0.01)
+        assert _no_errors(page) == []

@@ -141,12 +141,31 @@ def test_embedding_scatter_train_points_grey_and_first(clips):
     fig = plots.embedding_scatter(clips, color_by="label", projection="pca", train=clips.head(30), highlight=7)
     train = fig.data[0]
     assert train.name == plots.TRAIN_TRACE and len(train.x) == 30
-    assert train.marker.color == COLORS["train"] and train.customdata is None and train.hoverinfo == "skip"
+    assert train.marker.color == COLORS["train_points"] and train.customdata is None and train.hoverinfo == "skip"
+    # visible behind the test clips, which sit on them: larger mid-grey halos, not small near-white dots
+    assert int(train.marker.color[1:3], 16) < 0xA0 and train.marker.size > 8 and train.marker.opacity >= 0.3
     assert [t.name for t in fig.data[1:3]] == ["normal", "anomaly"]
     assert fig.data[1].marker.color == COLORS["normal"]
     ring = fig.data[-1]
     assert ring.name == plots.HIGHLIGHT_TRACE and ring.customdata[0][0] == 7
     assert (ring.x[0], ring.y[0]) == (clips.loc[7, "pca_x"], clips.loc[7, "pca_y"])
+
+
+def test_embedding_scatter_gives_23_machine_ids_23_colours():
+    """The toy data's 23 machine IDs on one map: no two IDs share a colour (15 colours used twice
+    made two IDs look like one class)."""
+    rng = np.random.default_rng(0)
+    rows = [dict(machine_type=f"type{t}", machine_id=f"id_{i:02d}", label=int(rng.random() < 0.3),
+                 umap_x=rng.normal(), umap_y=rng.normal(), score=rng.random())
+            for t in range(6) for i in range(4 if t < 5 else 3) for _ in range(5)]
+    clips = pd.DataFrame(rows)
+    assert clips.groupby(["machine_type", "machine_id"]).ngroups == 23
+    fig = plots.embedding_scatter(clips, color_by="machine_id")
+    colours = [t.marker.color for t in fig.data if t.name != plots.TRAIN_TRACE]
+    assert len(colours) == 23 and len(set(colours)) == 23
+    # a few IDs keep the colour-blind-safe palette
+    few = plots.embedding_scatter(clips[clips.machine_type == "type0"], color_by="machine_id")
+    assert [t.marker.color for t in few.data] == plots.CATEGORICAL[:4]
 
 
 def test_embedding_scatter_continuous_colour(clips):

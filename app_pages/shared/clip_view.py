@@ -126,15 +126,23 @@ def show_clip_facts(run: Run, clips: pd.DataFrame, index, score_column: str = "s
 def show_nearest_training_clips(run: Run, clips: pd.DataFrame, index, k: int = 5) -> pd.DataFrame | None:
     """The k training normals of the clip's machine type most similar (cosine) to its embedding,
     with their machine ID, similarity and audio.  Returns them (None without embeddings)."""
-    row = clips.loc[index]
+    neighbours = nearest_neighbours(run, clips, index, k)
+    if neighbours is None:
+        st.info("This run has no embeddings of its training normals: no neighbours to show.")
+        return None
+    show_neighbours(run, clips.loc[index], neighbours)
+    return neighbours
+
+
+def nearest_neighbours(run: Run, clips: pd.DataFrame, index, k: int = 5) -> pd.DataFrame | None:
+    """The k training normals of the clip's machine type most similar (cosine) to its embedding,
+    without drawing anything (the diagnosis reads them before the page shows them); None when the
+    run stored no embeddings of its training normals."""
     embeddings, train_embeddings = array(run, "embeddings.npy"), array(run, "train_embeddings.npy")
     train = train_clips(run)
     if embeddings is None or train_embeddings is None or len(train) != len(train_embeddings):
-        st.info("This run has no embeddings of its training normals: no neighbours to show.")
         return None
-    neighbours = nearest_training_clips(embeddings[int(index)], train_embeddings, train, row["machine_type"], k)
-    show_neighbours(run, row, neighbours)
-    return neighbours
+    return nearest_training_clips(embeddings[int(index)], train_embeddings, train, clips.loc[index, "machine_type"], k)
 
 
 def show_neighbours(run: Run, row, neighbours: pd.DataFrame) -> None:

@@ -60,7 +60,7 @@ def embedding_scatter(clips: pd.DataFrame, color_by: str = "machine_id", project
         target = (train["domain"] == "target").to_numpy() if color_by == "domain" and "domain" in train.columns \
             else np.zeros(len(train), bool)
         fig.add_trace(scatter(x=train.loc[~target, x_col], y=train.loc[~target, y_col], mode="markers",
-                              name=TRAIN_TRACE, marker=dict(color=COLORS["train"], size=4, opacity=0.45),
+                              name=TRAIN_TRACE, marker=dict(color=COLORS["train_points"], size=11, opacity=0.35),
                               hoverinfo="skip"))
         if target.any():
             fig.add_trace(scatter(x=train.loc[target, x_col], y=train.loc[target, y_col], mode="markers",
@@ -91,15 +91,16 @@ def embedding_scatter(clips: pd.DataFrame, color_by: str = "machine_id", project
 def _add_by_machine(fig, scatter, clips, x_col, y_col) -> None:
     """One trace per (machine type, ID): the legend reads "fan/id_00"."""
     keys = ["machine_type", "machine_id"] if "machine_type" in clips.columns else ["machine_id"]
+    n = clips.groupby(keys).ngroups  # past 15 IDs, a 24-colour palette: no two IDs share a colour
     for i, (key, group) in enumerate(clips.groupby(keys, sort=True)):
         name = "/".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
         if "label" in group.columns:  # normals first: the legend shows the first point's symbol
             group = group.sort_values("label", kind="stable")
         anomalous = group["label"].to_numpy() == 1 if "label" in group.columns else np.zeros(len(group), bool)
         # anomalies as diamonds, so they stay visible whatever the ID's colour
-        symbols = np.where(anomalous, "diamond", category_symbol(i))
+        symbols = np.where(anomalous, "diamond", category_symbol(i, n))
         fig.add_trace(_clip_trace(scatter, group, x_col, y_col, name,
-                                  dict(color=category_color(i), symbol=symbols, size=8,
+                                  dict(color=category_color(i, n), symbol=symbols, size=8,
                                        line=dict(width=0.5, color="white"))))
 
 

@@ -16,6 +16,7 @@ COLORS = {
     "normal": "#0072B2",    # Okabe-Ito blue
     "anomaly": "#D55E00",   # Okabe-Ito vermillion
     "train": "#BBBBBB",     # light grey: context, not the subject
+    "train_points": "#8C8C8C",  # training normals on a map: large mid-grey halos behind the coloured test clips
     "highlight": "#000000",
     "boundary": "#444444",
     "neutral": "#777777",
@@ -29,6 +30,14 @@ COLORS = {
 CATEGORICAL = [
     "#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#000000", "#F0E442",
     "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+]
+# More categories than CATEGORICAL holds (the toy data's 23 machine IDs on one map): plotly's
+# "Dark24", 24 colours picked to differ from each other, rather than 15 colours used twice.  No
+# palette of 24 stays distinct under colour-vision deficiencies; the hover names every point.
+MANY_CATEGORIES = [
+    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86", "#EB663B", "#511CFB",
+    "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7",
+    "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
 ]
 SYMBOLS = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "pentagon", "star"]
 DASHES = ["solid", "dash", "dot", "dashdot", "longdash"]
@@ -66,13 +75,21 @@ def apply_style(fig: go.Figure, height: int | None = None) -> go.Figure:
     return fig
 
 
-def category_color(i: int) -> str:
-    return CATEGORICAL[i % len(CATEGORICAL)]
+def palette(n: int | None = None) -> list[str]:
+    """The colours for n categories: the colour-blind-safe CATEGORICAL while it suffices, else
+    MANY_CATEGORIES, so that up to 24 categories never share a colour."""
+    return MANY_CATEGORIES if n is not None and n > len(CATEGORICAL) else CATEGORICAL
 
 
-def category_symbol(i: int) -> str:
+def category_color(i: int, n: int | None = None) -> str:
+    """The i-th of n categories' colour (n unknown: the colour-blind-safe list, repeating)."""
+    colours = palette(n)
+    return colours[i % len(colours)]
+
+
+def category_symbol(i: int, n: int | None = None) -> str:
     """The i-th symbol, changing only once the colours have all been used."""
-    return SYMBOLS[(i // len(CATEGORICAL)) % len(SYMBOLS)]
+    return SYMBOLS[(i // len(palette(n))) % len(SYMBOLS)]
 
 
 def category_dash(i: int) -> str:
