@@ -179,6 +179,9 @@ if line:
     losses = {name: r.config.get("loss", {}).get("name") for name, r in zip(names, chosen)}
     order = compare.paper_order_note(table, losses)
     st.info(line + (f"\n\n{order}" if order else ""), icon=":material/balance:")
+subset = compare.subset_note(chosen, names)
+if subset:
+    st.warning(subset, icon=":material/filter_alt:")
 under = compare.undertrained_note(chosen, names)
 if under:
     st.warning(under, icon=":material/hourglass_bottom:")

@@ -384,6 +384,27 @@ def undertrained_note(runs, names: list[str] | None = None) -> str | None:
             "the method. The published AUCs are of the real DCASE 2020 data after 300 epochs.")
 
 
+def subset_note(runs, names: list[str] | None = None) -> str | None:
+    """One line naming the chosen runs scored on fewer test clips than the others of the table (a
+    `tiny` run keeps at most 8 per class: 368 of the default toy set's 2300), None when all were
+    scored on as many.  Their AUCs come from other, fewer clips, so their rows are not like for like;
+    the noise marks pair only the clips both runs scored.  Read from eval/metrics.json's n_test_clips."""
+    names = names or [r.label for r in runs]
+    counts = {name: r.eval_metrics().get("n_test_clips") for name, r in zip(names, runs)}
+    counts = {name: n for name, n in counts.items() if isinstance(n, int)}
+    if len(set(counts.values())) < 2:
+        return None
+    most = max(counts.values())
+    fewer = []
+    for (name, n), run in zip(counts.items(), runs):
+        cap = run.config.get("data", {}).get("max_test_clips_per_class")
+        fewer += [f"{name} on {n} of {most}" + (f" (at most {cap} per class: its preset's cap)" if cap else "")] \
+            if n < most else []
+    return ("Scored on a subset of the test clips: " + "; ".join(fewer) + ". Their AUCs come from fewer, other "
+            "clips than the other rows', so compare them with care; the ≈ marks pair only the clips both runs "
+            "scored.")
+
+
 def noise_line(table: ResultsTable) -> str | None:
     """One line: which runs the average AUC cannot tell apart (chains of neighbours within the noise)."""
     if table.noise is None:

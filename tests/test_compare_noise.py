@@ -188,3 +188,29 @@ def test_compare_names_the_runs_too_under_trained_to_judge_their_method(tmp_path
     monkeypatch.setenv("ASD_BUNDLED", str(tmp_path / "elsewhere"))
     mine = compare.undertrained_note([Run(folder / "starved")])
     assert mine.startswith("Under-trained: TFSTgram (OS-SCL) · quick · toy · ") and "published 95.71 AUC" in mine
+
+
+def test_compare_says_which_runs_were_scored_on_a_subset_of_the_test_clips(tmp_path, monkeypatch):
+    """A tiny run keeps at most 8 test clips per class: Compare names it with its count against the
+    others' (the old table set its 368-clip AUC beside 2300-clip AUCs without a word)."""
+    folder = tmp_path / "bundled"
+    for run_id, n_test, cap in (("full", 2300, None), ("smoke", 368, 8)):
+        shutil.copytree(SOURCE, folder / run_id, ignore=shutil.ignore_patterns("model.pt"))
+        config = json.loads((folder / run_id / "config.json").read_text())
+        config["data"]["max_test_clips_per_class"] = cap
+        write_json_atomic(folder / run_id / "config.json", dict(config, label=run_id))
+        metrics = json.loads((folder / run_id / "eval" / "metrics.json").read_text())
+        write_json_atomic(folder / run_id / "eval" / "metrics.json", dict(metrics, n_test_clips=n_test))
+    monkeypatch.setenv("ASD_BUNDLED", str(folder))
+    full, smoke = Run(folder / "full"), Run(folder / "smoke")
+    note = compare.subset_note([full, smoke], ["full", "smoke"])
+    assert note.startswith("Scored on a subset of the test clips: smoke on 368 of 2300 (at most 8 per class")
+    assert "full on" not in note
+    assert compare.subset_note([full], ["full"]) is None
+    assert compare.subset_note([full, full], ["a", "b"]) is None
+    # the page says it, above the table's captions
+    monkeypatch.setenv("ASD_RUNS", str(tmp_path / "no-runs"))
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))
+    at = run_page("compare", published="0")
+    assert any(w.value.startswith("Scored on a subset of the test clips: smoke on 368 of 2300") for w in at.warning)
