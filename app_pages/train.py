@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from asdcore.data.mimii import describe_split
 from asdcore.jobs import launcher
 from asdcore import plots
 from asdcore.paths import default_data_root, runs_root
@@ -47,27 +48,49 @@ def choose_data() -> tuple[list[Path] | None, dict]:
             st.info("Type the path of at least one data-set folder.")
             return None, {}
     with st.spinner("Checking the data set ..."):
-        check = data_check(roots)
+        check = data_check(roots)  # the default settings first: what the data is (the warm-up's result)
     if check["error"]:
         st.error(f"Cannot use this data: {check['error']}.")
         return None, check
+    settings = data_settings(check)
+    if settings:  # checked again as the run will read it: another split, another channel
+        with st.spinner("Checking the data set ..."):
+            check = data_check(roots, settings.get("data.mimii_test_normals"), settings.get("data.channel", 0))
+        if check["error"]:
+            st.error(f"Cannot use this data: {check['error']}.")
+            return None, check
+    # a copy: the data check's dict is kept for every session; the run gets these as --set overrides
+    check = dict(check, overrides=settings)
     summary = (f"{check['clips']} usable clips, {check['classes']} machine IDs / sections "
                f"({', '.join(check['machine_types']) or 'none'}), {check['train_normals']} training normals, "
                f"{check['labelled_test']} labelled test clips")
     with st.expander(f"Data check: {summary}" + (f"; {len(check['problems'])} problem file(s)" if check["problems"]
                                                    else "")):
         st.code(check["report"], language=None)
+    if check["channel_missing"]:
+        # a run reading a channel some files lack would stop at the first of them
+        missing = check["channel_missing"]
+        st.error(f"{len(missing)} file(s) have no channel {settings.get('data.channel', 0)} (e.g. `{missing[0]}`): choose a "
+                 "channel every file has, or leave those files out.")
+        return None, check
     if check["train_normals"] == 0:
-        st.error(f"Nothing to train on in {', '.join(f'`{r}`' for r in roots)}: no training normals found "
-                 "(expected `<root>/<machine_type>/train/normal_id_XX_NNNNNNNN.wav`). The data check above "
-                 "lists what was found and every problem file.")
+        # the data check's text: the training-file pattern of the layout found (or of every layout
+        # read), what to add, and for MIMII the split setting that left nothing to train
+        st.error(f"Nothing to train on: {check['no_train_normals']} The data check above lists what was found "
+                 "and every problem file.")
         return None, check
     if check["problems"]:
         st.warning(f"{len(check['problems'])} file(s) cannot be used and will be skipped; the other clips still "
                    "train:\n\n" + file_list(check["problems"]))
     if check.get("warnings"):
+        # one line per note, with the files it applies to: 40 eight-channel files are one line, not 40
         st.info(f"{len(check['warnings'])} usable file(s) to look at (they train, read as said):\n\n"
-                + file_list(check["warnings"]))
+                + note_list(check["note_groups"]))
+    if check["mimii_untrained"]:
+        # the split sent every normal of these IDs to test: nothing learns them, their test clips are left out
+        st.warning(f"Every normal clip of {', '.join(check['mimii_untrained'])} goes to test in the MIMII split, so no "
+                   "model learns that machine and its test clips are left out: lower \"MIMII normals tested per "
+                   "machine ID\".")
     if check["labelled_test"] == 0:
         st.warning("No labelled test clips: the run will train, but there is nothing to compute AUC on.")
     if check["class_mode"] == "attributes":
@@ -75,6 +98,47 @@ def choose_data() -> tuple[list[Path] | None, dict]:
                    "here (DCASE 2023), so the attribute values in the file names are the classes; the metrics "
                    "stay per section.")
     return roots, check
+
+
+def data_settings(check: dict) -> dict:
+    """The data settings this data needs chosen, drawn only where they apply, as run overrides that
+    differ from the defaults: how MIMII folders are split, and which channel multi-channel files give."""
+    settings = {}
+    if "mimii" in check["layouts"]:
+        # MIMII has no split of its own: say how it is made, and let it be changed (20 normal and 20
+        # abnormal clips per machine ID would otherwise leave no normal to train on)
+        tested = st.number_input("MIMII normals tested per machine ID", min_value=0, value=None, step=1,
+                                 key="mimii-test-normals", placeholder="as many as its abnormal clips",
+                                 help="Normal clips per machine ID that go to test (the last ones by name); the "
+                                      "other normals train. Empty: as many as its abnormal clips, as DCASE 2020 "
+                                      "did (data.mimii_test_normals).")
+        st.caption(describe_split(tested))
+        if tested is not None:
+            settings["data.mimii_test_normals"] = int(tested)
+    if check["max_channels"] > 1:
+        # the key carries the channel count, so another folder starts again from channel 0
+        n = check["max_channels"]
+        channel = st.number_input("channel", min_value=0, max_value=n - 1, value=0, step=1, key=f"data-channel-{n}",
+                                  help=f"Which channel of the multi-channel files is read (0 to {n - 1}; DCASE 2020 "
+                                       "used channel 0 of MIMII's 8): data.channel.")
+        if channel:
+            settings["data.channel"] = int(channel)
+    return settings
+
+
+def note_list(groups, shown: int = 8) -> str:
+    """A markdown list of the data check's grouped notes (asdcore.data.check.NoteGroup): a note of one
+    file names it, a note shared by several gives their count and two of them."""
+    items = []
+    for group in groups[:shown]:
+        if len(group.paths) == 1:
+            items.append(f"- `{group.paths[0]}`: {group.note}")
+        else:
+            examples = ", ".join(f"`{p}`" for p in group.paths[:2])
+            items.append(f"- {len(group.paths)} files: {group.note} (e.g. {examples})")
+    if len(groups) > shown:
+        items.append(f"- ... and {len(groups) - shown} more (the data check above lists them all)")
+    return "\n".join(items)
 
 
 def file_list(lines: list[str], shown: int = 8) -> str:
@@ -143,6 +207,7 @@ def start_section() -> None:
     st.subheader("Start a run")
     roots, check = choose_data()
     recipe, preset, overrides, device = choose_settings()
+    overrides = {**check.get("overrides", {}), **overrides}  # the data settings choose_data drew (data.channel ...)
     if device == "cuda" and not _cuda_available():
         st.warning("torch sees no CUDA device on this machine: a run on `cuda` will fail. Choose `auto` or `cpu`.")
     if preset == "paper" and device != "cuda" and not _cuda_available():

@@ -1,6 +1,7 @@
 """The command line.
 
-    python -m asdcore data check PATH [PATH ...]     what a folder holds, and every problem file
+    python -m asdcore data check PATH [PATH ...] [--mimii-test-normals N] [--channel C]
+                                                     what a folder holds, and every problem file
     python -m asdcore data toy --out DIR [--preset tiny|default|dcase-scale] [--seed N]
     python -m asdcore data baseline PATH [PATH ...]  AUC of a Gaussian on mean log-mel, per type
     python -m asdcore data diagnose PATH [PATH ...] [--run RUN ...] [--ae RUN|none]
@@ -31,7 +32,7 @@ from pathlib import Path
 def _data_check(args) -> int:
     from .data.check import run_check
 
-    return run_check(args.paths)
+    return run_check(args.paths, mimii_test_normals=args.mimii_test_normals, channel=args.channel)
 
 
 def _data_toy(args) -> int:
@@ -398,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="scan folders in the DCASE layout and report problems")
     check.add_argument("paths", nargs="+", help="data set roots (e.g. dev_data and add_dev_data)")
+    check.add_argument("--mimii-test-normals", type=int, default=None, metavar="N",
+                       help="MIMII folders: normal clips per machine ID that go to test (default: as many as its "
+                            "abnormal clips, as DCASE 2020 did); a run's data.mimii_test_normals")
+    check.add_argument("--channel", type=int, default=0, metavar="C",
+                       help="the channel of multi-channel files a run reads (a run's data.channel; default 0)")
     check.set_defaults(func=_data_check)
     toy = data_sub.add_parser("toy", help="write the toy factory's synthetic data set")
     toy.add_argument("--out", required=True, help="output folder (must be new, empty, or an unfinished toy set)")

@@ -27,6 +27,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 
 from .data.classes import CLASS_MODES
+from .data.mimii import check_test_normals
 from .evaluation.scoring import BACKENDS
 from .melspec import LogMelConfig
 
@@ -62,6 +63,9 @@ class DataConfig:
     max_test_clips_per_class: int | None = None
     pad_mode: str = "constant"  # how a short clip is padded to clip_seconds
     channel: int = 0  # which channel of a multi-channel file (MIMII has 8; DCASE 2020 used channel 0)
+    # MIMII folders have no train/test split: normal clips per machine ID that go to test (the other
+    # normals train); None: as many as its abnormal clips, as DCASE 2020 did (asdcore.data.mimii)
+    mimii_test_normals: int | None = None
     # what a classifier's class is: "section" (machine type x ID / section), "attributes" (x attribute
     # values: DCASE 2023, one section per type) or "auto" (asdcore.data.classes says when)
     classes: str = "auto"
@@ -267,6 +271,7 @@ class RunConfig:
             raise ValueError(f"train.lr must be > 0, got {t.lr}")
         if d.channel < 0:
             raise ValueError(f"data.channel counts from 0, got {d.channel}")
+        check_test_normals(d.mimii_test_normals)
         if d.clip_seconds <= 0.1:
             raise ValueError(f"data.clip_seconds must be > 0.1 s, got {d.clip_seconds}")
         _check_choice("mixup.mode", self.mixup.mode, MIXUP_MODES)

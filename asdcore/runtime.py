@@ -15,6 +15,7 @@ import torch
 from .config import RunConfig
 from .data import load_clip, scan_dataset
 from .data.audio_cache import AudioCache
+from .data.check import no_training_normals
 from .data.classes import assign_classes, check_classes, choose_class_mode
 from .data.dataset import Problem
 from .data.records import ClipRecord
@@ -113,14 +114,16 @@ def prepare_splits(config: RunConfig) -> Splits:
             raise FileNotFoundError(f"data root {root} does not exist{hint}")
     # every header is read (~0.5 ms a file), so that a bad file is skipped and named here rather
     # than ending the run when its batch comes
-    ds = scan_dataset(roots)
+    d = config.data
+    ds = scan_dataset(roots, mimii_test_normals=d.mimii_test_normals)
     normals = ds.select(split="train", label="normal")
     if not normals:
-        skipped = (f"; {len(ds.problems)} file(s) were skipped as unusable, e.g. {ds.problems[0]}"
+        # the data check's own text: the training-file pattern of the layout found, and what to add
+        skipped = (f" {len(ds.problems)} file(s) were skipped as unusable, e.g. {ds.problems[0]}."
                    if ds.problems else "")
-        raise ValueError(f"no training normals under {', '.join(roots)}: nothing to learn from{skipped} "
-                         f"(run `python -m asdcore data check {' '.join(roots)}`)")
-    d = config.data
+        split = "" if d.mimii_test_normals is None else f" --mimii-test-normals {d.mimii_test_normals}"
+        raise ValueError(f"{no_training_normals(ds, d.mimii_test_normals)}{skipped} "
+                         f"(run `python -m asdcore data check {' '.join(roots)}{split}`)")
     # a test clip of a machine ID / section without training normals: no model saw that machine, so
     # it is set aside (not a class, not scored) rather than scored as if it had been learnt
     trained = {(r.machine_type, r.machine_id) for r in normals}

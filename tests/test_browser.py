@@ -187,3 +187,34 @@ def test_false_alarms_clip_picker_follows_the_run_and_a_row_click_opens_its_clip
         assert opened != clip and picker(page).startswith(f"#{opened} ")
         assert picker_score(page) == pytest.approx(body_score(page), rel=0.01)
         assert _no_errors(page) == []
+
+
+def test_an_uploaded_clip_is_scored_as_the_score_command_scores_it(server, default_toy_root):
+    """The Score page's upload view in Chromium (st.file_uploader fed a real file) against
+    `asdcore score --json` on the same WAV: one score, decision and diagnosis."""
+    import subprocess
+    import sys
+
+    url, _ = server
+    wav = default_toy_root / "fan" / "test" / "anomaly_id_00_00000006.wav"  # a detected fault
+    cli = subprocess.run([sys.executable, "-m", "asdcore", "score", "tastgram-noisy-arcmix", str(wav), "--json",
+                          "--quiet"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    want = json.loads(cli.stdout)[0]
+    with chromium_page() as page:
+        goto(page, f"{url}/score?run=tastgram-noisy-arcmix&source=upload&type=fan&id=id_00")
+        since = finished_runs(page)
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(wav))
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText"
+                               ".includes('Diagnosis:')", timeout=180_000)
+        wait_for_app(page, since, timeout_ms=180_000)
+        main = page.locator('[data-testid="stMain"]').inner_text()
+        assert f"Diagnosis: {want['diagnosis']}" in main, main[:2000]
+        caption = page.locator("text=against the threshold").first.inner_text()
+        got = float(re.match(r"score (\S+) against", caption)[1])
+        assert got == pytest.approx(want["score"], rel=1e-3)
+        assert f": {want['decision']} ({want['outcome']})" in caption, caption
+        # the difference view of what is new in the clip is drawn
+        assert "What is new in this clip" in main
+        page.screenshot(path=str(ARTIFACTS / "score-upload.png"), full_page=True)
+        assert _no_errors(page) == []

@@ -152,8 +152,11 @@ def _wav_promised_fraction(path: Path) -> float | None:
             fh.seek(declared + (declared & 1), 1)  # chunks are padded to an even length
 
 
-def scan_root(root: str | os.PathLike, check_audio: bool = True) -> tuple[list[ClipRecord], list[Problem]]:
-    """Records and problems of one root; class indices are not yet assigned."""
+def scan_root(root: str | os.PathLike, check_audio: bool = True,
+              mimii_test_normals: int | None = None) -> tuple[list[ClipRecord], list[Problem]]:
+    """Records and problems of one root; class indices are not yet assigned.  mimii_test_normals:
+    how a MIMII root is split (asdcore.data.mimii; None: DCASE 2020's rule)."""
+    mimii.check_test_normals(mimii_test_normals)  # a bad value is refused whatever the folder holds
     root = Path(root).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such folder")
@@ -174,7 +177,7 @@ def scan_root(root: str | os.PathLike, check_audio: bool = True) -> tuple[list[C
         return why is None
 
     if mimii.type_folders(root):  # the original MIMII recordings: no split folders, label folders
-        return mimii.scan_mimii(root, accept), problems
+        return mimii.scan_mimii(root, accept, mimii_test_normals), problems
     for type_dir in _machine_type_dirs(root):
         machine_type = type_dir.name
         for split_dir in sorted(p for p in type_dir.iterdir() if p.is_dir()):
@@ -209,13 +212,14 @@ def scan_root(root: str | os.PathLike, check_audio: bool = True) -> tuple[list[C
     return records, problems
 
 
-def scan_dataset(roots, check_audio: bool = True) -> Dataset:
-    """Scan one or several roots into one data set with class indices assigned."""
+def scan_dataset(roots, check_audio: bool = True, mimii_test_normals: int | None = None) -> Dataset:
+    """Scan one or several roots into one data set with class indices assigned (mimii_test_normals:
+    normal clips per machine ID that a MIMII root tests; None: as many as its abnormal clips)."""
     if isinstance(roots, (str, os.PathLike)):
         roots = [roots]
     all_records, all_problems = [], []
     for root in roots:
-        recs, probs = scan_root(root, check_audio=check_audio)
+        recs, probs = scan_root(root, check_audio=check_audio, mimii_test_normals=mimii_test_normals)
         all_records += recs
         all_problems += probs
     classes = class_list(all_records)

@@ -23,6 +23,36 @@ _DCASE2021PLUS = re.compile(
     r"(?P<label>normal|anomaly)_(?P<index>\d+)(?:_(?P<attrs>.+))?$")
 _UNLABELLED_SECTION = re.compile(r"^section_(?P<section>\d+)_(?P<index>\d+)$")
 
+# Each layout's name for people, and where its training normals are: the path and file name the
+# scanners (parse_name, asdcore.data.mimii) read as a training normal, so that a folder with none
+# can be told exactly what is missing.  Keys are ClipRecord.layout values.
+LAYOUT_NAMES = {"dcase2020": "DCASE 2020", "dcase2021": "DCASE 2021", "dcase2022": "DCASE 2022/2023",
+                "mimii": "MIMII"}
+TRAIN_PATTERNS = {
+    "dcase2020": "<root>/<machine_type>/train/normal_id_XX_NNNNNNNN.wav",
+    "dcase2021": "<root>/<machine_type>/train/section_XX_{source,target}_train_normal_NNNN.wav",
+    "dcase2022": ("<root>/<machine_type>/train/section_XX_{source,target}_train_normal_NNNN_<key>_<value>"
+                  "[_<key>_<value>...].wav"),
+    "mimii": "<root>/<snr>_<machine_type>/<machine_type>/id_XX/normal/NNNNNNNN.wav",
+}
+# Where the missing training clips come from, per layout.  DCASE ships the training clips of the
+# evaluation set's machine IDs / sections in a separate "additional training data" set.
+_DCASE_SOURCES = ("the development set's `train/` folders, or, for the evaluation set's {what}, DCASE's separate "
+                  "\"additional training data\" set, as another data-set folder")
+TRAIN_SOURCES = {
+    "dcase2020": _DCASE_SOURCES.format(what="machine IDs"),
+    "dcase2021": _DCASE_SOURCES.format(what="sections"),
+    "dcase2022": _DCASE_SOURCES.format(what="sections"),
+    "mimii": "normal clips in the `id_XX/normal/` folders",
+}
+
+
+def layouts_read() -> str:
+    """Every layout the scanners read, with its training-file pattern (for a folder where no clip
+    was recognised at all)."""
+    return "; ".join(f"{LAYOUT_NAMES[k]} `{TRAIN_PATTERNS[k]}`" for k in TRAIN_PATTERNS)
+
+
 # Folder names that hold clips, and the split they mean.
 SPLIT_FOLDERS = {
     "train": "train",

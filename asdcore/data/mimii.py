@@ -2,8 +2,10 @@
 
 MIMII (Purohit et al., 2019) has no train/test split and 8-channel files.  The split follows the
 way DCASE 2020 Task 2 was made from it: per machine ID, every abnormal clip and as many normal
-clips go to the test set, the other normal clips are for training.  Which normals are tested is
-fixed by name (the last ones in sorted order), so a folder always splits the same way.  The SNR
+clips go to the test set, the other normal clips are for training.  `test_normals` (the run's
+data.mimii_test_normals) sets how many normal clips per machine ID are tested instead: a folder with
+as many abnormal clips as normal ones would otherwise leave nothing to train on.  Which normals are
+tested is fixed by name (the last ones in sorted order), so a folder always splits the same way.  The SNR
 folder (`-6_dB`, `0_dB`, `6_dB`) becomes the clip's `snr` attribute.  Channel 0 is read unless
 the run's `data.channel` says otherwise (DCASE 2020 used channel 0).
 
@@ -39,9 +41,34 @@ def snr_of(type_dir: Path) -> str | None:
     return m["snr"] if m and m["type"] == type_dir.name else None
 
 
-def scan_mimii(root: Path, accept) -> list[ClipRecord]:
+def check_test_normals(value) -> None:
+    """Refuse a data.mimii_test_normals that cannot be a count, naming the setting and the value."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"data.mimii_test_normals must be a whole number >= 0 (normal clips per machine ID that go "
+                         f"to test) or null (as many as its abnormal clips, as DCASE 2020 did), got {value!r}")
+
+
+def tested_normals(n_normals: int, n_anomalies: int, test_normals: int | None = None) -> int:
+    """How many of a machine ID's normal clips go to test: `test_normals`, or by DCASE 2020's rule
+    as many as its abnormal clips; never more than it has."""
+    return min(n_anomalies if test_normals is None else test_normals, n_normals)
+
+
+def describe_split(test_normals: int | None = None) -> str:
+    """The split in one sentence, for the data check and the Train page."""
+    if test_normals is None:
+        how = ("N normal clips go to test (N = as many as its abnormal clips, as DCASE 2020 did; "
+               "data.mimii_test_normals sets N)")
+    else:
+        how = f"{test_normals} normal clip(s) go to test (data.mimii_test_normals)"
+    return f"MIMII has no train/test split: per machine ID, {how}, with every abnormal clip; the other normals train."
+
+
+def scan_mimii(root: Path, accept, test_normals: int | None = None) -> list[ClipRecord]:
     """Records of every MIMII clip under root.  accept(path) -> bool says whether a file is usable
-    audio (the caller records the problem otherwise)."""
+    audio (the caller records the problem otherwise); test_normals: normal clips per machine ID
+    that go to test (None: as many as its abnormal clips)."""
+    check_test_normals(test_normals)
     records = []
     for type_dir in type_folders(root):
         snr = snr_of(type_dir)
@@ -50,8 +77,8 @@ def scan_mimii(root: Path, accept) -> list[ClipRecord]:
             by_label = {label: sorted(p for p in (id_dir / folder).glob("*") if p.is_file() and accept(p))
                         for folder, label in LABEL_FOLDERS.items() if (id_dir / folder).is_dir()}
             anomalies, normals = by_label.get(ANOMALY, []), by_label.get(NORMAL, [])
-            # DCASE 2020's split: all abnormal clips and as many normal ones are tested
-            n_test = min(len(anomalies), len(normals))
+            # all abnormal clips are tested, with as many normal ones (DCASE 2020) or test_normals
+            n_test = tested_normals(len(normals), len(anomalies), test_normals)
             split_of = {p: "train" for p in normals[:len(normals) - n_test]}
             split_of.update({p: "test" for p in normals[len(normals) - n_test:] + anomalies})
             for path, split in split_of.items():
