@@ -2,7 +2,8 @@
 
 Every page renders with no error element (first-render times are printed and written to
 test-artifacts/render_times.json: a figure to report, not a timed assertion); a training run
-started from the Train page reaches "finished" and appears in Compare; a click on an embedding
+started from the Train page reaches "finished" and appears in Compare, while the analysis pages still
+open on the bundled runs; a click on an embedding
 point opens that clip.
 """
 from __future__ import annotations
@@ -95,6 +96,15 @@ def test_a_run_started_from_the_train_page_finishes_and_appears_in_compare(serve
                                ".includes('TASTgram-MFN (Noisy-ArcMix)')", timeout=60_000)
         assert _no_errors(page) == []
         page.screenshot(path=str(ARTIFACTS / "compare-after-training.png"), full_page=True)
+        # the smoke test changes no analysis page's default: each still opens on a bundled run
+        for path in ("attention", "embeddings", "false-alarms"):
+            goto(page, f"{url}/{path}")
+            shown = page.get_by_role("combobox", name="Run").input_value()
+            assert "bundled" in shown and run_dir.name not in shown, (path, shown)
+        goto(page, f"{url}/angles")
+        main = page.locator('[data-testid="stMain"]').inner_text()
+        assert "smoke test" not in main and run_dir.name not in main
+        assert "TASTgram-MFN (Noisy-ArcMix)" in main
 
 
 def test_clicking_an_embedding_point_opens_that_clip(server):
