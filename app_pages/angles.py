@@ -9,6 +9,7 @@ import streamlit as st
 
 from asdcore import plots
 from asdcore.evaluation.intervals import separation_intervals
+from asdcore.significance import PairwiseComparer, paired_angle_auc
 from asdcore.compare import mixed_data_note
 from asdcore.runs import Run, data_of
 from asdcore.plots.angles import domain_separation
@@ -49,6 +50,45 @@ def angle_intervals(run_path: str, stamp: float, type_filter, id_filter, domain,
         return stored
     shown = filter_clips(filter_clips(run.clips(), domain=domain, attributes=attributes), type_filter, id_filter)
     return separation_intervals(shown) if ANGLE in shown.columns and shown[ANGLE].notna().any() else None
+
+
+MAX_PAIRED_RUNS = 6  # 15 pairs at most: beyond that the table stops being read
+
+
+@st.cache_data(show_spinner="Testing which differences are real…", max_entries=64)
+def pair_tests(run_paths: tuple[str, ...], names: tuple[str, ...], stamps: tuple, type_filter, id_filter, domain,
+               attributes) -> pd.DataFrame:
+    """Per pair of runs: DeLong's paired test of the angle AUC on the clips shown, and of the score AUC
+    that Compare tests (its DCASE average, or one machine type's, over all that type's clips)."""
+    runs = [Run(p) for p in run_paths]
+    shown = [filter_clips(clips(r), type_filter, id_filter, domain, attributes) for r in runs]
+    # Compare's test covers whole machine types: one ID, domain or attribute value shown has no counterpart
+    comparer = PairwiseComparer(runs) if not (id_filter or domain or attributes) else None
+    rows = []
+    for i in range(len(runs)):
+        for j in range(i + 1, len(runs)):
+            angle = paired_angle_auc(runs[i], shown[i], runs[j], shown[j], ANGLE)
+            if angle is None:
+                continue
+            score = comparer(runs[i].id, runs[j].id) if comparer else None
+            if score is not None and type_filter:
+                by_type = score.per_type.set_index("machine_type")
+                score = by_type.loc[type_filter].to_dict() if type_filter in by_type.index else None
+            elif score is not None:
+                score = score.average
+            rows.append({"pair": f"{names[i]} − {names[j]}",
+                         "angle AUC difference": f"{angle['difference']:+.3f} [{angle['ci_low']:+.3f}, "
+                                                 f"{angle['ci_high']:+.3f}]",
+                         "angle AUC": _verdict(angle),
+                         "score AUC difference (Compare, %)": "—" if score is None else
+                         f"{100 * score['difference']:+.2f} [{100 * score['ci_low']:+.2f}, {100 * score['ci_high']:+.2f}]",
+                         "score AUC": "—" if score is None else _verdict(score),
+                         "clips": angle["n_clips"]})
+    return pd.DataFrame(rows)
+
+
+def _verdict(test: dict) -> str:
+    return "within the noise" if test["ci_low"] <= 0 <= test["ci_high"] else "real"
 
 
 def interval_text(found: dict | None, key: str, spec: str) -> str:
@@ -156,6 +196,30 @@ st.caption("**angle AUC**: the AUC of the angle used as an anomaly score (0.5 = 
               "DCASE 2021-2023 score a domain; **median normal source / target**: a target normal lying farther "
               "from its centre than a source normal is the domain shift the classifier has not learnt."
               if domain_data else ""))
+
+with_angles = [(name, run) for (name, t), run in zip(tables.items(), chosen) if ANGLE in t.columns
+               and t[ANGLE].notna().any()]
+if 2 <= len(with_angles) <= MAX_PAIRED_RUNS:
+    st.subheader("Which differences are real?")
+    pairs = pair_tests(tuple(str(r.path) for _, r in with_angles), tuple(n for n, _ in with_angles),
+                       tuple((r.path / "eval" / "clips.parquet").stat().st_mtime for _, r in with_angles),
+                       type_filter, id_filter, domain, attributes)
+    if not pairs.empty:
+        st.dataframe(pairs, hide_index=True, width="stretch")
+        split = pairs[(pairs["angle AUC"] == "real") & (pairs["score AUC"] == "within the noise")]
+        st.caption(
+            "DeLong's paired test on the clips both runs judged: the difference (first minus second) with its "
+            "95 % interval; **real** where the interval leaves out 0. Paired, it is much narrower than the two "
+            "runs' own intervals above side by side. The score AUC is Compare's (each run's own anomaly score, "
+            "per machine ID, then averaged"
+            + (f"; for {type_filter} alone" if type_filter else "") + ")."
+            + (f" **{', '.join(split['pair'])}**: the histograms sit apart by a real margin, yet the detection "
+               "scores are within the noise of each other. The angle to the own centre is only part of the "
+               "score (a softmax score also weighs the other centres), so a better angle AUC need not make a "
+               "better detector." if not split.empty else ""))
+elif len(with_angles) > MAX_PAIRED_RUNS:
+    st.caption(f"Paired tests of the differences are shown for up to {MAX_PAIRED_RUNS} runs; pick fewer to see "
+               "them (`python -m asdcore compare RUN_A RUN_B` tests any two).")
 
 no_angles = [name for name, t in tables.items() if ANGLE not in t.columns or t[ANGLE].isna().all()]
 if no_angles:

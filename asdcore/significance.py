@@ -42,10 +42,37 @@ def _keyed_scores(run: Run, backend: str) -> pd.DataFrame:
     if column not in clips.columns:
         raise ValueError(f"{run.id} has no scores of back-end {backend!r} (it has: "
                          + ", ".join(c.removeprefix("score_") for c in clips.columns if c.startswith("score_")) + ")")
+    return _keyed(run, clips, column)
+
+
+def _keyed(run: Run, clips: pd.DataFrame, column: str) -> pd.DataFrame:
+    """key (the clip's file: data root and path), machine_type, machine_id, label and `column` as
+    "score", for some rows of the run's clips table."""
     roots = [str(p.resolve()) for p in run.data_roots()]
     key = [f"{roots[int(i)]}/{p}" for i, p in zip(clips["root_index"], clips["path"])]
-    return pd.DataFrame({"key": key, "machine_type": clips["machine_type"], "machine_id": clips["machine_id"],
-                         "label": clips["label"].astype(int), "score": clips[column].astype(float)})
+    return pd.DataFrame({"key": key, "machine_type": clips["machine_type"].to_numpy(),
+                         "machine_id": clips["machine_id"].to_numpy(), "label": clips["label"].astype(int).to_numpy(),
+                         "score": clips[column].astype(float).to_numpy()})
+
+
+def paired_angle_auc(run_a: Run, clips_a: pd.DataFrame, run_b: Run, clips_b: pd.DataFrame,
+                     angle: str = "angle_to_centre_deg") -> dict | None:
+    """DeLong's paired test of the Angles page's angle AUC (the angle to the own centre as the score,
+    all the clips given pooled, as the page pools them) of two runs, on the clips both have:
+    {auc_a, auc_b, difference, se, ci_low, ci_high, p_value, n_clips}.  Paired, because both runs
+    judge the same clips: far narrower than two independent intervals side by side.  None when they
+    share no clip with an angle, or the shared clips lack a label."""
+    if angle not in clips_a.columns or angle not in clips_b.columns:
+        return None
+    try:
+        both = _pair_scores(_keyed(run_a, clips_a, angle), _keyed(run_b, clips_b, angle), run_a.id, run_b.id)
+    except ValueError:
+        return None
+    if both["label"].nunique() < 2:
+        return None
+    test = paired_auc_test(both["label"], both["score_a"], both["score_b"])
+    return {"auc_a": test.auc_a, "auc_b": test.auc_b, **_interval(test.difference, test.variance),
+            "n_clips": len(both)}
 
 
 def shared_clips(run_a: Run, run_b: Run, backend: str = DEFAULT_BACKEND) -> pd.DataFrame:

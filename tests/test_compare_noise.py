@@ -214,3 +214,47 @@ def test_compare_says_which_runs_were_scored_on_a_subset_of_the_test_clips(tmp_p
     monkeypatch.syspath_prepend(str(ROOT))
     at = run_page("compare", published="0")
     assert any(w.value.startswith("Scored on a subset of the test clips: smoke on 368 of 2300") for w in at.warning)
+
+
+def test_angles_tests_each_pair_and_says_when_the_angle_differs_but_the_detection_does_not(
+        simulated, tmp_path, monkeypatch):
+    """The paired angle-AUC test (DeLong on the clips both runs judged) against an independent AUC,
+    and the page's verdicts: the learner saw Noisy-ArcMix's angle AUC interval below ArcMix's while
+    Compare called their detection AUCs equal, with nothing saying both can be true."""
+    from sklearn.metrics import roc_auc_score
+
+    from asdcore.significance import paired_angle_auc
+
+    folder = tmp_path / "bundled"
+    shutil.copytree(simulated, folder)
+    # "blurred": sharp-twin's scores (detection as good as Sharp's), its angles blurred by noise
+    shutil.copytree(folder / "sharp-twin", folder / "blurred")
+    config = json.loads((folder / "blurred" / "config.json").read_text())
+    write_json_atomic(folder / "blurred" / "config.json", dict(config, label="Blurred twin"))
+    clips = pd.read_parquet(folder / "blurred" / "eval" / "clips.parquet")
+    clips["angle_to_centre_deg"] += np.random.default_rng(5).normal(scale=15.0, size=len(clips))
+    clips.to_parquet(folder / "blurred" / "eval" / "clips.parquet", index=False)
+    monkeypatch.setenv("ASD_BUNDLED", str(folder))
+    sharp, blurred, blunt = Run(folder / "sharp"), Run(folder / "blurred"), Run(folder / "blunt")
+
+    test = paired_angle_auc(sharp, sharp.clips(), blurred, blurred.clips())
+    for run, auc in ((sharp, test["auc_a"]), (blurred, test["auc_b"])):
+        c = run.clips()
+        assert auc == pytest.approx(roc_auc_score(c["label"], c["angle_to_centre_deg"]), abs=1e-9)
+    assert test["difference"] == pytest.approx(test["auc_a"] - test["auc_b"]) and test["ci_low"] > 0
+    assert test["n_clips"] == len(sharp.clips())
+    same = paired_angle_auc(sharp, sharp.clips(), blunt, blunt.clips())  # the very same angles
+    assert same["difference"] == 0 and same["ci_low"] <= 0 <= same["ci_high"]
+
+    monkeypatch.setenv("ASD_RUNS", str(tmp_path / "no-runs"))
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))
+    at = run_page("angles", runs="sharp,blurred,blunt")
+    pairs = next(d.value for d in at.dataframe if "pair" in d.value.columns).set_index("pair")
+    assert pairs.at["Sharp − Blurred twin", "angle AUC"] == "real"
+    assert pairs.at["Sharp − Blurred twin", "score AUC"] == "within the noise"
+    assert pairs.at["Sharp − Blunt", "angle AUC"] == "within the noise"  # same angles, other scores
+    assert pairs.at["Sharp − Blunt", "score AUC"] == "real"
+    assert pairs.at["Sharp − Blurred twin", "angle AUC difference"].startswith(f"{test['difference']:+.3f} [")
+    caption = next(c.value for c in at.caption if c.value.startswith("DeLong's paired test"))
+    assert "**Sharp − Blurred twin**: the histograms sit apart by a real margin" in caption

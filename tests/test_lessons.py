@@ -102,6 +102,15 @@ def test_lesson_4_paired_differences_and_which_lie_within_the_noise(context):
         assert v["difference"] == pytest.approx(expected, abs=1e-9), pair
         assert v["within_noise"] == (v["ci_low"] <= 0 <= v["ci_high"])
         assert ("within the noise" in answer.text) or not v["within_noise"]
+        # the same pair on Fig. 1's pooled angle AUC, against sklearn's AUC of each run's angles
+        angle = answer.values["angle_pairs"][pair]
+        auc = {r: roc_auc_score(clips_of(r)["label"], clips_of(r)["angle_to_centre_deg"]) for r in (a, b)}
+        assert angle["difference"] == pytest.approx(auc[a] - auc[b], abs=1e-9), pair
+    conclusion = lessons.get(4).conclude(context, answer)
+    for pair, angle in answer.values["angle_pairs"].items():
+        # a pair equal in detection but not in angle is named in the conclusion, with its angle interval
+        named = answer.values["names"][pair] in conclusion and f"{angle['difference']:+.3f}" in conclusion
+        assert named == (answer.values["pairs"][pair]["within_noise"] and not angle["within_noise"]), pair
     seeds = json.loads((CHECKPOINTS / "seeds.json").read_text())
     for recipe, (n, mean, sd) in answer.values["seeds"].items():
         averages = [100 * r["average"]["auc"] for r in seeds[recipe].values()]
