@@ -255,7 +255,9 @@ def show_toy(s: float, m: float) -> None:
     if not start and stored is not None and stored[0] == key:
         steps = [snap.step for snap in next(iter(stored[1].values()))]
         replay = st.select_slider("Replay: step", steps, value=steps[-1])
-    progress, circles, histograms = st.empty(), st.empty(), st.empty()
+    # what the run says comes right under the button, above the pictures it explains (under them, it
+    # sat a long scroll below the circles it talks about)
+    progress, results, circles, histograms = st.empty(), st.empty(), st.empty(), st.empty()
     scales = st.empty() if any(name in marginlab.ADAPTIVE_LOSSES for name in losses) else None
     if start:
         if "torch._dynamo" not in sys.modules:  # a process's first torch optimizer imports it (~2.5 s)
@@ -296,9 +298,10 @@ def show_toy(s: float, m: float) -> None:
         draw({name: snaps[index] for name, snaps in history.items()}, circles, histograms, "replay", scales,
              config)
     show_scale_text(losses)
-    if took is not None:
-        st.caption(f"This training took {took:.1f} s to train and draw ({work}).")
-    show_summary(history, config)
+    with results.container():
+        show_summary(history, config)
+        if took is not None:
+            st.caption(f"This training took {took:.1f} s to train and draw ({work}). The pictures below show it.")
 
 
 def show_scale_text(losses: list[str]) -> None:

@@ -445,6 +445,14 @@ def test_margin_lab_equations_figures_and_a_live_toy(page):
                      texts(at.caption))
     arcface = summary.loc["ArcFace"]
     assert arcface["normals (°)"] < arcface["normals, start (°)"]
+    # the results and what they say come right under the Train button, above the circles they explain
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            yield child
+            yield from walk(child)
+    order = [getattr(n, "type", type(n).__name__) for n in walk(at.main)]
+    charts = [i for i, kind in enumerate(order) if kind == "plotly_chart"]
+    assert order.index("dataframe") < charts[-5]  # the four circles and the histograms follow the table
     # short headers, each explained in its tooltip (long ones were cut at "accurac...")
     assert all(len(header) <= 18 for header in at.dataframe[0].value.columns)
     # under the table, what it shows, in this run's numbers
