@@ -229,8 +229,10 @@ class RunConfig:
         """A new config with {dotted key: value} applied in order, validated.  Where the settings
         touch the model or the loss, their names and options are checked against the registry."""
         d = self.to_dict()
+        before = {section: d[section].get("name") for section in ("model", "loss")}
         for key, value in (settings or {}).items():
             set_dotted(d, key, value)
+        _drop_options_of_the_replaced(d, before, settings or {})
         config = RunConfig.from_dict(d)
         config.validate()
         sections = {SHORT_KEYS.get(key, key).split(".")[0] for key in settings or {}}
@@ -336,6 +338,23 @@ def parse_value(text: str):
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _drop_options_of_the_replaced(d: dict, before: dict, settings: dict) -> None:
+    """Where the settings replace the model or the loss (`--set loss.name=focal` on a margin recipe),
+    the old one's options that the new one does not take (ArcFace's m) go with it; an option named
+    in the same settings stays, and is checked against the new one."""
+    from .registry import LOSSES, MODELS, accepted_options  # see check_model_and_loss
+
+    given = {SHORT_KEYS.get(k, k) for k in settings}
+    for section, registry in (("model", MODELS), ("loss", LOSSES)):
+        name = d[section].get("name")
+        if name == before[section] or name not in registry:
+            continue  # not replaced, or unknown: check_model_and_loss names the problem
+        accepted = accepted_options(registry[name])
+        for option in [k for k in d[section] if k != "name"]:
+            if option not in accepted and f"{section}.{option}" not in given:
+                del d[section][option]
 
 
 def _refuse_unknown(values: dict, known: set, where: str) -> None:

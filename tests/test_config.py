@@ -88,3 +88,16 @@ def test_preset_descriptions_state_each_presets_own_budget():
     for preset, settings in PRESETS.items():
         text = describe_preset(preset)
         assert f"{settings['train.epochs']} epochs" in text and f"{settings['data.clip_seconds']:g} s clips" in text
+
+
+def test_replacing_the_loss_drops_the_old_losses_options_but_checks_those_given():
+    """`--set loss.name=focal` on a margin recipe (JLESS's focal-loss variant) once failed on ArcFace's
+    m, which the focal loss does not take."""
+    from asdcore.recipes import resolve
+
+    focal = resolve("jless-mfn", "quick", {"loss.name": "focal"})
+    assert focal.loss.name == "focal" and "m" not in focal.loss.options and focal.loss.options["s"] == 30.0
+    assert resolve("jless-mfn", "quick", {"loss.name": "focal", "loss.gamma": 1.0}).loss.options["gamma"] == 1.0
+    with pytest.raises(KeyError, match="loss.m for loss 'focal'"):  # named in the same settings: still checked
+        resolve("jless-mfn", "quick", {"loss.name": "focal", "loss.m": 0.5})
+    assert resolve("jless-mfn", "quick").loss.options == {"s": 30.0, "m": 0.7}  # the recipe itself unchanged
