@@ -45,7 +45,8 @@ MIXUP_MODES = (None, "waveform", "waveform_and_logmel", "logmel_or_fmix")
 THRESHOLD_RULES = ("percentile", "gamma")  # asdcore.alarms (kept here: the config must not import pandas)
 OPTIMIZERS = ("adamw", "adam")
 SELECTIONS = ("val_loss", "last")  # which weights are evaluated: lowest validation loss, or the last
-FEATURE_VARIANTS = {"stgram": LogMelConfig.stgram, "noisy_arcmix": LogMelConfig.noisy_arcmix}
+FEATURE_VARIANTS = {"stgram": LogMelConfig.stgram, "noisy_arcmix": LogMelConfig.noisy_arcmix,
+                    "jless_stft": LogMelConfig.jless_stft}
 
 SHORT_KEYS = {"m": "loss.m", "s": "loss.s", "alpha": "mixup.alpha", "epochs": "train.epochs",
               "batch_size": "train.batch_size", "lr": "train.lr", "clip_seconds": "data.clip_seconds",
@@ -81,7 +82,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class FeaturesConfig(LogMelConfig):
     """The log-mel settings plus the name of the variant they came from ("stgram": n_fft 1024,
-    HTK; "noisy_arcmix": n_fft 2048, slaney scale and norm)."""
+    HTK; "noisy_arcmix": n_fft 2048, slaney scale and norm; "jless_stft": the 512 lowest STFT bins,
+    no mel bands)."""
 
     variant: str = "stgram"
 
@@ -344,13 +346,17 @@ def _drop_options_of_the_replaced(d: dict, before: dict, settings: dict) -> None
     """Where the settings replace the model or the loss (`--set loss.name=focal` on a margin recipe),
     the old one's options that the new one does not take (ArcFace's m) go with it; an option named
     in the same settings stays, and is checked against the new one."""
+    replaced = [section for section in ("model", "loss") if d[section].get("name") != before[section]]
+    if not replaced:
+        return  # the registry imports torch (seconds): only a replacement needs it
     from .registry import LOSSES, MODELS, accepted_options  # see check_model_and_loss
 
     given = {SHORT_KEYS.get(k, k) for k in settings}
-    for section, registry in (("model", MODELS), ("loss", LOSSES)):
+    for section in replaced:
+        registry = MODELS if section == "model" else LOSSES
         name = d[section].get("name")
-        if name == before[section] or name not in registry:
-            continue  # not replaced, or unknown: check_model_and_loss names the problem
+        if name not in registry:
+            continue  # unknown: check_model_and_loss names the problem
         accepted = accepted_options(registry[name])
         for option in [k for k in d[section] if k != "name"]:
             if option not in accepted and f"{section}.{option}" not in given:

@@ -40,8 +40,16 @@ class LogMelConfig:
     # amin = 1e-10 with eps 0; the Noisy-ArcMix code adds eps = float epsilon.
     eps: float = 0.0
     amin: float = 1e-10
+    # "mel": n_mels triangular mel bands; "linear": the STFT's own n_mels lowest bins, unfiltered (the
+    # JLESS system's STFT input: n_fft 1024 gives 513 bins, the lowest 512 make its 512 x 32 input)
+    frequency_scale: str = "mel"
 
     def __post_init__(self) -> None:
+        if self.frequency_scale not in ("mel", "linear"):
+            raise ValueError(f"frequency_scale must be 'mel' or 'linear', not {self.frequency_scale!r}")
+        if self.frequency_scale == "linear" and self.n_mels > 1 + self.n_fft // 2:
+            raise ValueError(f"a linear-frequency input keeps at most the STFT's 1 + n_fft // 2 = "
+                             f"{1 + self.n_fft // 2} bins, not n_mels = {self.n_mels}")
         if self.mel_scale not in ("htk", "slaney"):
             raise ValueError(f"mel_scale must be 'htk' or 'slaney', not {self.mel_scale!r}")
         if self.norm not in (None, "slaney"):
@@ -55,6 +63,12 @@ class LogMelConfig:
     def stgram(cls, **overrides) -> "LogMelConfig":
         """STgram-MFN / TASTgram-MFN settings (the default)."""
         return replace(cls(), **overrides)
+
+    @classmethod
+    def jless_stft(cls, **overrides) -> "LogMelConfig":
+        """The JLESS system's STFT input: n_fft 1024, hop 512, the lowest 512 bins in dB (512 x 32
+        segments; REFERENCE.md, the JLESS report)."""
+        return replace(cls(n_mels=512, frequency_scale="linear"), **overrides)
 
     @classmethod
     def noisy_arcmix(cls, **overrides) -> "LogMelConfig":
@@ -115,6 +129,8 @@ def mel_filterbank(cfg: LogMelConfig) -> np.ndarray:
     with n_mels + 2 centres equally spaced on the mel scale between f_min and f_max.
     Slaney norm divides each triangle by its width in Hz / 2 (constant area).
     """
+    if cfg.frequency_scale == "linear":  # no bands: each output row is one STFT bin, the lowest n_mels
+        return np.eye(cfg.n_mels, 1 + cfg.n_fft // 2)
     f_max = cfg.f_max if cfg.f_max is not None else cfg.sample_rate / 2
     fft_freqs = np.linspace(0.0, cfg.sample_rate / 2, 1 + cfg.n_fft // 2)
     mel_points = np.linspace(hz_to_mel(cfg.f_min, cfg.mel_scale), hz_to_mel(f_max, cfg.mel_scale),

@@ -35,7 +35,7 @@ class Recipe:
     model = property(lambda self: self.config.model.to_dict())
     loss = property(lambda self: self.config.loss.to_dict())
     mixup = property(lambda self: self.config.mixup.mode)  # None, "waveform" or "waveform_and_logmel"
-    features = property(lambda self: self.config.features.variant)  # "stgram" or "noisy_arcmix"
+    features = property(lambda self: self.config.features.variant)  # "stgram", "noisy_arcmix" or "jless_stft"
     backend = property(lambda self: self.config.eval.backend)  # the default anomaly score
     ema = property(lambda self: self.config.train.ema_decay is not None)  # evaluates an EMA of the weights
     # tells classes apart (needs two or more, asdcore.data.classes); the autoencoder, scored by its
@@ -148,6 +148,14 @@ _RECIPES = [
            _margin("arcmix"), mixup="logmel_or_fmix", extra_backends=("mean_cosine",),
            settings={"mixup.alpha": 1.0, "train.batch_mixing": True, "eval.lof_neighbors": 4,
                      "eval.threshold_rule": "gamma", "data.segment_frames": 64}),
+    # The same system on its other input (the JLESS report's second row): the STFT's 512 lowest bins
+    # in dB, segments of 32 frames (512 x 32); the MobileFaceNet's GDC kernel follows the input size.
+    recipe("jless-mfn-stft", "JLESS system, STFT input (DCASE 2022)",
+           "The JLESS DCASE 2022 system on its STFT input (512 bins x 32 frames) instead of the log-mel",
+           {"name": "logmel_mfn", "feature_perturbation_head": None, "bottlenecks": "original"},
+           _margin("arcmix"), mixup="logmel_or_fmix", extra_backends=("mean_cosine",), features="jless_stft",
+           settings={"mixup.alpha": 1.0, "train.batch_mixing": True, "eval.lof_neighbors": 4,
+                     "eval.threshold_rule": "gamma", "data.segment_frames": 32}),
     recipe("dcase-ae", "DCASE 2020 AE baseline",
            "The DCASE 2020 official autoencoder baseline: one dense AE per machine type, reconstruction error",
            {"name": "dcase_autoencoder"}, {"name": "mse"}, backend="reconstruction",
@@ -211,7 +219,8 @@ def recipes_table() -> str:
     lines = _table(header, rows)
     lines += ["", "mixup: waveform = features of the mixed waveform; waveform_and_logmel = waveform and log-mel "
               "mixed separately (the Noisy-ArcMix code).",
-              "log-mel: stgram = n_fft 1024, HTK, no filter norm (STgram-MFN code); noisy_arcmix = n_fft 2048, "
+              "log-mel: stgram = n_fft 1024, HTK, no filter norm (STgram-MFN code); jless_stft = the 512 lowest "
+              "STFT bins of n_fft 1024 in dB, no mel bands (the JLESS system's STFT input); noisy_arcmix = n_fft 2048, "
               "slaney scale and norm, 10*log10(x + eps) (Noisy-ArcMix / OS-SCL code).",
               "classes (every recipe but dcase-ae): one per machine type x machine ID (DCASE 2020, MIMII) or "
               "section (DCASE 2021-2022: both domains of a section share its class); where every machine type "
