@@ -3,6 +3,8 @@
     python -m asdcore data check PATH [PATH ...] [--mimii-test-normals N] [--channel C]
                                                      what a folder holds, and every problem file
     python -m asdcore data toy --out DIR [--preset tiny|default|dcase-scale] [--seed N]
+    python -m asdcore data download NAME --to DIR [--machine TYPE] [--mirror URL] | --list
+                                                     fetch an official DCASE 2020-2025 Task 2 data set
     python -m asdcore data baseline PATH [PATH ...]  AUC of a Gaussian on mean log-mel, per type
     python -m asdcore data diagnose PATH [PATH ...] [--run RUN ...] [--ae RUN|none]
                                                      AUC per type and fault kind: baselines and runs
@@ -46,6 +48,18 @@ def _data_toy(args) -> int:
         return 2
     print(f"toy data set ready: {out} (preset {args.preset}: {PRESETS[args.preset].clip_seconds:g} s clips)")
     return 0
+
+
+def _data_download(args) -> int:
+    from .data.download import download, list_text
+
+    if args.list:
+        print(list_text())
+        return 0
+    if not args.name or not args.to:
+        print("error: give a data-set NAME and --to DIR (or --list to see the names)", file=sys.stderr)
+        return 2
+    return download(args.name, args.to, mirror=args.mirror, machine=args.machine, progress=not args.quiet)
 
 
 def _data_baseline(args) -> int:
@@ -415,6 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace a toy set of the same preset and seed made by an older version of the "
                           "generator (its own clips only; `make data` does this)")
     toy.set_defaults(func=_data_toy)
+    dl = data_sub.add_parser("download", help="fetch an official DCASE 2020-2025 Task 2 data set (resumable, "
+                                              "verified, unpacked without replacing anything)")
+    dl.add_argument("name", nargs="?", help="e.g. dcase2020-dev, dcase2020-add, dcase2020-eval (--list shows all)")
+    dl.add_argument("--to", metavar="DIR", help="where to put it: DIR/NAME is the data-set root, DIR/archives/NAME "
+                                                "keeps the verified archives")
+    dl.add_argument("--list", action="store_true", help="show each name's files and sizes, download nothing")
+    dl.add_argument("--machine", metavar="TYPE", help="only this machine type's archives (e.g. fan)")
+    dl.add_argument("--mirror", metavar="URL", help="fetch the Zenodo files from this mirror instead of zenodo.org, keeping "
+                                                    "the path (e.g. https://mirror.example.org)")
+    dl.add_argument("--quiet", action="store_true", help="no progress bar")
+    dl.set_defaults(func=_data_download)
     base = data_sub.add_parser("baseline", help="AUC of a Gaussian on time-averaged log-mel per machine ID")
     base.add_argument("paths", nargs="+")
     base.add_argument("--clip-seconds", type=float, default=None,
