@@ -1,9 +1,11 @@
 # make run       : set up, make the default data sets if missing, serve the app on 127.0.0.1
 # make test      : set up, then the suite without its long end-to-end tests (minutes)
 # make test-all  : set up, then every test, the long ones included (what CI runs)
+# make serve-shared: the app for a class on 0.0.0.0 (every machine on the network), in shared mode (ASD_SHARED=1)
 # make lab       : set up, then JupyterLab on notebooks/ (the lessons and the tour) on 127.0.0.1:8888
 # make lint      : ruff over the package, the app, the scripts and the tests
 # make bench     : speed and memory figures on this machine (scripts/bench.py; makes data/scale-5k first)
+# make gpu-check : on a CUDA machine, what only a GPU can check, in 10 min (scripts/gpu_check.py; bench/gpu-*.json)
 # make screenshot: the README's picture of the app (scripts/screenshot.py)
 PYTHON ?= python3.11
 VENV := .venv
@@ -14,7 +16,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 DATA := data/toy
 PORT ?= 8501
 
-.PHONY: setup setup-dev run lab test test-all lint data data-shift data-bench bench checkpoints screenshot clean-venv
+.PHONY: setup setup-dev run serve-shared lab test test-all lint data data-shift data-bench bench gpu-check checkpoints screenshot clean-venv
 
 # The runtime: requirements.txt's exact versions, then this package (editable: the checkout is
 # what runs), which also installs the `asdcore` command into .venv/bin.
@@ -51,9 +53,24 @@ data-bench: setup
 bench: setup-dev data data-shift data-bench
 	$(PY) scripts/bench.py
 
+# On a CUDA machine, in at most 10 min: the CUDA-only tests, a bf16 step, torch.compile, torchrun with NCCL,
+# a paper-preset epoch on 10 s clips and a reduced bench, each pass/fail in bench/gpu-<host>-<date>.json.
+# Without CUDA it says so in one line and exits 0 (CI runs it anywhere).
+gpu-check: setup-dev
+	$(PY) scripts/gpu_check.py
+
 # scripts/serve.py is `streamlit run app.py` with the first page's imports done before it listens
 run: data data-shift
 	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+# Shared mode for a class (asdcore/shared_mode.py; docs/09-reliability-security.md): allowed data folders
+# only, presets up to quick, a quota per session, a queue cap, a free-disk floor, cancel your own runs only.
+# It listens on 0.0.0.0 so the class can reach it; there is no authentication: a trusted network only.
+# ASD_SHARED_DATA, ASD_SHARED_MAX_PRESET, ASD_SHARED_QUOTA, ASD_SHARED_QUEUE_CAP, ASD_SHARED_MIN_FREE_GB
+# from the environment pass through (make serve-shared ASD_SHARED_DATA=/srv/dcase works too).
+serve-shared: data data-shift
+	ASD_SHARED=1 $(PY) scripts/serve.py --server.address 0.0.0.0 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 # The lessons as notebooks (notebooks/lessons/) and the tour; they read the bundled runs and data/toy

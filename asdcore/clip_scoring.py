@@ -57,7 +57,7 @@ from . import alarms
 from .data.audio import SAMPLE_RATE, AudioError, ResampledWarning, fix_length, read_mono
 from .data.classes import attribute_class_key
 from .data.dataset import AUDIO_SUFFIXES, audio_error_reason
-from .data.layouts import SPLIT_FOLDERS, NameNotUnderstood, parse_name
+from .data.layouts import SPLIT_FOLDERS, SUPPLEMENTAL_FOLDER, NameNotUnderstood, parse_name
 from .data.mimii import LABEL_FOLDERS as MIMII_LABEL_FOLDERS
 from .data.records import ANOMALY, NORMAL, ClipRecord
 from .runs import Run, write_json_atomic
@@ -144,7 +144,8 @@ def _machine_from_path(path: Path) -> tuple[str | None, dict]:
                   "attributes": parsed.attributes}
     except NameNotUnderstood:
         fields = {}
-    folder = parent.parent.name if parent.name in SPLIT_FOLDERS else parent.name
+    # (a DCASE 2025 supplemental clip, scored on request, is named by its type folder too)
+    folder = parent.parent.name if parent.name in (*SPLIT_FOLDERS, SUPPLEMENTAL_FOLDER) else parent.name
     return folder or None, fields
 
 

@@ -165,6 +165,14 @@ def domain_table(ds: Dataset) -> pd.DataFrame | None:
     return table[order + [c for c in table if c not in order]].reset_index().rename_axis(columns=None)
 
 
+def supplemental_lines(ds: Dataset) -> list[str]:
+    """One line per machine type with a DCASE 2025 `supplemental/` folder: its clip counts, which
+    are never trained on nor scored (asdcore.data.layouts.SUPPLEMENTAL_FOLDER)."""
+    return [f"supplemental ({machine_type}): {clean} clean machine, {noise} noise-only clips, "
+            "not used for training or scoring"
+            for machine_type, (clean, noise) in ds.supplemental_counts().items()]
+
+
 def check_report(ds: Dataset, notes: list[tuple[str, str]] | None = None,
                  mimii_test_normals: int | None = None) -> str:
     """A human-readable report: layout, counts per type / ID / split / label, what to look at and
@@ -186,6 +194,7 @@ def check_report(ds: Dataset, notes: list[tuple[str, str]] | None = None,
             lines.append("per section and domain (DCASE 2021-2023: the target domain has few training clips):")
             lines.append(domains.to_string(index=False))
             lines.append("")
+        lines += supplemental_lines(ds)
         fmt = ", ".join(f"{n} x {d:g} s @ {sr} Hz, {ch} ch" for (d, sr, ch), n in
                         sorted(durations(ds).items()))
         lines.append(f"clip formats (sampled): {fmt}")
@@ -195,6 +204,7 @@ def check_report(ds: Dataset, notes: list[tuple[str, str]] | None = None,
     else:
         lines.append(f"no usable clips found. The layouts read, by their training files: {layouts_read()} "
                      "(test clips sit beside them in test/, source_test/, target_test/ or abnormal/)")
+        lines += supplemental_lines(ds)
     notes = file_notes(ds) if notes is None else notes
     if notes:
         lines.append("")

@@ -21,7 +21,7 @@ import pandas as pd
 import soundfile as sf
 
 from . import mimii
-from .layouts import SPLIT_FOLDERS, NameNotUnderstood, parse_name
+from .layouts import SPLIT_FOLDERS, SUPPLEMENTAL_FOLDER, NameNotUnderstood, parse_name, supplemental_kind
 from .records import ClipRecord, class_list
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -38,12 +38,30 @@ class Problem:
         return f"{self.path}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class SupplementalClip:
+    """A clip of a DCASE 2025 `<type>/supplemental/` folder: "clean" machine sound or "noise" only.
+    Counted and reported, never a training normal nor a test clip (asdcore.data.layouts)."""
+
+    path: str
+    machine_type: str
+    kind: str  # "clean" or "noise"
+
+
 @dataclass
 class Dataset:
     roots: list[str]
     records: list[ClipRecord]
     classes: list[tuple[str, str]]
     problems: list[Problem] = field(default_factory=list)
+    supplemental: list[SupplementalClip] = field(default_factory=list)
+
+    def supplemental_counts(self) -> dict[str, tuple[int, int]]:
+        """{machine type: (clean machine clips, noise-only clips)} of the supplemental folders."""
+        out: dict[str, list[int]] = {}
+        for c in self.supplemental:
+            out.setdefault(c.machine_type, [0, 0])[c.kind == "noise"] += 1
+        return {t: (n[0], n[1]) for t, n in out.items()}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -87,7 +105,7 @@ class Dataset:
 
 def _machine_type_dirs(root: Path) -> list[Path]:
     """The machine-type folders under a root (or the root itself when it is one)."""
-    if any((root / name).is_dir() for name in SPLIT_FOLDERS):
+    if any((root / name).is_dir() for name in (*SPLIT_FOLDERS, SUPPLEMENTAL_FOLDER)):
         return [root]
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -212,18 +230,36 @@ def scan_root(root: str | os.PathLike, check_audio: bool = True,
     return records, problems
 
 
+def scan_supplemental(root: str | os.PathLike) -> list[SupplementalClip]:
+    """The audio files of a root's `<type>/supplemental/` folders (DCASE 2025), by kind; the folder
+    says a file is supplemental, whatever its name (asdcore.data.layouts.SUPPLEMENTAL_FOLDER)."""
+    root = Path(root).expanduser()
+    if not root.is_dir() or mimii.type_folders(root):
+        return []
+    out = []
+    for type_dir in _machine_type_dirs(root):
+        folder = type_dir / SUPPLEMENTAL_FOLDER
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in AUDIO_SUFFIXES:
+                out.append(SupplementalClip(str(path), type_dir.name, supplemental_kind(path.name)))
+    return out
+
+
 def scan_dataset(roots, check_audio: bool = True, mimii_test_normals: int | None = None) -> Dataset:
     """Scan one or several roots into one data set with class indices assigned (mimii_test_normals:
     normal clips per machine ID that a MIMII root tests; None: as many as its abnormal clips)."""
     if isinstance(roots, (str, os.PathLike)):
         roots = [roots]
-    all_records, all_problems = [], []
+    all_records, all_problems, supplemental = [], [], []
     for root in roots:
         recs, probs = scan_root(root, check_audio=check_audio, mimii_test_normals=mimii_test_normals)
         all_records += recs
         all_problems += probs
+        supplemental += scan_supplemental(root)
     classes = class_list(all_records)
     index = {k: i for i, k in enumerate(classes)}
     all_records = [replace(r, class_index=index[r.class_key]) for r in all_records]
     return Dataset(roots=[str(Path(r).expanduser()) for r in roots], records=all_records,
-                   classes=classes, problems=all_problems)
+                   classes=classes, problems=all_problems, supplemental=supplemental)

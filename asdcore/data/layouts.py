@@ -6,6 +6,10 @@
                       <type>/{source_test,target_test}/section_XX_{source,target}_test_{normal,anomaly}_NNNN.wav
     DCASE 2022/2023:  <type>/{train,test}/section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN_<key>_<value>...wav
                       (evaluation set: section_XX_NNNN.wav, no label)
+    DCASE 2024/2025:  the 2022/2023 scheme; a machine type recorded without attributes ends its names in
+                      `_noAttribute` (section_00_source_train_normal_0001_noAttribute.wav): no attributes, so
+                      the section is the class.  2025 adds <type>/supplemental/ (clean machine sound and
+                      noise-only clips): not clips of the data set, counted apart (`supplemental_kind`)
 
 `parse_name` turns one file name into the fields of a ClipRecord, or says why it
 cannot.  Sections, domains and attributes flow into the clip tables and the
@@ -59,8 +63,24 @@ SPLIT_FOLDERS = {
     "test": "test",
     "source_test": "test",
     "target_test": "test",
-    "supplemental": "train",
 }
+
+# DCASE 2025's per-machine-type folder of supplemental clips: clean machine sound (recorded without
+# the factory noise) and noise-only recordings.  They are neither training normals nor test clips: a
+# scan counts them (asdcore.data.dataset.Dataset.supplemental) and `data check` reports the counts.
+# Public code that reads the 2025 development set names them as, e.g.,
+#   section_00_source_supplemental_machine_0000.wav / section_00_noise_supplemental_normal_0000.wav
+#   (a DCASE 2025 task 2 scanner on GitHub), and section_00_machine_source_0000_noAttribute.wav
+#   (the README of another 2025 project);
+# the forms differ, so the folder, not the name, says a clip is supplemental, and a `noise` token in
+# the name says it is noise-only (clean machine sound otherwise).
+SUPPLEMENTAL_FOLDER = "supplemental"
+
+
+def supplemental_kind(filename: str) -> str:
+    """"noise" for a noise-only supplemental clip (a `noise` token in its name), "clean" otherwise."""
+    stem = filename.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return "noise" if "noise" in stem.lower().split("_") else "clean"
 
 
 @dataclass(frozen=True)
@@ -75,14 +95,19 @@ class ParsedName:
     attributes: tuple[tuple[str, str], ...] = ()
 
 
+# What DCASE 2024/2025 names carry in place of attributes when a machine type has none.
+NO_ATTRIBUTE = "noAttribute"
+
+
 class NameNotUnderstood(ValueError):
     pass
 
 
 def parse_attributes(text: str | None) -> tuple[tuple[str, str], ...]:
-    """`vel_8_loc_A` -> (("vel", "8"), ("loc", "A")).  A trailing lone token (as in
-    `noAttribute`) becomes a key with an empty value."""
-    if not text:
+    """`vel_8_loc_A` -> (("vel", "8"), ("loc", "A")).  `noAttribute` (DCASE 2024/2025: a machine
+    type recorded without attributes) is no attributes: ().  Any other trailing lone token becomes
+    a key with an empty value."""
+    if not text or text == NO_ATTRIBUTE:
         return ()
     tokens = text.split("_")
     pairs = [(tokens[i], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
@@ -105,7 +130,8 @@ def parse_name(filename: str) -> ParsedName:
         attrs = parse_attributes(m["attrs"])
         # 2021 names end at the index (train names may carry free-form suffixes);
         # 2022/2023 names carry key_value pairs.  Both share the record fields.
-        layout = "dcase2022" if attrs else "dcase2021"
+        # (2024/2025's `noAttribute` is the 2022 scheme's word for no attributes)
+        layout = "dcase2022" if attrs or m["attrs"] == NO_ATTRIBUTE else "dcase2021"
         return ParsedName(machine_id=f"section_{m['section']}", label=m["label"],
                           clip_index=m["index"], layout=layout, split=m["split"],
                           section=m["section"], domain=m["domain"], attributes=attrs)
