@@ -13,6 +13,7 @@ A server's first page starts a background import of the heavy modules later page
 import streamlit as st
 
 from app_pages import warm_up
+from asdcore import shared_mode
 
 st.set_page_config(page_title="Margin-loss ASD lab", page_icon=":material/graphic_eq:", layout="wide")
 
@@ -29,5 +30,8 @@ PAGES = [
     st.Page("app_pages/score.py", title="Score a clip", icon=":material/hearing:", url_path="score"),
     st.Page("app_pages/margin_lab.py", title="Margin lab", icon=":material/school:", url_path="margin-lab"),
 ]
+_shared = shared_mode.settings()
+if _shared.enabled:  # before navigation, so every page carries it (ASD_SHARED=1, `make serve-shared`)
+    st.info(shared_mode.banner_text(_shared), icon=":material/groups:")
 with warm_up.script_running():  # starts the warm-up after the first page; it waits while pages run
     st.navigation(PAGES).run()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from asdcore import alarms, plots
+from asdcore import alarms, plots, shared_mode
 from asdcore.clip_scoring import DEFAULT_NEIGHBOURS, RunScorer, ScoringError, decision_text, run_machines, score_uploads
 from asdcore.runtime import CheckpointError
 from asdcore.plots.style import fmt
@@ -124,6 +124,13 @@ else:
                 "`data/toy/fan/test/anomaly_id_00_00000000.wav`.")
         st.stop()
     path = Path(typed).expanduser()
+    shared = shared_mode.settings()
+    if shared.enabled:  # a shared server reads typed paths only inside its allow-list (uploads still work)
+        try:
+            shared_mode.check_data_root(shared, path)
+        except shared_mode.SharedModeError as exc:
+            st.error(f"Not read: {exc}")
+            st.stop()
     files_stamp = tuple((str(p), modified(p)) for p in sorted(path.rglob("*")) if p.is_file()) if path.is_dir() \
         else ((str(path), modified(path)),)
     key = (str(run.path), modified(run.path / "model.pt"), "path", files_stamp, chosen_type, chosen_id)

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from asdcore.data.mimii import describe_split
+from asdcore import shared_mode
 from asdcore.jobs import launcher
 from asdcore import plots
 from asdcore.paths import default_data_root, runs_root
@@ -24,15 +25,55 @@ REFRESH_SECONDS = 2.0
 STATE_COLOURS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "cancelled": "orange"}
 
 
+# --- shared mode (asdcore.shared_mode; off unless ASD_SHARED=1) --------------------------------
+
+def session_name() -> str | None:
+    """This browser session's name in shared mode (None when off): typed, or session-xxxx.
+
+    Not a password: it only tells the class's runs apart (anyone can type any name)."""
+    if not shared_mode.settings().enabled:
+        return None
+    # kept under a plain key, copied into the widget each run: Streamlit drops a widget's own state
+    # when another page is shown, and the session would lose its name (and its runs) on the way back
+    if not str(st.session_state.get("shared_owner", "")).strip():
+        st.session_state["shared_owner"] = shared_mode.new_session_name()
+    st.session_state["_shared_owner_input"] = st.session_state["shared_owner"]
+    st.text_input("Your name on this shared server", key="_shared_owner_input", on_change=_keep_name,
+                  help="Shown on your runs; only this name may cancel or resume them. Not a password.")
+    return st.session_state["shared_owner"]
+
+
+def _keep_name() -> None:
+    typed = st.session_state["_shared_owner_input"].strip()
+    if typed:  # an emptied field keeps the old name rather than leaving the session nameless
+        st.session_state["shared_owner"] = typed
+
+
+def _owner() -> str | None:
+    # the name without drawing the input again (the live view and the buttons read it)
+    return str(st.session_state.get("shared_owner", "")).strip() or None
+
+
 # --- the data set ------------------------------------------------------------------------------
 
 def choose_data() -> tuple[list[Path] | None, dict]:
     """The data-set folders, checked and their problems shown (None when nothing usable is found),
     and the data check's result."""
     default = default_data_root()
-    source = st.radio("Data", ["The default data set", "Folders on this machine"], horizontal=True,
-                      help=f"The default is `{default}` (`make data` makes it; `ASD_DATA` moves it).")
-    if source == "The default data set":
+    cfg = shared_mode.settings()
+    if cfg.enabled:  # only the allow-list's folders: no free path on a shared server
+        allowed = shared_mode.allowed_data_roots(cfg)
+        if not allowed:
+            st.error("This shared server allows no data folder that exists: ask the teacher (ASD_SHARED_DATA).")
+            return None, {}
+        roots = [Path(st.selectbox("Data set (this shared server's list)", allowed, format_func=str))]
+        source = None
+    else:
+        source = st.radio("Data", ["The default data set", "Folders on this machine"], horizontal=True,
+                          help=f"The default is `{default}` (`make data` makes it; `ASD_DATA` moves it).")
+    if source is None:
+        pass
+    elif source == "The default data set":
         roots = [default]
         if not default.exists():
             st.error(f"No data set at `{default}` yet: run `make data` (the toy factory's default set, "
@@ -205,6 +246,7 @@ def _same(a, b) -> bool:
 
 def start_section() -> None:
     st.subheader("Start a run")
+    owner = session_name()
     roots, check = choose_data()
     recipe, preset, overrides, device = choose_settings()
     overrides = {**check.get("overrides", {}), **overrides}  # the data settings choose_data drew (data.channel ...)
@@ -224,7 +266,7 @@ def start_section() -> None:
                         help=None if roots and not one_class else "choose a usable data set (and recipe) first")
     if clicked and roots:
         try:
-            run_dir = launcher.start_training(recipe, preset, roots, overrides, device, runs_root())
+            run_dir = launcher.start_training(recipe, preset, roots, overrides, device, runs_root(), owner=owner)
         except launcher.LaunchError as exc:
             st.error(f"Not started: {exc}")
             return
@@ -265,11 +307,17 @@ def live_view(run_path: str, was_active: bool) -> None:
     st.progress(min(max(progress, 0.0), 1.0), text=text)
     if st.session_state.get("just_started") == run.id:
         started_notice(run, state)
-    if state in ACTIVE_STATES and not run.bundled:
+    owner = shared_mode.owner_of(run)
+    if owner:
+        st.caption(f"Started by **{owner}**")
+    mine = shared_mode.may_control(shared_mode.settings(), _owner(), run)
+    if state in ACTIVE_STATES and not run.bundled and not mine:
+        st.caption(f"Only {owner or 'its owner'} may cancel this run (shared server).")
+    if state in ACTIVE_STATES and not run.bundled and mine:
         if st.button("Cancel this run", key=f"cancel-{run.id}",
                      help="SIGTERM: a waiting run ends at once, a training run after its current batch"):
             try:
-                pid = launcher.cancel(run)
+                pid = launcher.cancel(run, owner=_owner())
             except launcher.LaunchError as exc:
                 st.error(str(exc))
             else:
@@ -332,11 +380,11 @@ def show_failure(run: Run, status: dict) -> None:
 
 
 def resume_button(run: Run) -> None:
-    if run.bundled:
-        return
+    if run.bundled or not shared_mode.may_control(shared_mode.settings(), _owner(), run):
+        return  # in shared mode another session's run has no Resume button (the launcher refuses too)
     if st.button("Resume", key=f"resume-{run.id}"):
         try:
-            launcher.resume_training(run)
+            launcher.resume_training(run, owner=_owner())
         except launcher.LaunchError as exc:
             st.error(str(exc))
         else:
@@ -376,6 +424,10 @@ def runs_overview(runs: list[Run]) -> None:
              "progress": row["progress"], "AUC (%)": row["auc_pct"],
              "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"] or 0))}
             for row in run_summary(runs)]
+    if shared_mode.settings().enabled:  # whose run is whose on a shared server
+        owners = {run.id: shared_mode.owner_of(run) or "" for run in runs}
+        for row in rows:
+            row["owner"] = owners.get(row["run"], "")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
                                                                              max_value=1.0, format="percent")})

@@ -34,7 +34,8 @@ from pathlib import Path
 # before anything slow (torch) is imported, or a cancel in its first seconds would kill it unrecorded
 from ..paths import PROJECT_ROOT, runs_root
 from ..runs import (ACTIVE_STATES, Run, mark_queued, new_run_id, pid_alive, portable_root, read_json, wait_turn,
-                    write_json_atomic)
+                    list_runs, write_json_atomic)
+from .. import shared_mode
 
 STDOUT_LOG = "stdout.log"  # the process's own output (tracebacks a crash leaves behind)
 CANCELLED_EXIT = 130  # what the CLI returns for a cancelled run (128 + SIGINT, the shell's convention)
@@ -48,8 +49,11 @@ class LaunchError(ValueError):
 # --- starting ----------------------------------------------------------------------------------
 
 def start_training(recipe: str, preset: str, data_roots, overrides: dict | None = None, device: str = "auto",
-                   runs_dir: str | os.PathLike | None = None) -> Path:
+                   runs_dir: str | os.PathLike | None = None, owner: str | None = None) -> Path:
     """Queue a new run and start its process; returns the run folder (runs_dir/<new_run_id>).
+
+    owner: the browser session's name; in shared mode (asdcore.shared_mode) it is required, the
+    run must pass the allow-list, preset, quota, queue-cap and disk rules, and owner.json records it.
 
     overrides: `--set` style settings ({"m": 0.5, "train.epochs": 3}); data_roots: one or more
     data-set folders.  Bad values raise LaunchError before anything is written."""
@@ -62,6 +66,8 @@ def start_training(recipe: str, preset: str, data_roots, overrides: dict | None 
             raise LaunchError(f"data folder {root} does not exist (or is not a folder)")
     if device not in DEVICES:
         raise LaunchError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    parent = Path(runs_dir) if runs_dir is not None else runs_root()
+    _check_shared_new_run(owner, preset, roots, parent)
     from ..recipes import resolve  # imports torch: not at module level (see the imports above)
 
     settings = dict(overrides or {})
@@ -71,17 +77,38 @@ def start_training(recipe: str, preset: str, data_roots, overrides: dict | None 
         config = resolve(recipe, preset, settings)
     except (KeyError, ValueError) as exc:  # unknown recipe / setting, or a value that cannot work
         raise LaunchError(exc.args[0] if exc.args else str(exc)) from exc
-    parent = Path(runs_dir) if runs_dir is not None else runs_root()
     parent.mkdir(parents=True, exist_ok=True)
     run_dir = parent / new_run_id(recipe, preset, parent)
     mark_queued(run_dir, config)  # listed from now on, even before the process starts
+    if owner:
+        shared_mode.write_owner(run_dir, owner)
     _spawn(run_dir)
     return run_dir
 
 
-def resume_training(run: Run) -> Path:
+def _check_shared_new_run(owner, preset, roots, runs_dir) -> None:
+    # the launcher checks too, not only the Train page: any caller of start_training obeys the rules
+    cfg = shared_mode.settings()
+    if not cfg.enabled:
+        return
+    try:
+        shared_mode.check_new_run(cfg, owner, preset, roots, runs_dir, list_runs(roots=[runs_dir]))
+    except shared_mode.SharedModeError as exc:
+        raise LaunchError(str(exc)) from exc
+
+
+def _check_shared_control(owner, run, action: str) -> None:
+    try:
+        shared_mode.check_control(shared_mode.settings(), owner, run, action)
+    except shared_mode.SharedModeError as exc:
+        raise LaunchError(str(exc)) from exc
+
+
+def resume_training(run: Run, owner: str | None = None) -> Path:
     """Continue a failed or cancelled run from its last checkpoint (or from the start when it
-    has none), in a new process that queues behind the runs already waiting."""
+    has none), in a new process that queues behind the runs already waiting.  In shared mode
+    only the run's owner may resume it."""
+    _check_shared_control(owner, run, "resume")
     if run.bundled:
         raise LaunchError(f"{run.id} is a bundled run (read-only); train a new run instead")
     state = run.state
@@ -159,11 +186,13 @@ def resume_command(run: Run) -> str:
 
 # --- cancelling --------------------------------------------------------------------------------
 
-def cancel(run: Run) -> int:
+def cancel(run: Run, owner: str | None = None) -> int:
     """Ask a queued or running run to stop (SIGTERM to the pid in status.json); returns the pid.
+    In shared mode only the run's owner (the session name) may cancel it.
 
     A waiting run ends at once; a training run ends "cancelled" after its current batch.  The
     evaluation after the last epoch is not interrupted: such a run ends "finished"."""
+    _check_shared_control(owner, run, "cancel")
     if run.bundled:
         raise LaunchError(f"{run.id} is a bundled run: nothing to cancel")
     status = run.status  # a vanished process already reads as failed here
