@@ -66,6 +66,13 @@ st.markdown(
     "the class centres, what it sounds like and which training normals it resembles.")
 
 run = select_evaluated_run()
+if st.session_state.get("false_alarms_run") not in (None, run.id):
+    # another run: its own default back-end, rule and worst clip, not the last run's (a softmax
+    # score and clip #382 kept over the sub-cluster AdaCos run showed an arbitrary clip)
+    for param in ("backend", "rule", "clip"):
+        st.session_state.pop(f"url_{param}", None)
+        st.query_params.pop(param, None)
+st.session_state["false_alarms_run"] = run.id
 test, train = clips(run), train_clips(run)
 backends = alarms.score_backends(test, train)
 if not backends:

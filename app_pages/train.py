@@ -412,9 +412,10 @@ def show_result(run: Run) -> None:
                    "out (no model learnt them: not scored, not in the averages): "
                    + ", ".join(f"{k} ({n})" for k, n in left.items()))
     # relative links (app.py's url paths), as on Home: they resolve beside this page's own URL
-    st.success("Finished and evaluated. Open **[Compare](compare)** for the per-machine-type table, "
-               "**[Angles](angles)** and **[Embeddings](embeddings)** to see what the loss did, "
-               "**[False alarms](false-alarms)** to debug its mistakes.")
+    # each link opens this run (the pages' defaults are the bundled runs)
+    st.success(f"Finished and evaluated. Open **[Compare](compare?runs={run.id})** for the per-machine-type "
+               f"table, **[Angles](angles?runs={run.id})** and **[Embeddings](embeddings?run={run.id})** to see "
+               f"what the loss did, **[False alarms](false-alarms?run={run.id})** to debug its mistakes.")
 
 
 def runs_overview(runs: list[Run]) -> None:

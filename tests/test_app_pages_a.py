@@ -256,8 +256,10 @@ def test_train_finished_run_shows_results_curves_and_log(page, runs_dir, bundled
     links = re.findall(r"\[([^]]+)\]\(([^)]+)\)", texts(at.success))
     assert [name for name, _ in links] == ["Compare", "Angles", "Embeddings", "False alarms"]
     url_paths = re.findall(r'url_path="([^"]+)"', (PROJECT_ROOT / "app.py").read_text())
-    assert [path for _, path in links] == ["compare", "angles", "embeddings", "false-alarms"]
-    assert set(path for _, path in links) <= set(url_paths)
+    # each opens this run, not the pages' default bundled runs
+    assert [path for _, path in links] == ["compare?runs=my-run", "angles?runs=my-run", "embeddings?run=my-run",
+                                           "false-alarms?run=my-run"]
+    assert set(path.split("?")[0] for _, path in links) <= set(url_paths)
 
 
 # --- Compare -----------------------------------------------------------------------------------

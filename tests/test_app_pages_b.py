@@ -288,6 +288,17 @@ def test_false_alarms_diagnosis_reads_the_nearest_normals_the_page_shows(page, m
             assert "most of its nearest training normals are of other machines" in shown, shown
 
 
+def test_false_alarms_another_run_opens_on_its_own_back_end_and_worst_clip(page, bundled):
+    """Switching the run drops the last run's back-end and clip from the URL: the new run opens as
+    a fresh link to it would (a softmax score and clip kept over the autoencoder had no meaning)."""
+    at = page("false_alarms", run=NAM, backend="cosine")
+    assert at.query_params["backend"] == "cosine" and "clip" in at.query_params
+    at = widget(at, "selectbox", "Run").select(AE).run()
+    fresh = page("false_alarms", run=AE)
+    assert widget(at, "selectbox", "Scoring back-end").value == widget(fresh, "selectbox", "Scoring back-end").value
+    assert at.query_params.get("clip") == fresh.query_params.get("clip")
+
+
 # --- empty states and the run in the URL ---------------------------------------------------
 
 @pytest.mark.parametrize("name", ["angles", "attention", "embeddings", "false_alarms"])
