@@ -193,6 +193,16 @@ if reference:
 for note in table.notes:
     (st.warning if "different data" in note else st.caption)(note)
 
+for name, run in zip(names, chosen):  # an ensemble's members one by one: does summing them help?
+    members = compare.ensemble_members_table(run)
+    if members is not None:
+        ensemble = run.eval_metrics()["ensemble"]
+        with st.expander(f"{name}: its {ensemble['snapshots']} member snapshots one by one, and their sums"):
+            st.dataframe(members, width="stretch")
+            st.caption(f"Average AUC / pAUC in %, DCASE protocol, of each member network's own eqs. 2-3 scores at "
+                       f"each snapshot, then of their sums. {ensemble['choice_note']} Per-type choice here: "
+                       + ", ".join(f"{t} {h}" for t, h in ensemble["choice"].items())
+                       + f". The Angles and Embeddings pages show {ensemble['geometry']}.")
 with st.expander("95 % intervals of each run's AUCs (bootstrap over its test clips)"):
     if protocol == "dcase":
         st.dataframe(intervals_frame(chosen, backend), width="stretch")

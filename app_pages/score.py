@@ -83,6 +83,11 @@ st.markdown(
     "(`fan/test/normal_id_00_00000000.wav`), or from the boxes below. Nothing is added to a data set.")
 
 run = select_evaluated_run()
+if (run.config.get("ensemble") or {}).get("subclusters"):  # asdcore.clip_scoring refuses ensembles too
+    st.info(f"**{run.method}** is an ensemble of {len(run.config['ensemble']['subclusters'])} networks: scoring new "
+            "clips with it is not built yet (each clip would be embedded by every member snapshot). Pick a "
+            "single-model run above, e.g. the sub-cluster AdaCos system (shift-subcluster-adacos).")
+    st.stop()
 machines = run_machines(train_clips(run))  # the run's model loads only once there are clips to score
 
 c_source, c_type, c_id = st.columns([2, 1, 1])

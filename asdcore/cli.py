@@ -282,7 +282,12 @@ def _evaluate(args) -> int:
                   file=sys.stderr)
             return 2
         try:
-            evaluate_run(Path(args.run_dir), progress=not args.json)
+            if (run.config.get("ensemble") or {}).get("subclusters"):  # the sub-cluster AdaCos ensemble
+                from .evaluation.ensemble import evaluate_ensemble
+
+                evaluate_ensemble(Path(args.run_dir), progress=not args.json)
+            else:
+                evaluate_run(Path(args.run_dir), progress=not args.json)
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

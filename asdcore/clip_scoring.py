@@ -200,6 +200,12 @@ class RunScorer:
         if not run.has_eval:
             raise ScoringError(f"{run.path} is not evaluated yet (no eval/metrics.json): its thresholds come from "
                                f"the evaluation; run `python -m asdcore evaluate {run.path}` first")
+        members = (run.config.get("ensemble") or {}).get("subclusters")
+        if members:  # its score sums every member snapshot's GMM scores (asdcore.evaluation.ensemble)
+            raise ScoringError(f"{run.path} is an ensemble of {len(members)} networks: scoring new clips with it is not "
+                               f"built yet (it would embed each clip with every member snapshot); score with one of "
+                               f"its members (its members/k04 folder, when trained here) or the single-system run "
+                               f"(shift-subcluster-adacos)")
         if not (run.path / SELECTED).exists():
             raise ScoringError(f"{run.path}: no {SELECTED} (the run has not finished an epoch)")
         config = RunConfig.from_dict(run.config)

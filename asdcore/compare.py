@@ -50,6 +50,9 @@ class ResultsTable:
     notes: list[str] = field(default_factory=list)
     # like values: True where a run lies within the noise of the run ranked next to it (mark_within_noise)
     noise: pd.DataFrame | None = None
+    # the average AUC's pairs inside a chain of neighbours within the noise that are not neighbours,
+    # tested too: (upper, lower, difference, ci_low, ci_high) in AUC points (mark_within_noise)
+    chain_pairs: list = field(default_factory=list)
 
     @property
     def best(self) -> pd.DataFrame:
@@ -313,7 +316,19 @@ def mark_within_noise(table: ResultsTable, comparer) -> ResultsTable:
             if within:
                 noise.loc[[upper, lower], col] = True
         ranks.loc[noise[col], col] = np.nan
-    return ResultsTable(table.values, table.rows, ranks, table.protocol, table.backend, list(table.notes), noise)
+    marked = ResultsTable(table.values, table.rows, ranks, table.protocol, table.backend, list(table.notes), noise)
+    # A ≈ B ≈ C tests A with B and B with C only, and reads as if A ≈ C: test the other pairs of each chain
+    col = (AVERAGE, "AUC")
+    if col in table.values.columns:
+        for chain in _noise_chains(marked, col):
+            for i, upper in enumerate(chain):
+                for lower in chain[i + 2:]:
+                    comparison = comparer(run_rows.at[upper, "run_id"], run_rows.at[lower, "run_id"])
+                    if comparison is not None:
+                        a = comparison.average
+                        marked.chain_pairs.append((upper, lower, 100 * a["difference"], 100 * a["ci_low"],
+                                                   100 * a["ci_high"]))
+    return marked
 
 
 # What the Noisy-ArcMix paper measured of its three margin losses on TASTgram-MFN, real DCASE 2020
@@ -384,6 +399,25 @@ def undertrained_note(runs, names: list[str] | None = None) -> str | None:
             "the method. The published AUCs are of the real DCASE 2020 data after 300 epochs.")
 
 
+def ensemble_members_table(run) -> pd.DataFrame | None:
+    """An ensemble run's members one by one beside their sum (asdcore.evaluation.ensemble): average
+    AUC / pAUC in % of each member snapshot's own eqs. 2-3 scores ("both heads") and of the ensemble's
+    back-ends; None for a run that is not an ensemble.  Whether summing helps is read here."""
+    metrics = run.eval_metrics() or {}
+    block = metrics.get("ensemble")
+    if not block:
+        return None
+    rows = {f"{m['subclusters']} sub-cluster{'s' if m['subclusters'] > 1 else ''}, epoch {m['epoch']}":
+            (m["ensemble"]["auc"], m["ensemble"]["pauc"]) for m in block["members"]}
+    for name in ("ensemble", "ensemble_sections", "ensemble_choice"):
+        result = backend_result(metrics, name)
+        if result:
+            rows[f"sum: {name}"] = (result["average"]["auc"], result["average"]["pauc"])
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["AUC", "pAUC"]) * 100
+    frame.index.name = "member snapshot"
+    return frame.round(2)
+
+
 def subset_note(runs, names: list[str] | None = None) -> str | None:
     """One line naming the chosen runs scored on fewer test clips than the others of the table (a
     `tiny` run keeps at most 8 per class: 368 of the default toy set's 2300), None when all were
@@ -415,8 +449,17 @@ def noise_line(table: ResultsTable) -> str | None:
     chains = _noise_chains(table, col)
     if not chains:
         return "Average AUC: every run differs from the runs ranked next to it beyond the noise of the test clips."
-    return ("Average AUC within the noise of the test clips (≈: DeLong's paired 95 % CI includes 0, so no bold and "
-            "no rank): " + "; ".join(" ≈ ".join(chain) for chain in chains) + ".")
+    line = ("Average AUC within the noise of the test clips (≈: DeLong's paired 95 % CI of the difference with the "
+            "run ranked next to it includes 0, so no bold and no rank): "
+            + "; ".join(" ≈ ".join(chain) for chain in chains) + ".")
+    beyond = [p for p in table.chain_pairs if not p[3] <= 0 <= p[4]]
+    if beyond:
+        line += (" ≈ links neighbours only, and is not transitive: " + "; ".join(
+            f"{upper} − {lower} {d:+.2f} [{low:+.2f}, {high:+.2f}] AUC points" for upper, lower, d, low, high in beyond)
+            + " " + ("is" if len(beyond) == 1 else "are") + " beyond the noise.")
+    elif table.chain_pairs:
+        line += " The runs further apart in each chain were tested too: also within the noise."
+    return line
 
 
 def flat_columns(columns: pd.MultiIndex) -> list[str]:

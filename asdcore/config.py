@@ -156,6 +156,9 @@ class TrainConfig:
     # every batch holds clips of both the source and the target domain (the JLESS system), the few
     # target clips drawn again as often as needed; off: plain shuffling
     batch_mixing: bool = False
+    # also keep the weights of every N-th epoch (and the last) in snapshots/epoch-NNN.pt: the
+    # sub-cluster AdaCos ensemble sums the scores of snapshots taken every 100 of 400 epochs
+    snapshot_every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,20 @@ class EvalConfig:
     batch_size: int = 64
 
 
+ENSEMBLE_BACKENDS = ("ensemble", "ensemble_sections", "ensemble_choice")  # asdcore.ensemble's scores
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """The sub-cluster AdaCos system's ensemble (asdcore.ensemble): one member network per number of
+    sub-clusters (the report's 2^0..2^4), each scored at its snapshots (train.snapshot_every), the
+    scores summed.  Empty: a single network (every other recipe)."""
+
+    subclusters: list[int] = field(default_factory=list)
+
+
 SECTIONS = {"data": DataConfig, "features": FeaturesConfig, "model": NamedConfig, "loss": NamedConfig,
-            "mixup": MixupConfig, "train": TrainConfig, "eval": EvalConfig}
+            "mixup": MixupConfig, "train": TrainConfig, "eval": EvalConfig, "ensemble": EnsembleConfig}
 
 
 @dataclass(frozen=True)
@@ -194,6 +209,7 @@ class RunConfig:
     mixup: MixupConfig = field(default_factory=MixupConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
 
     # --- plain data: config.json and checkpoints ------------------------------------------------
     def to_dict(self) -> dict:
@@ -273,6 +289,8 @@ class RunConfig:
                              f"two clips for BatchNorm), got {t.micro_batches} with batch_size {t.batch_size}")
         if t.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {t.lr}")
+        if t.snapshot_every is not None and t.snapshot_every < 1:
+            raise ValueError(f"train.snapshot_every must be >= 1 epoch (or null: no snapshots), got {t.snapshot_every}")
         if d.channel < 0:
             raise ValueError(f"data.channel counts from 0, got {d.channel}")
         check_test_normals(d.mimii_test_normals)
@@ -297,10 +315,20 @@ class RunConfig:
         if self.features.variant not in FEATURE_VARIANTS:
             raise ValueError(f"features.variant must be one of {', '.join(FEATURE_VARIANTS)}, "
                              f"got {self.features.variant!r}")
-        known_backends = (*BACKENDS, "reconstruction", "subcluster")
+        known_backends = (*BACKENDS, "reconstruction", "subcluster", *ENSEMBLE_BACKENDS)
         for b in [e.backend, *e.backends]:
             _check_choice("eval.backend(s)", b, known_backends)
         _check_choice("eval.threshold_rule", e.threshold_rule, THRESHOLD_RULES)
+        k = self.ensemble.subclusters
+        if any(not isinstance(n, int) or n < 1 for n in k) or len(set(k)) != len(k):
+            raise ValueError(f"ensemble.subclusters must be distinct whole numbers >= 1 (the report's 1, 2, 4, 8, 16), "
+                             f"got {k}")
+        if k and "num_subclusters" not in self.loss.options:
+            raise ValueError(f"ensemble.subclusters needs a sub-cluster AdaCos loss (loss.num_subclusters), "
+                             f"got loss {self.loss.name!r}")
+        if (e.backend in ENSEMBLE_BACKENDS) != bool(k):
+            raise ValueError(f"eval.backend {e.backend!r} and ensemble.subclusters {k} do not go together: the "
+                             f"ensemble back-ends ({', '.join(ENSEMBLE_BACKENDS)}) score ensembles only")
         if e.lof_neighbors < 1:
             raise ValueError(f"eval.lof_neighbors must be >= 1, got {e.lof_neighbors}")
         if e.knn_k < 1 or e.batch_size < 1 or e.umap_neighbors < 2:

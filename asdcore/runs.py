@@ -8,6 +8,15 @@
       metrics.jsonl      one JSON object per finished epoch: {"epoch", "lr", "train_loss", "train_acc",
                           "val_loss", "val_acc", "seconds", "selected"}
       train.log          the training process's output (the app shows its tail)
+      timings.json       where the training process's time went (asdcore.timings): {"wall_seconds" (its start
+                         to the last write), "phases": {name: seconds}, "other" (wall less the phases),
+                         "epochs": [{"epoch", phase: seconds, ..., "seconds"}]}; phases do not overlap:
+                         startup (process start to training: imports, config), train.data (splits, audio
+                         cache fill), train.setup, train.read_clips, train.steps, train.bn_refresh,
+                         train.validation, train.save, then eval.* (setup, embed_test, embed_train,
+                         score.<backend>, tables, pca, umap_import, umap, metrics, attention, intervals,
+                         write; also in eval/metrics.json as "eval_timings").  Of the last process that
+                         trained the run (a resumed run's lists the epochs it trained)
       checkpoint.pt      the last epoch, for --resume: {"config", "epoch", "best", "groups": {name:
                          {"model", "loss", "optimizer", "scheduler", "ema"}}}, one group per trained
                          network (the autoencoder has one per machine type); torch.load(weights_only=True)

@@ -27,6 +27,7 @@ from .runs import resolve_root
 
 CHECKPOINT = "checkpoint.pt"
 SELECTED = "model.pt"
+SNAPSHOTS = "snapshots"  # snapshots/epoch-NNN.pt: weights kept every train.snapshot_every epochs
 
 # --- devices ------------------------------------------------------------------------------------
 

@@ -15,6 +15,13 @@
     (e) seconds per epoch of each recipe's quick preset (timed batches, extrapolated to the epoch,
         plus the measured validation and the EMA's BatchNorm refresh), beside the bundled runs'
     (f) the app: the first render of each page (scripts/bench_pages.py, one fresh server)
+    (g) the app under load: 1, 10 and 30 sessions at once opening Home, Compare, Angles and Embeddings,
+        then 10 beside a training: p50 / p95 per page, errors, the server's RSS and CPU
+        (scripts/bench_load.py, its own fresh server; also writes <out>/load-<host>-<date>.json)
+    (h) a whole quick run of TASTgram-MFN (Noisy-ArcMix), training and evaluation, in its own process:
+        where its time went (its timings.json: start-up, data, steps, validation, BatchNorm refresh,
+        saving, each evaluation phase), the total against the 240 s target, the AUC against the
+        bundled run's
 
 Prints the hardware, writes <out>/bench-<host>-<yyyymmdd-hhmm>.json and draws the figures into a PNG
 beside it (plotly, rendered by Chromium).  Figures, not tests: nothing here passes or fails.
@@ -311,6 +318,59 @@ def bench_app() -> dict:
     return times
 
 
+# --- (g) the app under load ---------------------------------------------------------------------
+
+def bench_load(out: Path) -> dict:
+    # its own process and its own server: the sessions' websockets and the sampling stay out of this
+    # process, and the server is fresh, not the one (f) warmed
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "bench_load.py"), "--sessions", "1,10,30",
+                             "--with-training", "--data", str(DATA["default"]), "--out", str(out)],
+                            stdout=subprocess.PIPE, text=True)
+    written = None
+    for line in proc.stdout:  # its table, printed as it comes
+        print(f"(g) {line}", end="", flush=True)
+        if line.startswith("bench_load: figures in "):
+            written = Path(line.removeprefix("bench_load: figures in ").strip())
+    if proc.wait() != 0 or written is None:
+        raise RuntimeError(f"(g) scripts/bench_load.py failed (exit {proc.returncode})")
+    return json.loads(written.read_text())
+
+
+# --- (h) a whole quick run, phase by phase ------------------------------------------------------
+
+QUICK_TARGET_S = 240  # issue 27: a quick TASTgram-MFN (Noisy-ArcMix) run, training and evaluation, idle 2 cores
+
+
+def bench_quick_run() -> dict:
+    """`python -m asdcore train` of RECIPE_A's quick preset in its own process (into a temporary
+    folder, the project's audio cache as a user's run has it): its timings.json (asdcore.timings),
+    its wall time against QUICK_TARGET_S, its average AUC against the bundled run's."""
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-quick-")) / "run"
+    env = {k: v for k, v in os.environ.items() if k != "ASD_CACHE"}  # not (d)'s cold cache
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "asdcore", "train", "--recipe", RECIPE_A, "--preset", "quick", "--data",
+                    str(DATA["default"]), "--run-dir", str(run_dir), "--quiet"], check=True, env=env, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    timings = json.loads((run_dir / "timings.json").read_text())
+    auc = json.loads((run_dir / "eval" / "metrics.json").read_text())["average"]["auc"]
+    bundled = json.loads((ROOT / "checkpoints" / RECIPE_A / "eval" / "metrics.json").read_text())["average"]["auc"]
+    shutil.rmtree(run_dir.parent, ignore_errors=True)
+    out = {"wall_seconds": round(wall, 1), "target_seconds": QUICK_TARGET_S, "load_average_at_start": load,
+           "load_average_at_end": os.getloadavg()[0], "phases": timings["phases"], "other": timings["other"],
+           "epochs": timings["epochs"], "auc": round(auc, 4), "bundled_auc": round(bundled, 4),
+           "auc_difference_points": round(100 * (auc - bundled), 2)}
+    print(f"(h) a whole quick run of {RECIPE_A} (load average {load:.2f} at the start, "
+          f"{out['load_average_at_end']:.2f} at the end):", flush=True)
+    for name, seconds in [*timings["phases"].items(), ("other", timings["other"])]:
+        print(f"(h)   {name:20s} {seconds:7.1f} s  {100 * seconds / wall:5.1f} %", flush=True)
+    print(f"(h)   total {wall:.0f} s against the {QUICK_TARGET_S} s target ({wall / QUICK_TARGET_S:.2f}x); average "
+          f"AUC {100 * auc:.2f} against the bundled run's {100 * bundled:.2f} ({out['auc_difference_points']:+.2f} "
+          f"points)", flush=True)
+    return out
+
+
 # --- the figure ---------------------------------------------------------------------------------
 
 def draw(results: dict, png: Path) -> None:
@@ -355,7 +415,7 @@ def draw(results: dict, png: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "bench"), help="folder for the JSON and the PNG")
-    parser.add_argument("--only", default="a,b,c,d,e,f", help="which figures, e.g. a,b")
+    parser.add_argument("--only", default="a,b,c,d,e,f,g,h", help="which figures, e.g. a,b")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per measurement (x2 for 2 s clips)")
     parser.add_argument("--draw", metavar="JSON", help="draw the PNG of an earlier run's JSON, and stop")
     parser.add_argument("--rss-child", choices=["ours", "reference"], help=argparse.SUPPRESS)
@@ -379,7 +439,8 @@ def main() -> None:
     only = set(args.only.split(","))
     # (d) first: it empties the audio cache
     for key, run in (("d", bench_first_step), ("a", lambda: bench_training(args.steps)), ("b", bench_evaluation),
-                     ("c", lambda: bench_memory(2)), ("e", lambda: bench_epochs(4)), ("f", bench_app)):
+                     ("c", lambda: bench_memory(2)), ("e", lambda: bench_epochs(4)), ("f", bench_app),
+                     ("g", lambda: bench_load(Path(args.out))), ("h", bench_quick_run)):
         if key in only:
             results[key] = run()
     results["total_seconds"] = round(time.perf_counter() - t0)

@@ -51,7 +51,8 @@ SEEDED = ["stgram-ce", "tastgram-ce", "tastgram-arcface", "tastgram-arcmix", "ta
 EXTRA_SEEDS = (1, 2)
 # trained on the domain-shift preset too, bundled as shift-<recipe>
 # the two domain-shift systems (issue 12) are made for data with domains: bundled on it only
-SHIFT = ["tastgram-noisy-arcmix", "subcluster-adacos", "jless-mfn"]
+# the ensemble of the sub-cluster AdaCos system (five networks) and JLESS on its STFT input beside them
+SHIFT = ["tastgram-noisy-arcmix", "subcluster-adacos", "subcluster-adacos-ensemble", "jless-mfn", "jless-mfn-stft"]
 SHIFT_PREFIX = "shift-"
 TYPES = ["fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor"]
 
@@ -84,10 +85,11 @@ def bundle(recipe: str, wall_seconds: float, name: str | None = None, label_suff
             np.save(dest / "eval" / path.name, np.load(path).astype(np.float16))
         else:
             shutil.copy2(path, dest / "eval" / path.name)
-    state = torch.load(work / "model.pt", weights_only=True)
-    for group in state["groups"].values():
-        group["model"] = {k: v.half() if v.is_floating_point() else v for k, v in group["model"].items()}
-    torch.save(state, dest / "model.pt")
+    if (work / "model.pt").exists():  # an ensemble has none: its members' weights stay in the work folder
+        state = torch.load(work / "model.pt", weights_only=True)
+        for group in state["groups"].values():
+            group["model"] = {k: v.half() if v.is_floating_point() else v for k, v in group["model"].items()}
+        torch.save(state, dest / "model.pt")
     status = read_json(work / "status.json")
     status.update(pid=None, wall_seconds=round(wall_seconds, 1), bundled=True)
     write_json_atomic(dest / "status.json", status)

@@ -221,8 +221,8 @@ def tiny_run(tiny_toy_root, tmp_path_factory):
 @pytest.mark.slow  # trains a model
 def test_run_folder_has_the_contract(tiny_run):
     p = tiny_run.path
-    for name in ["config.json", "status.json", "metrics.jsonl", "train.log", "checkpoint.pt", "model.pt",
-                 "eval/metrics.json", "eval/clips.parquet", "eval/train_clips.parquet", "eval/embeddings.npy",
+    for name in ["config.json", "status.json", "metrics.jsonl", "train.log", "timings.json", "checkpoint.pt",
+                 "model.pt", "eval/metrics.json", "eval/clips.parquet", "eval/train_clips.parquet", "eval/embeddings.npy",
                  "eval/train_embeddings.npy", "eval/centres.npy", "eval/attention.npy"]:
         assert (p / name).exists(), name
     assert tiny_run.state == "finished" and tiny_run.status["progress"] == 1.0
@@ -253,9 +253,9 @@ def test_run_folder_contract_in_runs_docstring_matches_a_real_run(tiny_run):
     doc = runs_module.__doc__
     p = tiny_run.path
     listed = re.findall(r"^\s{6,8}([\w.]+\.(?:json|jsonl|log|pt|parquet|npy))\s", doc, flags=re.M)
-    files = {f"eval/{n}" if n not in ("config.json", "status.json", "metrics.jsonl", "train.log", "checkpoint.pt",
-                                      "model.pt") else n for n in listed}
-    assert len(files) == 13 and {str(f.relative_to(p)) for f in p.rglob("*") if f.is_file()} == files
+    files = {f"eval/{n}" if n not in ("config.json", "status.json", "metrics.jsonl", "train.log", "timings.json",
+                                      "checkpoint.pt", "model.pt") else n for n in listed}
+    assert len(files) == 14 and {str(f.relative_to(p)) for f in p.rglob("*") if f.is_file()} == files
     assert set(tiny_run.status) == _quoted(_contract_entry(doc, "status.json"))
     assert set(tiny_run.metrics_history()[0]) == _quoted(_contract_entry(doc, "metrics.jsonl"))
     checkpoint = torch.load(p / "checkpoint.pt", weights_only=True)
@@ -277,6 +277,30 @@ def test_run_folder_contract_in_runs_docstring_matches_a_real_run(tiny_run):
     columns = (columns - {"score_<backend>"}) | {f"score_{b}" for b in backends}
     assert set(tiny_run.clips().columns) == columns
     assert set(tiny_run.train_clips().columns) <= columns
+
+
+@pytest.mark.slow  # trains a model
+def test_timings_json_says_where_the_runs_time_went(tiny_run):
+    """timings.json: every phase of the run, none negative, together no more than the process's
+    wall time; a row per epoch; the evaluation's phases also in eval/metrics.json."""
+    timings = json.loads((tiny_run.path / "timings.json").read_text())
+    assert set(timings) == {"wall_seconds", "phases", "other", "epochs"}
+    phases = timings["phases"]
+    for name in ["startup", "train.data", "train.setup", "train.read_clips", "train.steps", "train.validation",
+                 "train.save", "eval.setup", "eval.embed_test", "eval.embed_train", "eval.score.softmax",
+                 "eval.score.gmm", "eval.score.knn", "eval.score.lof", "eval.pca", "eval.umap", "eval.metrics",
+                 "eval.intervals", "eval.write"]:
+        assert name in phases, name
+    assert all(s >= 0 for s in phases.values()) and timings["other"] >= 0
+    assert sum(phases.values()) <= timings["wall_seconds"] + 0.01  # rounding
+    assert [row["epoch"] for row in timings["epochs"]] == [1, 2]
+    for row in timings["epochs"]:
+        parts = {k: v for k, v in row.items() if k not in ("epoch", "seconds")}
+        assert parts["train.steps"] > 0 and all(v >= 0 for v in parts.values())
+        assert sum(parts.values()) <= row["seconds"] + 0.01
+    eval_timings = tiny_run.eval_metrics()["eval_timings"]
+    assert eval_timings and all(name.startswith("eval.") and s >= 0 for name, s in eval_timings.items())
+    assert set(eval_timings) == {name for name in phases if name.startswith("eval.")}
 
 
 @pytest.mark.slow  # trains a model

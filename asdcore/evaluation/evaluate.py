@@ -39,6 +39,7 @@ from ..runtime import (SELECTED, Splits, Waveforms, attribute_classes, autocast,
                        feature_config, float_output, group_names, load_checkpoint, pick_device, prepare_splits,
                        segment_output)
 from ..registry import create_loss
+from ..timings import Timings
 
 
 # --- inference ----------------------------------------------------------------------------------
@@ -97,9 +98,11 @@ def _embed_batch(model, loss, waves: Waveforms, labels: np.ndarray, front: LogMe
     return fields
 
 
-def load_selected(run_dir: Path, config: RunConfig, splits: Splits, device: torch.device) -> tuple[dict, int]:
-    """({group name: (model, loss)} with the selected weights, the epoch they are from)."""
-    state = load_checkpoint(run_dir / SELECTED)
+def load_selected(run_dir: Path, config: RunConfig, splits: Splits, device: torch.device,
+                  weights: Path | None = None) -> tuple[dict, int]:
+    """({group name: (model, loss)} with the selected weights, the epoch they are from); `weights`:
+    another file of that form instead of model.pt (an ensemble member's snapshot)."""
+    state = load_checkpoint(weights if weights is not None else run_dir / SELECTED)
     out = {}
     attributes = attribute_classes(config, splits)
     for name in group_names(config, splits):
@@ -158,18 +161,41 @@ def angles(cosine: np.ndarray, class_index: np.ndarray, classes: list[tuple[str,
     })
 
 
-def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neighbors: int = 15) -> pd.DataFrame:
+def cache_umap_jit() -> None:
+    """Keep umap-learn's and pynndescent's numba-compiled functions on disk (numba's own cache, beside
+    their source or in NUMBA_CACHE_DIR): most are compiled without cache=True, so every process
+    compiled them again before its first map, 20 s and more of a 2-core CPU, far longer than the map
+    itself.  The same machine code, loaded instead of rebuilt: the same map.  Functions numba cannot
+    cache are compiled as before."""
+    from numba.core.registry import CPUDispatcher
+    from pynndescent import distances as nn_distances, graph_utils, pynndescent_, rp_trees, utils as nn_utils
+    from umap import distances, layouts, spectral, umap_, utils
+
+    for module in (umap_, layouts, utils, distances, spectral, pynndescent_, rp_trees, nn_utils, nn_distances,
+                   graph_utils):
+        for function in vars(module).values():
+            if isinstance(function, CPUDispatcher) and type(function._cache).__name__ == "NullCache":
+                function.enable_caching()
+
+
+def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neighbors: int = 15,
+                timings: Timings | None = None) -> pd.DataFrame:
     """2-D PCA and UMAP (cosine metric) of L2-normalised embeddings, fitted on all rows together."""
-    x = scoring.l2_normalise(embeddings).astype(np.float32)  # UMAP / PCA in the embeddings' own precision
-    out = pd.DataFrame(PCA(n_components=2, random_state=seed).fit_transform(x), columns=["pca_x", "pca_y"])
+    timings = timings if timings is not None else Timings()
+    with timings.phase("eval.pca"):
+        x = scoring.l2_normalise(embeddings).astype(np.float32)  # UMAP / PCA in the embeddings' own precision
+        out = pd.DataFrame(PCA(n_components=2, random_state=seed).fit_transform(x), columns=["pca_x", "pca_y"])
     if use_umap and len(x) > n_neighbors + 1:
-        import umap  # here, not at the top: importing umap costs seconds of numba set-up
+        with timings.phase("eval.umap_import"):
+            import umap  # here, not at the top: importing umap costs seconds of numba set-up
+
+            cache_umap_jit()
 
         # 200 optimisation epochs (umap-learn's own choice above 10 000 points; below it takes 500,
         # 2.5x the time for a map that looks the same)
         reducer = umap.UMAP(n_neighbors=n_neighbors, n_components=2, metric="cosine", random_state=seed,
                             n_epochs=200)
-        with warnings.catch_warnings():  # "n_jobs overridden by random_state": we want it seeded
+        with warnings.catch_warnings(), timings.phase("eval.umap"):  # "n_jobs overridden by random_state": seeded
             warnings.filterwarnings("ignore", message=".*n_jobs value.*")
             out[["umap_x", "umap_y"]] = reducer.fit_transform(x)
     else:
@@ -207,10 +233,14 @@ def _clip_table(records, roots: list[str], role) -> pd.DataFrame:
 
 # --- the whole evaluation -----------------------------------------------------------------------
 
-def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dict:
-    """Write <run>/eval/ and return the metrics dict."""
+def evaluate_run(run_dir: str | Path, progress: bool = True, status=None, timings: Timings | None = None) -> dict:
+    """Write <run>/eval/ and return the metrics dict.  The eval.* phases' seconds go to `timings`
+    (asdcore.timings, the training process's record) and to metrics.json's "eval_timings"."""
     run_dir = Path(run_dir)
     t0 = time.time()
+    timings = timings if timings is not None else Timings()
+    known = set(timings.phases)  # a phase of this evaluation is one that is not there yet
+    lap = timings.stopwatch()
 
     def note(message: str) -> None:
         if status is not None:
@@ -238,11 +268,14 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     if classless:
         note(f"{classless} test clip(s) name no attribute values a training normal of their section has: each "
              f"scores as the most normal of its section's classes")
+    lap("eval.setup")
     # the labelled test clips, then the unlabelled ones (evaluation sets): all are scored, and the
     # unlabelled ones leave after scoring, for eval/unlabelled_clips.parquet, never the metrics
     n_test = len(splits.test)
     test_out = _infer_all(models, scored, config, device, front, note)
+    lap("eval.embed_test")
     train_out = _infer_all(models, reference, config, device, front, note)
+    lap("eval.embed_train")
 
     test = _clip_table(scored, splits.roots,
                        ["test"] * n_test + ["unlabelled"] * len(splits.unlabelled))
@@ -250,7 +283,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
 
     note("scoring with every back-end")
     backend_scores = _score(config, test, train, test_out, train_out, models,
-                            section_candidates(scored, splits.classes) if classless else None, splits.class_mode)
+                            section_candidates(scored, splits.classes) if classless else None, splits.class_mode,
+                            timings)
     default = config.eval.backend
     if default == "subcluster" and default not in backend_scores and "gmm" in backend_scores:
         # the sub-cluster AdaCos system on data without domains (DCASE 2020, the default toy set):
@@ -280,7 +314,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
                           axis=1)
     note("projecting the embeddings (UMAP, PCA)")
     proj = projections(np.concatenate([train_out["embedding"], test_out["embedding"]]), int(config.seed),
-                       config.eval.umap, config.eval.umap_neighbors)
+                       config.eval.umap, config.eval.umap_neighbors, timings)
     train = pd.concat([train, proj.iloc[:len(train)].reset_index(drop=True)], axis=1)
     test = pd.concat([test, proj.iloc[len(train):].reset_index(drop=True)], axis=1)
 
@@ -289,6 +323,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
         test = test.merge(meta, on=["root_index", "path"], how="left")
         train = train.merge(meta, on=["root_index", "path"], how="left")
 
+    lap("eval.tables")  # the clip tables, the scores' and angles' columns, the metadata joined
     note("computing AUC / pAUC / mAUC")
     columns = {name: f"score_{name}" for name in backend_scores}
     result = metrics_mod.evaluate_all(test, columns)
@@ -311,7 +346,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     if domain_shift is not None:  # DCASE 2021-2023 data: sections, source and target domains
         summary["domain_shift"] = domain_shift
     attention = test_out["attention"].astype(np.float16) if "attention" in test_out else None  # as saved
-    summary.update(derived_summaries(test, attention, config.to_dict()))
+    lap("eval.metrics")
+    summary.update(derived_summaries(test, attention, config.to_dict(), timings))
 
     out_dir = run_dir / "eval"
     out_dir.mkdir(exist_ok=True)
@@ -327,7 +363,9 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
     centres = _centres(models)
     if centres is not None:
         np.save(out_dir / "centres.npy", centres)
+    lap("eval.write")  # metrics.json's own write (milliseconds) is not in it
     summary["eval_seconds"] = round(time.time() - t0, 1)
+    summary["eval_timings"] = {name: round(s, 2) for name, s in timings.phases.items() if name not in known}
     write_json_atomic(out_dir / "metrics.json", summary)
     note(f"done in {summary['eval_seconds']:.0f} s")
     return summary
@@ -336,19 +374,23 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None) -> dic
 DERIVED = ("attention", "intervals")  # the metrics.json entries derived_summaries makes
 
 
-def derived_summaries(test: pd.DataFrame, attention: np.ndarray | None, config: dict) -> dict:
+def derived_summaries(test: pd.DataFrame, attention: np.ndarray | None, config: dict,
+                      timings: Timings | None = None) -> dict:
     """The metrics.json entries that follow from the test clips' table (and attention.npy) alone:
 
     attention   TAgram's weights against the fault spans (asdcore.evaluation.attention), TAgram models only
     intervals   bootstrap 95 % intervals (asdcore.evaluation.intervals) of the default score's AUC per
                 type and on average ("auc"), and of Fig. 1's angle AUC and median gap ("angles", runs
                 with class centres)"""
+    timings = timings if timings is not None else Timings()
     out = {}
     if attention is not None:
-        out["attention"] = attention_summary(attention, test, *frame_settings(config))
-    intervals = {"auc": auc_intervals(test, "score")}
-    if "angle_to_centre_deg" in test.columns and test["angle_to_centre_deg"].notna().any():
-        intervals["angles"] = separation_intervals(test)
+        with timings.phase("eval.attention"):
+            out["attention"] = attention_summary(attention, test, *frame_settings(config))
+    with timings.phase("eval.intervals"):
+        intervals = {"auc": auc_intervals(test, "score")}
+        if "angle_to_centre_deg" in test.columns and test["angle_to_centre_deg"].notna().any():
+            intervals["angles"] = separation_intervals(test)
     out["intervals"] = intervals
     return out
 
@@ -393,7 +435,9 @@ def _centres(models: dict) -> np.ndarray | None:
 
 
 def _score(config: RunConfig, test, train, test_out, train_out, models, candidates=None,
-           class_mode: str = "section") -> dict:
+           class_mode: str = "section", timings: Timings | None = None) -> dict:
+    """{back-end: BackendScores}; each back-end's seconds go to `timings` as eval.score.<name>."""
+    timings = timings if timings is not None else Timings()
     if "reconstruction_error" in test_out:
         return {"reconstruction": scoring.BackendScores(test=test_out["reconstruction_error"],
                                                         train=train_out["reconstruction_error"])}
@@ -406,8 +450,11 @@ def _score(config: RunConfig, test, train, test_out, train_out, models, candidat
     train_set = scoring.EmbeddingSet(embedding=train_out["embedding"], class_index=train["class_index"].to_numpy(),
                                      cosine=train_out.get("cosine"), logits=train_out.get("logits"), subcentres=sub)
     wanted = [b for b in config.eval.backends if b not in ("reconstruction", "subcluster")]
-    scores = scoring.score_all(test_set, train_set, backends=wanted, k=config.eval.knn_k,
-                               lof_neighbors=config.eval.lof_neighbors)
+    scores = {}
+    for name in wanted:  # one at a time, to time each: score_all fits every back-end apart anyway
+        with timings.phase(f"eval.score.{name}"):
+            scores.update(scoring.score_all(test_set, train_set, backends=[name], k=config.eval.knn_k,
+                                            lof_neighbors=config.eval.lof_neighbors))
     if test["domain"].notna().any():  # DCASE 2021-2023 data: the sub-cluster AdaCos system's eqs. 2-3
         tmax = None
         if config.eval.tmax_types:  # eq. 4 for these machine types' source clips
@@ -415,8 +462,9 @@ def _score(config: RunConfig, test, train, test_out, train_out, models, candidat
                 train_out["logmel_tmax"], test_out["logmel_tmax"],
                 train["machine_type"].isin(config.eval.tmax_types).to_numpy(),
                 test["machine_type"].isin(config.eval.tmax_types).to_numpy())
-        scores["subcluster"] = _subcluster_scores(test, train, test_out, train_out, sub, class_mode, int(config.seed),
-                                                  _attribute_centres(model), tmax)
+        with timings.phase("eval.score.subcluster"):
+            scores["subcluster"] = _subcluster_scores(test, train, test_out, train_out, sub, class_mode,
+                                                      int(config.seed), _attribute_centres(model), tmax)
     return scores
 
 
@@ -432,7 +480,8 @@ def _attribute_centres(model) -> dict | None:
 
 def _subcluster_scores(test, train, test_out, train_out, sub, class_mode: str, seed: int,
                        attribute_head: dict | None = None,
-                       tmax: subcluster_scores.TemporalMaxima | None = None) -> scoring.BackendScores:
+                       tmax: subcluster_scores.TemporalMaxima | None = None,
+                       attributes: bool = True) -> scoring.BackendScores:
     """Eqs. 2-3 (asdcore.evaluation.subcluster_scores) with sections as (type, section), attribute
     classes as (type, section, attribute values), mixtures fitted on the "train" normals (the
     held-out "val" ones score as unseen clips); the head's sub-cluster centres start the section
@@ -456,4 +505,5 @@ def _subcluster_scores(test, train, test_out, train_out, sub, class_mode: str, s
             attribute_centres = np.stack([by_key.get(k, np.full(dim, np.nan)) for k in attribute_keys])
     return subcluster_scores.system_scores(
         train_out["embedding"], section[:n], attribute[:n], train["domain"].to_numpy(), (train["role"] == "train").to_numpy(),
-        test_out["embedding"], section[n:], test["domain"].to_numpy(), centres, attribute_centres, seed, tmax)
+        test_out["embedding"], section[n:], test["domain"].to_numpy(), centres, attribute_centres, seed, tmax,
+        attributes)

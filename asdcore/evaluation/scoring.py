@@ -444,7 +444,13 @@ BACKEND_DESCRIPTIONS = {**{name: b.description for name, b in BACKEND_REGISTRY.i
                         # computed by evaluate.py on data with source/target domains (subcluster_scores)
                         "subcluster": "sub-cluster AdaCos system (DCASE 2021, eqs. 2-3): the section's Gaussian "
                                       "mixture plus the best attribute class's (source clips) or the section's "
-                                      "target training clips' (target clips)"}
+                                      "target training clips' (target clips)",
+                        # the sub-cluster AdaCos ensemble (asdcore.evaluation.ensemble)
+                        "ensemble": "sub-cluster AdaCos ensemble: the eqs. 2-3 scores of every member network "
+                                    "(1, 2, 4, 8, 16 sub-clusters) at every snapshot, summed (both heads)",
+                        "ensemble_sections": "the ensemble's sum without eq. 2's attribute term (sections head only)",
+                        "ensemble_choice": "per machine type the better of the two sums, chosen on these test "
+                                           "clips as the report chose on its development set: optimistic"}
 
 
 def create_backend(name: str, **options) -> Backend:

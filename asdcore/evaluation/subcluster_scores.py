@@ -182,12 +182,15 @@ def section_term(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarr
 
 
 def domain_scores(m: SubclusterMixtures, embedding: np.ndarray, section: np.ndarray, domain: np.ndarray,
-                  decision: bool = False) -> np.ndarray:
+                  decision: bool = False, attributes: bool = True) -> np.ndarray:
     """Eq. 2 for source-domain clips, eq. 3 for target-domain clips (its first term alone with
-    decision=True, what the report thresholds target clips on), NaN for clips without a domain."""
+    decision=True, what the report thresholds target clips on), NaN for clips without a domain.
+    attributes=False: the source clips without eq. 2's attribute term, the "sections head only"
+    scores the report's ensemble chose between per machine type."""
     domain, section = np.asarray(domain), np.asarray(section)
     out = np.full(len(domain), np.nan)
-    for name, score in (("source", source_scores), ("target", section_term if decision else target_scores)):
+    source = source_scores if attributes else section_term
+    for name, score in (("source", source), ("target", section_term if decision else target_scores)):
         rows = domain == name
         if rows.any():
             out[rows] = score(m, embedding[rows], section[rows])
@@ -242,22 +245,23 @@ def system_scores(train_embedding: np.ndarray, train_section: np.ndarray, train_
                   train_domain: np.ndarray, fitted: np.ndarray, test_embedding: np.ndarray, test_section: np.ndarray,
                   test_domain: np.ndarray, section_centres: np.ndarray | None = None,
                   attribute_centres: np.ndarray | None = None, seed: int = 0,
-                  tmax: TemporalMaxima | None = None) -> BackendScores:
+                  tmax: TemporalMaxima | None = None, attributes: bool = True) -> BackendScores:
     """The test and training-normal scores of eqs. 2-3 (and their decision scores), the mixtures
     fitted on the training normals where `fitted` is True.  The others (held-out validation normals)
     are scored as unseen clips are: the reference for thresholds; the fitted ones score in-sample,
     lower than new clips, except the target clips' decision scores, which are left-one-out
     (held_out_section_terms: the target thresholds come from these few clips).  With `tmax`, eq. 4's
     term is added to the source clips it applies to, its Gaussians fitted on the fitted training
-    normals it applies to."""
+    normals it applies to.  attributes=False: without eq. 2's attribute term (domain_scores)."""
     fitted = np.asarray(fitted, dtype=bool)
     m = fit_mixtures(train_embedding[fitted], np.asarray(train_section)[fitted], np.asarray(train_attribute)[fitted],
                      np.asarray(train_domain)[fitted], section_centres, attribute_centres, seed=seed)
     test = (test_embedding, test_section, test_domain)
     train = (train_embedding, train_section, train_domain)
-    scores = BackendScores(test=domain_scores(m, *test), train=domain_scores(m, *train),
-                           test_decision=domain_scores(m, *test, decision=True),
-                           train_decision=domain_scores(m, *train, decision=True))
+    scores = BackendScores(test=domain_scores(m, *test, attributes=attributes),
+                           train=domain_scores(m, *train, attributes=attributes),
+                           test_decision=domain_scores(m, *test, decision=True, attributes=attributes),
+                           train_decision=domain_scores(m, *train, decision=True, attributes=attributes))
     fitted_target = fitted & (np.asarray(train_domain) == "target")
     if fitted_target.any():
         left_out = held_out_section_terms(train_embedding, train_section, fitted_target, fitted, section_centres,

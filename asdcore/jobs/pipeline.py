@@ -7,7 +7,8 @@
 Training (asdcore.training.loop.fit) and evaluation (asdcore.evaluation.evaluate.evaluate_run) are leaves that do not
 import each other; this module runs one after the other and owns the run's lifecycle in
 status.json: running -> finished, or failed (with the error), or cancelled (SIGTERM: the training
-loop stops at the next batch and the run can be resumed).
+loop stops at the next batch and the run can be resumed).  It also writes timings.json (asdcore.timings):
+where the process's time went, phase by phase, from its start to the end of the evaluation.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from ..evaluation.evaluate import evaluate_run
 from ..config import RunConfig
 from ..runs import read_json
+from ..timings import Timings
 from ..training import distributed
 from ..training.loop import Cancelled, StatusWriter, append_log, fit, load_run
 
@@ -55,6 +57,12 @@ def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool
     """Train (and evaluate) one run in `run_dir`.  With resume=True, continue from checkpoint.pt
     (or from the start when it was stopped before its first checkpoint).  on_epoch: see loop.fit."""
     run_dir = Path(run_dir)
+    saved = read_json(run_dir / "config.json", {}) if config is None else None
+    if (config.ensemble.subclusters if config is not None else (saved or {}).get("ensemble", {}).get("subclusters")):
+        from .ensemble import train_ensemble  # the sub-cluster AdaCos ensemble: its members, one after another
+
+        return train_ensemble(config, run_dir, train_run, claim, resume=resume, progress=progress, evaluate=evaluate)
+    timings = Timings()  # its clock starts with the process
     world = distributed.setup(config.device if config is not None else "auto")
     problem, held = None, None
     if world.is_main:
@@ -81,12 +89,18 @@ def train_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bool
     cancelled = threading.Event()
     # SIGTERM (the app's Cancel) only raises the flag: the loop stops cleanly at the next batch
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: cancelled.set())
+    # the process's start to here: the interpreter, the imports, the configuration, the checkpoint
+    # read (in a process that did other work first, such as a test session, that work too)
+    timings.add("startup", time.time() - timings.started)
     try:
-        fit(config, run_dir, ckpt, status, cancelled, progress, world, on_epoch)
+        fit(config, run_dir, ckpt, status, cancelled, progress, world, on_epoch, timings)
         distributed.teardown(world)
+        if world.is_main:
+            timings.write(run_dir)
         if evaluate:
             status.update(force=True, phase="evaluating", message="scoring the test clips", progress=1.0)
-            evaluate_run(run_dir, progress=progress, status=status)
+            evaluate_run(run_dir, progress=progress, status=status, timings=timings)
+            timings.write(run_dir)
         status.update(force=True, state="finished", phase="done", message="finished", progress=1.0)
         if world.is_main:
             append_log(run_dir, "finished")

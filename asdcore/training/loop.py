@@ -52,7 +52,8 @@ from ..models.subcluster_resnet import logmel_statistics
 from .mixup import mixup_logmel_or_fmix, mixup_waveform, mixup_waveform_and_logmel
 from ..registry import create_loss
 from ..runs import read_json, write_json_atomic
-from ..runtime import (CHECKPOINT, SELECTED, Splits, Waveforms, attribute_classes, attribute_labels, autocast,
+from ..timings import Timings
+from ..runtime import (CHECKPOINT, SELECTED, SNAPSHOTS, Splits, Waveforms, attribute_classes, attribute_labels, autocast,
                        build_model, check_segments, device_description, feature_config, float_output, group_names,
                        load_checkpoint, pick_device, prepare_splits, random_segment, segment_output)
 
@@ -212,12 +213,15 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
     n_pieces = world.world_size * micro
     batches = epoch_batches(group.train_index, waves, config, generator, world)
     total_loss, total_correct, total_seen = 0.0, 0, 0
+    read_seconds = 0.0  # of the step's time, reading the clips (timings.json's train.read_clips)
     for b, batch in enumerate(batches):
         group.optimizer.zero_grad(set_to_none=True)
         mine = distributed.pieces(batch, world, micro)
         for j, (p, index) in enumerate(mine):
             piece_gen = distributed.piece_generator(generator, int(config.seed), epoch, b, p, n_pieces)
+            t_read = time.perf_counter()
             clips = waves.batch(torch.from_numpy(index)).to(device, non_blocking=True)
+            read_seconds += time.perf_counter() - t_read
             wave, mel, y, y_b, lam = training_input(clips, labels[index].to(device), front, config, piece_gen)
             # DDP reduces the gradients after the last piece only (no_sync before it)
             last = j == len(mine) - 1
@@ -240,7 +244,8 @@ def train_epoch(group: Group, waves: Waveforms, labels: torch.Tensor, front: Log
     total_loss, total_correct, total_seen = distributed.sum_over_processes(
         [total_loss, total_correct, total_seen], world, device)
     return {"train_loss": total_loss / max(total_seen, 1),
-            "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None}
+            "train_acc": total_correct / total_seen if total_seen and group.model.kind == "classifier" else None,
+            "read_seconds": read_seconds}
 
 
 def epoch_batches(index: np.ndarray, waves: Waveforms, config: RunConfig, generator: torch.Generator,
@@ -466,12 +471,13 @@ class Training:
 
 
 def prepare_training(config: RunConfig, world: World = SINGLE, standardise: bool = True,
-                     splits: Splits | None = None, train_waves: Waveforms | None = None) -> Training:
+                     splits: Splits | None = None, train_waves: Waveforms | None = None,
+                     val_waves: Waveforms | None = None) -> Training:
     """The set-up of `fit` (and of scripts/bench.py, which times its steps): the splits, the device,
     the waveforms and labels of the training and validation clips, the steps per epoch, the model
     groups with their optimisers, the log-mel front end and (standardise=True) the input
-    standardisation of the models that have one.  `splits` and `train_waves` may be given to reuse
-    those already made.
+    standardisation of the models that have one.  `splits`, `train_waves` and `val_waves` may be
+    given to reuse those already made.
 
     The torch seed is set before the groups are built, so a run's initial weights depend on
     config.seed alone."""
@@ -479,7 +485,7 @@ def prepare_training(config: RunConfig, world: World = SINGLE, standardise: bool
     torch.manual_seed(int(config.seed))
     splits = splits if splits is not None else prepare_splits(config)
     train_waves = train_waves if train_waves is not None else Waveforms.of(splits.train, config)
-    val_waves = Waveforms.of(splits.val, config)
+    val_waves = val_waves if val_waves is not None else Waveforms.of(splits.val, config)
     train_labels = training_labels(splits.train, config, splits)
     val_labels = training_labels(splits.val, config, splits)
     steps = {n: batches_per_epoch(group_index(splits.train, n), train_waves, config, world)
@@ -511,23 +517,29 @@ def load_run(run_dir: Path, resume: bool, config: RunConfig | None) -> tuple[Run
 
 
 def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWriter, cancelled: threading.Event,
-        progress: bool, world: World = SINGLE, on_epoch=None) -> None:
+        progress: bool, world: World = SINGLE, on_epoch=None, timings: Timings | None = None) -> None:
     """Train.  Under torchrun (world.active) every process calls this; rank 0 alone validates and
     writes the run folder.  on_epoch(epoch, training), when given, is called on rank 0 after each
     epoch's checkpoint and metrics line (scripts/learning_curves.py evaluates the weights there);
-    its time is not in the epoch's `seconds`."""
+    its time is not in the epoch's `seconds`.  `timings` (asdcore.timings) gets the train.* phases
+    and a row per epoch; the caller writes it."""
     seed = int(config.seed)
     main = world.is_main
+    timings = timings if timings is not None else Timings()
     t0 = time.time()
-    # a resumed run's standardisation comes back with its weights
-    training = prepare_training(config, world, standardise=ckpt is None)
-    splits, device, groups, steps, front = (training.splits, training.device, training.groups, training.steps,
-                                            training.front)
-    train_waves, val_waves = training.train_waves, training.val_waves
+    with timings.phase("train.data"):  # the splits; clips not in the audio cache yet are decoded into it
+        splits = prepare_splits(config)
+        train_waves, val_waves = Waveforms.of(splits.train, config), Waveforms.of(splits.val, config)
+    with timings.phase("train.setup"):  # models, optimisers, front end; a resumed run's state
+        # a resumed run's standardisation comes back with its weights
+        training = prepare_training(config, world, standardise=ckpt is None, splits=splits, train_waves=train_waves,
+                                    val_waves=val_waves)
+    device, groups, steps, front = training.device, training.groups, training.steps, training.front
     train_labels, val_labels = training.train_labels, training.val_labels
     n_attributes = len(attribute_classes(config, splits))
     start_epoch, best = 1, {"epoch": None, "val_loss": math.inf}
     if ckpt is not None:
+        t_resume = time.perf_counter()
         for g in groups:
             state = ckpt["groups"][g.name]
             g.model.load_state_dict(state["model"])
@@ -537,6 +549,7 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
             if g.ema is not None and state["ema"] is not None:
                 g.ema.load_state_dict(state["ema"])
         start_epoch, best = ckpt["epoch"] + 1, ckpt["best"]
+        timings.add("train.setup", time.perf_counter() - t_resume)
         if main:
             _truncate_metrics(run_dir, ckpt["epoch"])
             append_log(run_dir, f"resumed after epoch {ckpt['epoch']}")
@@ -557,6 +570,7 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
                disable=not (progress and main), desc=config.recipe, file=sys.stderr)
     for epoch in range(start_epoch, epochs + 1):
         t_epoch = time.time()
+        before = dict(timings.phases)
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         done_before = 0
         results = []
@@ -569,20 +583,26 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
                 status.update(phase="training", epoch=epoch, progress=round(frac, 4),
                               message=f"epoch {epoch}/{epochs}" + (f", {g.name}" if len(groups) > 1 else ""))
 
+            t_steps = time.perf_counter()
             train_stats = train_epoch(g, train_waves, train_labels, front, config, device, generator, on_batch,
                                       epoch, world)
             if config.train.schedule == "cosine_epoch":
                 g.scheduler.step()
+            timings.add("train.steps", time.perf_counter() - t_steps - train_stats["read_seconds"])
+            timings.add("train.read_clips", train_stats["read_seconds"])
             done_before += steps[g.name]
             if not main:
                 continue  # the other processes neither validate nor write
             if g.ema is not None:
                 status.update(phase="training", message=f"epoch {epoch}/{epochs}: BatchNorm statistics of the EMA")
-                refresh_batchnorm(g.ema.module, train_waves, bn_refresh_subset(g.train_index, config), front,
-                                  config, device)
-            results.append((g, train_stats, validate(g, val_waves, val_labels, front, config, device)))
+                with timings.phase("train.bn_refresh"):
+                    refresh_batchnorm(g.ema.module, train_waves, bn_refresh_subset(g.train_index, config), front,
+                                      config, device)
+            with timings.phase("train.validation"):
+                results.append((g, train_stats, validate(g, val_waves, val_labels, front, config, device)))
         if not main:
             continue
+        t_save = time.perf_counter()
         row = _epoch_row(epoch, groups, results, time.time() - t_epoch)
         is_best = row["val_loss"] is not None and row["val_loss"] < best["val_loss"]
         select_this = config.train.select == "last" or is_best or row["val_loss"] is None
@@ -590,12 +610,20 @@ def fit(config: RunConfig, run_dir: Path, ckpt: dict | None, status: StatusWrite
             best = {"epoch": epoch, "val_loss": row["val_loss"] if row["val_loss"] is not None else math.inf}
             save_atomic(selected_state(groups, epoch, config), run_dir / SELECTED)
         row["selected"] = select_this
+        snapshot = config.train.snapshot_every
+        if snapshot and (epoch % snapshot == 0 or epoch == epochs):  # the ensemble's members (asdcore.ensemble)
+            (run_dir / SNAPSHOTS).mkdir(exist_ok=True)
+            save_atomic(selected_state(groups, epoch, config), run_dir / SNAPSHOTS / f"epoch-{epoch:03d}.pt")
         # checkpoint before the metrics line: a resumed run never has a metrics row without weights
         save_atomic(checkpoint_state(groups, epoch, config, best), run_dir / CHECKPOINT)
         with open(run_dir / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
         append_log(run_dir, _epoch_line(row, epochs))
         status.update(force=True, epoch=epoch, progress=round(epoch / epochs, 4))
+        timings.add("train.save", time.perf_counter() - t_save)  # model.pt, snapshots, checkpoint.pt, logs
+        timings.epochs.append({"epoch": epoch, **{name: round(s - before.get(name, 0.0), 3)
+                                                  for name, s in timings.phases.items() if s != before.get(name)},
+                               "seconds": round(time.time() - t_epoch, 3)})
         if on_epoch is not None:
             on_epoch(epoch, training)
     bar.close()
