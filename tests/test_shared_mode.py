@@ -6,6 +6,7 @@ status.json names this test's (live) pid.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -123,6 +124,39 @@ def test_the_quota_per_session(shared, allowed, runs_dir):
     shared_mode.check_capacity(shared, "bob", [Run(p) for p in runs_dir.iterdir()])
 
 
+def test_two_starts_at_once_cannot_both_pass_a_quota_of_one(shared, allowed, runs_dir, monkeypatch):
+    """Two clicks at the same instant (two threads of one app server, as two browser sessions are):
+    the quota check and the new run's folder are one step under the launcher's lock, so exactly one
+    run is created and the other click is refused by the quota."""
+    monkeypatch.setenv("ASD_SHARED_QUOTA", "1")
+    monkeypatch.setattr(launcher, "_spawn", lambda run_dir: None)  # the folders are what counts, no training
+    real_check = shared_mode.check_new_run
+
+    def slow_check(*args):
+        real_check(*args)
+        time.sleep(0.5)  # widens the gap between check and folder: without the lock both checks pass here
+
+    monkeypatch.setattr(shared_mode, "check_new_run", slow_check)
+    resolve("stgram-ce", "tiny")  # torch imported before the race, not by both threads at once
+    start = threading.Barrier(2)
+    made, refused = [], []
+
+    def click():
+        start.wait()
+        try:
+            made.append(launcher.start_training("stgram-ce", "tiny", [allowed], runs_dir=runs_dir, owner="ada"))
+        except launcher.LaunchError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and [p.name for p in runs_dir.iterdir() if not p.name.startswith(".")] == [made[0].name]
+    assert len(refused) == 1 and "ada already has 1 runs queued or running, the quota per session is 1" in refused[0]
+
+
 def test_finished_runs_do_not_count_against_the_quota(shared, runs_dir):
     fake_run(runs_dir, "1-ada", "ada", "finished")
     fake_run(runs_dir, "2-ada", "ada", "cancelled")
@@ -182,6 +216,51 @@ def test_train_page_hides_cancel_for_anothers_run_and_shows_it_for_ones_own(shar
     at.session_state["shared_owner"] = "ada"
     at.run()
     assert "Cancel this run" in [b.label for b in at.button]
+
+
+# --- the Score a clip page: typed paths only inside the allow-list ------------------------------
+
+CLIP = "fan/test/normal_id_00_00000000.wav"
+
+
+def _score_page(path) -> AppTest:
+    """The Score a clip page with a bundled run and `path` typed (as a shared link carries it)."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "app_pages" / "score.py"), default_timeout=120)
+    at.query_params["run"] = "tastgram-noisy-arcmix"
+    at.query_params["path"] = str(path)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def score_clips(shared, monkeypatch, allowed, outside, default_toy_root):
+    """A real clip in the allowed folder and one outside it; the bundled runs to score with."""
+    monkeypatch.setenv("ASD_BUNDLED", str(PROJECT_ROOT / "checkpoints"))
+    for folder in (allowed, outside):
+        (folder / "fan" / "test").mkdir(parents=True)
+        (folder / CLIP).write_bytes((default_toy_root / CLIP).read_bytes())
+    return allowed / CLIP, outside / CLIP
+
+
+def test_score_page_refuses_a_typed_path_outside_the_allow_list_by_any_way(score_clips, allowed, outside):
+    (allowed / "link").symlink_to(outside, target_is_directory=True)
+    for typed in (outside / CLIP,                           # plainly outside
+                  allowed / ".." / "outside" / CLIP,        # leaving the allowed folder by ..
+                  allowed / "link" / CLIP,                  # by a symlink inside the allowed folder
+                  allowed / "link"):                        # the symlinked folder itself
+        at = _score_page(typed)
+        errors = [e.value for e in at.error]
+        assert errors == [f"Not read: data folder {typed} (really {os.path.realpath(typed)}) is not on this "
+                          f"shared server's allow-list: {', '.join(str(r) for r in shared_mode.settings().data_roots)}"]
+        assert not at.dataframe  # nothing read, nothing scored
+
+
+def test_score_page_scores_a_typed_path_inside_the_allow_list(score_clips):
+    inside, _ = score_clips
+    at = _score_page(inside)
+    assert not [e.value for e in at.error]
+    assert at.dataframe[0].value["clip"].tolist() == ["normal_id_00_00000000.wav"]  # read and scored
 
 
 # --- the banner ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ No Streamlit here.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import signal
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 # only light imports at module level: the background process must install its SIGTERM handler
@@ -56,7 +58,7 @@ def start_training(recipe: str, preset: str, data_roots, overrides: dict | None 
     run must pass the allow-list, preset, quota, queue-cap and disk rules, and owner.json records it.
 
     overrides: `--set` style settings ({"m": 0.5, "train.epochs": 3}); data_roots: one or more
-    data-set folders.  Bad values raise LaunchError before anything is written."""
+    data-set folders.  Bad values raise LaunchError before any run folder is written."""
     roots = [Path(r).expanduser() for r in ([data_roots] if isinstance(data_roots, (str, os.PathLike))
                                             else list(data_roots))]
     if not roots:
@@ -67,7 +69,6 @@ def start_training(recipe: str, preset: str, data_roots, overrides: dict | None 
     if device not in DEVICES:
         raise LaunchError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     parent = Path(runs_dir) if runs_dir is not None else runs_root()
-    _check_shared_new_run(owner, preset, roots, parent)
     from ..recipes import resolve  # imports torch: not at module level (see the imports above)
 
     settings = dict(overrides or {})
@@ -78,12 +79,33 @@ def start_training(recipe: str, preset: str, data_roots, overrides: dict | None 
     except (KeyError, ValueError) as exc:  # unknown recipe / setting, or a value that cannot work
         raise LaunchError(exc.args[0] if exc.args else str(exc)) from exc
     parent.mkdir(parents=True, exist_ok=True)
-    run_dir = parent / new_run_id(recipe, preset, parent)
-    mark_queued(run_dir, config)  # listed from now on, even before the process starts
-    if owner:
-        shared_mode.write_owner(run_dir, owner)
+    # the shared-mode rules count the queued and running runs, then the new run joins them: both
+    # under one lock, or two clicks at once (two sessions, or one double click) would both pass a
+    # quota of one before either run existed; the same lock keeps two same-second ids apart
+    with _new_run_lock(parent):
+        _check_shared_new_run(owner, preset, roots, parent)
+        run_dir = parent / new_run_id(recipe, preset, parent)
+        mark_queued(run_dir, config)  # listed (and counted) from now on, even before the process starts
+        if owner:
+            shared_mode.write_owner(run_dir, owner)  # inside the lock too: the quota counts runs by owner
     _spawn(run_dir)
     return run_dir
+
+
+@contextmanager
+def _new_run_lock(runs_dir: Path):
+    """An exclusive lock on the runs folder while a new run is checked and created.
+
+    flock on the folder itself: nothing is written into it (a refused run leaves the folder as it
+    was), and an flock belongs to its open file, one per call, so it also keeps apart two threads of
+    one app server (two browser sessions); fcntl's POSIX locks belong to the whole process and would
+    not.  Every run a visitor starts (the Train page) comes through here, so every one takes it."""
+    fd = os.open(runs_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks while another start is between its check and its folder
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _check_shared_new_run(owner, preset, roots, runs_dir) -> None:
