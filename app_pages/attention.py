@@ -9,9 +9,9 @@ import numpy as np
 import streamlit as st
 
 from asdcore import alarms
-from asdcore.evaluation.attention import SHORT_SPAN
+from asdcore.evaluation.attention import SHORT_SPAN, frame_settings, inside_outside
 from asdcore.plots.style import fmt
-from app_pages.shared.cache import clips, train_clips
+from app_pages.shared.cache import array, clips, train_clips
 from app_pages.shared.clip_picker import pick_clip
 from app_pages.shared.clip_view import play_clip, show_clip_spectrogram
 from app_pages.shared.url_state import select_evaluated_run
@@ -25,6 +25,8 @@ st.markdown(
 run = select_evaluated_run()
 test = clips(run)
 clip_seconds = float(run.config.get("data", {}).get("clip_seconds", 10.0))
+attention = array(run, "attention.npy") if (run.path / "eval" / "attention.npy").exists() else None
+hop_length, sample_rate, _ = frame_settings(run.config)
 
 
 def short_faults(subset):
@@ -36,12 +38,26 @@ def short_faults(subset):
     return subset[(subset["label"] == 1) & span.notna() & (span < SHORT_SPAN * clip_seconds)]
 
 
+def clip_inside_outside(index) -> tuple[float, float] | None:
+    """The clip's mean attention weight inside its fault span and outside it (None without weights
+    or a span with frames on both sides)."""
+    row = test.loc[index]
+    if attention is None or not np.isfinite(row.get("fault_onset_s", np.nan)):
+        return None
+    return inside_outside(attention[int(index)], row["fault_onset_s"], row["fault_offset_s"], hop_length, sample_rate)
+
+
 def prefer_known_fault(subset):
-    """An anomalous clip with a short known fault span, the highest-scoring one; else any clip with
-    a fault span; else any clip."""
+    """An anomalous clip with a short known fault span, the highest-scoring one whose weights are
+    higher inside the fault than outside when that is what most short faults show (the summary's
+    typical case, not an exception to it); else any clip with a fault span; else any clip."""
     with_fault = subset[(subset["label"] == 1) & subset["fault_onset_s"].notna()] \
         if "fault_onset_s" in subset.columns else subset.iloc[[]]
     short = short_faults(subset)
+    summary = run.eval_metrics().get("attention") or {}
+    if not short.empty and attention is not None and (summary.get("inside_higher") or 0) >= 0.5:
+        typical = [i for i in short.index if (found := clip_inside_outside(i)) and found[0] > found[1]]
+        short = short.loc[typical] if typical else short
     pool = short if not short.empty else with_fault if not with_fault.empty else subset
     return pool["score"].idxmax() if pool["score"].notna().any() else pool.index[0]
 
@@ -75,6 +91,14 @@ if (run.path / "eval" / "attention.npy").exists():
                      f"fault's span is **{summary['inside']:.2f}** against **{summary['outside']:.2f}** outside it "
                      f"(higher inside for {100 * summary['inside_higher']:.0f} % of them).")
         st.caption(text)
+    here = clip_inside_outside(index)
+    if here is not None:  # this clip against the summary: typical, or one of the exceptions
+        higher = here[0] > here[1]
+        share = summary.get("inside_higher") if summary else None
+        st.caption(f"This clip: mean weight **{here[0]:.2f}** inside its fault's span, **{here[1]:.2f}** outside it: "
+                   + ("higher inside" if higher else "**higher outside** the fault")
+                   + (f", as for {100 * (share if higher else 1 - share):.0f} % of the short faults." if share is not None
+                      else "."))
 else:
     st.info(f"**{run.label}** has no temporal attention: only TAgram models (TASTgram-MFN) have it. "
             "The spectrogram and the fault span are shown alone; pick a TASTgram run above to see the weights.")

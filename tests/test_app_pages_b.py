@@ -127,6 +127,15 @@ def test_attention_defaults_to_a_faulty_clip_with_weights_and_fault_span(page, b
     assert span and span[0]["x0"] == pytest.approx(row["fault_onset_s"]) and \
         span[0]["x1"] == pytest.approx(row["fault_offset_s"])
     assert len(at.get("audio")) == 1
+    # from the walkthrough: the default clip shows the summary's typical case (weights higher inside the
+    # fault, as for most short faults), and the page says how this clip compares
+    summary = json.loads((bundled / NAM / "eval" / "metrics.json").read_text())["attention"]
+    assert summary["inside_higher"] > 0.5
+    times = np.arange(len(weights)) * 512 / 16000
+    inside = (times >= row["fault_onset_s"]) & (times < row["fault_offset_s"])
+    assert weights[inside].mean() > weights[~inside].mean()
+    assert any(f"This clip: mean weight **{weights[inside].mean():.2f}** inside" in c.value and "higher inside" in c.value
+               for c in at.caption)
     # the score's rank among the test clips and the verdict at the 90th-percentile threshold
     rank = int((clips["score"] > row["score"]).sum()) + 1
     assert widget(at, "metric", "Rank among the test clips").value == f"{rank} of {len(clips)}"

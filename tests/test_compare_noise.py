@@ -258,3 +258,18 @@ def test_angles_tests_each_pair_and_says_when_the_angle_differs_but_the_detectio
     assert pairs.at["Sharp − Blurred twin", "angle AUC difference"].startswith(f"{test['difference']:+.3f} [")
     caption = next(c.value for c in at.caption if c.value.startswith("DeLong's paired test"))
     assert "**Sharp − Blurred twin**: the histograms sit apart by a real margin" in caption
+
+
+def test_a_chain_of_runs_within_the_noise_names_its_ends_when_they_differ_beyond_it():
+    """From the newcomer walkthrough: 'ArcMix ≈ Noisy-ArcMix ≈ ArcFace' read as all three tied, while
+    ArcMix − ArcFace is beyond the noise (lesson 4): ≈ links neighbours only, and the line says so."""
+    from asdcore.paths import bundled_runs_root
+
+    runs = [Run(bundled_runs_root() / r) for r in ("tastgram-arcmix", "tastgram-noisy-arcmix", "tastgram-arcface")]
+    table = compare.mark_within_noise(compare.results_table(runs, reference=False), PairwiseComparer(runs))
+    line = compare.noise_line(table)
+    names = compare.unique_names([compare.entry_for(r) for r in runs])
+    assert " ≈ ".join(names) in line  # the chain, highest first: ArcMix ≈ Noisy-ArcMix ≈ ArcFace
+    (upper, lower, difference, low, high), = table.chain_pairs  # the one pair that is not neighbours
+    assert (upper, lower) == (names[0], names[2]) and low > 0
+    assert f"{names[0]} − {names[2]} {difference:+.2f} [{low:+.2f}, {high:+.2f}] AUC points is beyond the noise" in line

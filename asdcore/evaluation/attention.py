@@ -24,6 +24,18 @@ def frame_settings(config: dict) -> tuple[int, int, float]:
             float(config["data"]["clip_seconds"]))
 
 
+def inside_outside(weights: np.ndarray, onset_s: float, offset_s: float, hop_length: int,
+                   sample_rate: int) -> tuple[float, float] | None:
+    """One clip's mean weight over the frames inside its fault span and over those outside it (None
+    when either side has no frame).  Frame k is centred at k * hop_length / sample_rate seconds."""
+    weights = np.asarray(weights, dtype=np.float64)
+    times = np.arange(len(weights)) * hop_length / sample_rate
+    span = (times >= onset_s) & (times < offset_s)
+    if not span.any() or span.all():
+        return None
+    return float(weights[span].mean()), float(weights[~span].mean())
+
+
 def attention_summary(weights: np.ndarray, clips: pd.DataFrame, hop_length: int, sample_rate: int,
                       clip_seconds: float, short_span: float = SHORT_SPAN) -> dict:
     """TAgram's temporal attention over the test clips.
@@ -41,7 +53,6 @@ def attention_summary(weights: np.ndarray, clips: pd.DataFrame, hop_length: int,
                   inside mean is the higher (None, None, 0, None without such clips)
     Frame k is centred at k * hop_length / sample_rate seconds (centred STFT)."""
     weights = np.asarray(weights, dtype=np.float64)
-    times = np.arange(weights.shape[1]) * hop_length / sample_rate
     out = {"n_clips": int(len(weights)), "saturated": float((weights > 0.99).mean()), "mean": float(weights.mean()),
            "within_clip_std": float(weights.std(axis=1).mean()), "short_span": float(short_span)}
     inside, outside = [], []
@@ -50,10 +61,10 @@ def attention_summary(weights: np.ndarray, clips: pd.DataFrame, hop_length: int,
         offset = pd.to_numeric(clips["fault_offset_s"], errors="coerce").to_numpy()
         short = (clips["label"].to_numpy() == 1) & np.isfinite(onset) & ((offset - onset) < short_span * clip_seconds)
         for i in np.flatnonzero(short):
-            span = (times >= onset[i]) & (times < offset[i])
-            if span.any() and (~span).any():
-                inside.append(weights[i, span].mean())
-                outside.append(weights[i, ~span].mean())
+            found = inside_outside(weights[i], onset[i], offset[i], hop_length, sample_rate)
+            if found is not None:
+                inside.append(found[0])
+                outside.append(found[1])
     out.update(inside=float(np.mean(inside)) if inside else None,
                outside=float(np.mean(outside)) if outside else None, n_short=len(inside),
                inside_higher=float(np.mean(np.array(inside) > np.array(outside))) if inside else None)
