@@ -38,8 +38,11 @@ def clustered_sets(rng, n_classes=2, n_train=30, dim=16, spread=0.05):
 
 
 def test_every_backend_has_a_description():
-    # reconstruction: the autoencoder's own score; subcluster: computed by evaluate.py on domain data
-    assert set(BACKENDS) | {"reconstruction", "subcluster"} == set(BACKEND_DESCRIPTIONS)
+    # reconstruction: the autoencoder's own score; subcluster: computed by evaluate.py on domain data;
+    # the ensemble's sums (asdcore.evaluation.ensemble)
+    from asdcore.config import ENSEMBLE_BACKENDS
+
+    assert set(BACKENDS) | {"reconstruction", "subcluster", *ENSEMBLE_BACKENDS} == set(BACKEND_DESCRIPTIONS)
 
 
 @pytest.mark.parametrize("name", BACKENDS)
