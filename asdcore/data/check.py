@@ -173,6 +173,19 @@ def supplemental_lines(ds: Dataset) -> list[str]:
             for machine_type, (clean, noise) in ds.supplemental_counts().items()]
 
 
+def ground_truth_lines(ds: Dataset) -> list[str]:
+    """One line per organisers' ground-truth list that labelled evaluation clips, and one for the
+    test clips left unlabelled (asdcore.data.ground_truth): those are scored but not in the AUC."""
+    labelled = Counter(r.labelled_by for r in ds.records if r.labelled_by)
+    lines = [f"evaluation ground truth: {n} test clips labelled from {name}" for name, n in sorted(labelled.items())]
+    unlabelled = sum(1 for r in ds.records if r.split == "test" and r.label is None)
+    if unlabelled:
+        lines.append(f"{unlabelled} test clips carry no label (no normal/anomaly word and no ground-truth list "
+                     "naming them): scored, not counted in AUC or pAUC. `asdcore data download dcaseYYYY-eval` "
+                     "puts the organisers' list (eval_data_list_YYYY.csv) beside the clips")
+    return lines
+
+
 def check_report(ds: Dataset, notes: list[tuple[str, str]] | None = None,
                  mimii_test_normals: int | None = None) -> str:
     """A human-readable report: layout, counts per type / ID / split / label, what to look at and
@@ -195,6 +208,7 @@ def check_report(ds: Dataset, notes: list[tuple[str, str]] | None = None,
             lines.append(domains.to_string(index=False))
             lines.append("")
         lines += supplemental_lines(ds)
+        lines += ground_truth_lines(ds)
         fmt = ", ".join(f"{n} x {d:g} s @ {sr} Hz, {ch} ch" for (d, sr, ch), n in
                         sorted(durations(ds).items()))
         lines.append(f"clip formats (sampled): {fmt}")

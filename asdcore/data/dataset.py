@@ -21,6 +21,7 @@ import pandas as pd
 import soundfile as sf
 
 from . import mimii
+from .ground_truth import load_root_ground_truth
 from .layouts import SPLIT_FOLDERS, SUPPLEMENTAL_FOLDER, NameNotUnderstood, parse_name, supplemental_kind
 from .records import ClipRecord, class_list
 
@@ -196,6 +197,7 @@ def scan_root(root: str | os.PathLike, check_audio: bool = True,
 
     if mimii.type_folders(root):  # the original MIMII recordings: no split folders, label folders
         return mimii.scan_mimii(root, accept, mimii_test_normals), problems
+    truth = load_root_ground_truth(root)  # the organisers' labels of evaluation clips, when given
     for type_dir in _machine_type_dirs(root):
         machine_type = type_dir.name
         for split_dir in sorted(p for p in type_dir.iterdir() if p.is_dir()):
@@ -213,6 +215,11 @@ def scan_root(root: str | os.PathLike, check_audio: bool = True,
                 except NameNotUnderstood as exc:
                     problems.append(Problem(str(path), str(exc)))
                     continue
+                labelled_by = None
+                if parsed.label is None and (machine_type, path.name) in truth:
+                    # an evaluation clip the organisers' list labels: its labelled name says the
+                    # label, domain and attributes (asdcore.data.ground_truth)
+                    parsed, labelled_by = truth[(machine_type, path.name)]
                 if parsed.split is not None and parsed.split != split:
                     problems.append(Problem(str(path), f"name says split {parsed.split!r} but the "
                                                        f"file is in folder {split_dir.name!r}"))
@@ -226,7 +233,8 @@ def scan_root(root: str | os.PathLike, check_audio: bool = True,
                     path=str(path), root=str(root), relpath=path.relative_to(root).as_posix(),
                     machine_type=machine_type, machine_id=parsed.machine_id, split=split,
                     label=parsed.label, clip_index=parsed.clip_index, layout=parsed.layout,
-                    section=parsed.section, domain=parsed.domain, attributes=parsed.attributes))
+                    section=parsed.section, domain=parsed.domain, attributes=parsed.attributes,
+                    labelled_by=labelled_by))
     return records, problems
 
 

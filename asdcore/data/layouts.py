@@ -26,6 +26,9 @@ _DCASE2021PLUS = re.compile(
     r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>train|test)_"
     r"(?P<label>normal|anomaly)_(?P<index>\d+)(?:_(?P<attrs>.+))?$")
 _UNLABELLED_SECTION = re.compile(r"^section_(?P<section>\d+)_(?P<index>\d+)$")
+# DCASE 2021's evaluation clips keep the domain and split but drop the label:
+# <type>/source_test/section_03_source_test_0000.wav (the evaluation set's README)
+_UNLABELLED_2021 = re.compile(r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>test)_(?P<index>\d+)$")
 
 # Each layout's name for people, and where its training normals are: the path and file name the
 # scanners (parse_name, asdcore.data.mimii) read as a training normal, so that a folder with none
@@ -135,6 +138,10 @@ def parse_name(filename: str) -> ParsedName:
         return ParsedName(machine_id=f"section_{m['section']}", label=m["label"],
                           clip_index=m["index"], layout=layout, split=m["split"],
                           section=m["section"], domain=m["domain"], attributes=attrs)
+    m = _UNLABELLED_2021.match(stem)
+    if m:
+        return ParsedName(machine_id=f"section_{m['section']}", label=None, clip_index=m["index"],
+                          layout="dcase2021", split="test", section=m["section"], domain=m["domain"])
     m = _UNLABELLED_SECTION.match(stem)
     if m:
         return ParsedName(machine_id=f"section_{m['section']}", label=None, clip_index=m["index"],

@@ -37,6 +37,9 @@ class ClipRecord:
     domain: str | None = None  # "source" / "target" for 2021-2023
     attributes: tuple[tuple[str, str], ...] = field(default=())
     class_index: int = -1  # position of (machine_type, machine_id) in the data set's class list
+    # the ground-truth list (eval_data_list_<year>.csv) that gave an evaluation clip its label;
+    # None when the name itself carries the label, or the clip has none (asdcore.data.ground_truth)
+    labelled_by: str | None = None
 
     @property
     def class_key(self) -> tuple[str, str]:

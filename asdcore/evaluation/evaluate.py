@@ -29,6 +29,7 @@ from . import scoring, subcluster_scores
 from .attention import attention_summary, frame_settings
 from .intervals import auc_intervals, separation_intervals
 from .domain_metrics import domain_shift_summary
+from ..allocator import keep_freed_memory
 from ..config import RunConfig
 from ..data.classes import section_candidates
 from ..data.toy.metadata import read_fault_metadata
@@ -238,6 +239,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None, timing
     (asdcore.timings, the training process's record) and to metrics.json's "eval_timings"."""
     run_dir = Path(run_dir)
     t0 = time.time()
+    keep_freed_memory()  # asdcore.allocator: inference reuses its batch buffers too
     timings = timings if timings is not None else Timings()
     known = set(timings.phases)  # a phase of this evaluation is one that is not there yet
     lap = timings.stopwatch()

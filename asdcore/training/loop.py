@@ -43,6 +43,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from ..allocator import keep_freed_memory
 from ..config import RunConfig
 from . import distributed
 from .distributed import SINGLE, World
@@ -481,6 +482,7 @@ def prepare_training(config: RunConfig, world: World = SINGLE, standardise: bool
 
     The torch seed is set before the groups are built, so a run's initial weights depend on
     config.seed alone."""
+    keep_freed_memory()  # glibc keeps each step's freed buffers for the next (asdcore.allocator: +28 % clips/s)
     device = distributed.device_for(world, pick_device(config.device))
     torch.manual_seed(int(config.seed))
     splits = splits if splits is not None else prepare_splits(config)
