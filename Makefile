@@ -28,6 +28,8 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -r requirements.txt
 	$(PIP) --no-deps -e .
+	@# compile UMAP's numba code and the fused PReLU backward now, not in the first run (asdcore/jit_warmup.py)
+	$(PY) -m asdcore warm-up
 	touch $(STAMP)
 
 # Tests, the notebook runner, Playwright and ruff on top of the runtime.

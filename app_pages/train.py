@@ -14,7 +14,7 @@ import streamlit as st
 from asdcore.data.mimii import describe_split
 from asdcore import shared_mode
 from asdcore.jobs import launcher
-from asdcore import plots
+from asdcore import compare, plots
 from asdcore.paths import default_data_root, runs_root
 from asdcore.recipes import PRESETS, RECIPES, describe_preset, resolve
 from asdcore.runs import ACTIVE_STATES, Run, list_runs, queue_position, run_summary
@@ -411,6 +411,10 @@ def show_result(run: Run) -> None:
         st.warning(f"{sum(left.values())} test clip(s) of machine IDs / sections with no training clips were left "
                    "out (no model learnt them: not scored, not in the averages): "
                    + ", ".join(f"{k} ({n})" for k, n in left.items()))
+    under = compare.undertrained_note([run], [f"`{run.id}`"])
+    if under:  # a low AUC of a short run says little about its method: say so where the number is shown
+        st.warning(under + (" This run's preset is a smoke test; the quick preset trains long enough to compare "
+                            "methods." if run.is_smoke_test else ""))
     # relative links (app.py's url paths), as on Home: they resolve beside this page's own URL
     # each link opens this run (the pages' defaults are the bundled runs)
     st.success(f"Finished and evaluated. Open **[Compare](compare?runs={run.id})** for the per-machine-type "

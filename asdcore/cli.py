@@ -387,6 +387,14 @@ class _progress_bar:
             self.bar.close()
 
 
+def _warm_up(args) -> int:
+    from .jit_warmup import warm_up
+
+    for line in warm_up():
+        print(line)
+    return 0
+
+
 def _runs(args) -> int:
     from .runs import list_runs, run_summary
 
@@ -518,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list the runs (yours under runs/, then the bundled ones)")
     runs.set_defaults(func=_runs)
+    warm = sub.add_parser("warm-up", help="compile now what a first run would compile (UMAP's numba code, the fused "
+                                          "PReLU backward): make setup runs it once")
+    warm.set_defaults(func=_warm_up)
     return parser
 
 

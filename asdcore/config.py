@@ -149,6 +149,11 @@ class TrainConfig:
     # (2 s clips) to 2.4x (10 s clips) as fast after about a minute of compiling (make bench); the
     # paper preset turns it on, the short presets do not (the minute is most of their gain)
     compile: bool = False
+    # PReLU's training backward on a CPU as one compiled pass (asdcore/models/fused_prelu.py): torch's
+    # own kernel was 30 % of a TASTgram-MFN step; 77 -> 94 clips/s for seconds of compiling once per
+    # process, so the quick preset turns it on and tiny does not (unused under train.compile, which
+    # fuses the whole model)
+    fused_prelu: bool = False
     # each process's share of a batch trained in this many pieces, their gradients accumulated:
     # one process with micro_batches = N steps as N processes under torchrun do
     # (asdcore.training.distributed), and a large batch fits a small GPU

@@ -198,7 +198,7 @@ PRESETS: dict[str, dict] = {
     # the EMA (OS-SCL's recipes): at 0.99 the average of a run of a few hundred steps trailed the
     # weights it averages by 2-5 AUC points at the end, at 0.95 by 1 (learning curves, docs/04)
     "quick": {"data.clip_seconds": 2.0, "train.epochs": 7, "train.batch_size": 32, "train.lr": 1e-3,
-              "train.ema_decay": 0.95, "train.ema_warmup": True},
+              "train.ema_decay": 0.95, "train.ema_warmup": True, "train.fused_prelu": True},
     "paper": {"data.clip_seconds": 10.0, "train.epochs": 300, "train.batch_size": 64, "train.lr": 1e-4,
               "train.ema_decay": 0.9999, "train.compile": True},
 }

@@ -347,16 +347,19 @@ def bench_load(out: Path) -> dict:
 QUICK_TARGET_S = 240  # issue 27: a quick TASTgram-MFN (Noisy-ArcMix) run, training and evaluation, idle 2 cores
 
 
-def bench_quick_run() -> dict:
+def bench_quick_run(settings: list[str] | None = None) -> dict:
     """`python -m asdcore train` of RECIPE_A's quick preset in its own process (into a temporary
     folder, the project's audio cache as a user's run has it): its timings.json (asdcore.timings),
-    its wall time against QUICK_TARGET_S, its average AUC against the bundled run's."""
+    its wall time against QUICK_TARGET_S, its average AUC against the bundled run's.  `settings`
+    (KEY=VALUE, --h-set) change the preset, to time it without one of its speed-ups on the same machine."""
+    settings = settings or []
     run_dir = Path(tempfile.mkdtemp(prefix="bench-quick-")) / "run"
     env = {k: v for k, v in os.environ.items() if k != "ASD_CACHE"}  # not (d)'s cold cache
     load = os.getloadavg()[0]
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "asdcore", "train", "--recipe", RECIPE_A, "--preset", "quick", "--data",
-                    str(DATA["default"]), "--run-dir", str(run_dir), "--quiet"], check=True, env=env, cwd=ROOT,
+                    str(DATA["default"]), "--run-dir", str(run_dir), "--quiet",
+                    *[arg for setting in settings for arg in ("--set", setting)]], check=True, env=env, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t
     timings = json.loads((run_dir / "timings.json").read_text())
@@ -366,8 +369,9 @@ def bench_quick_run() -> dict:
     out = {"wall_seconds": round(wall, 1), "target_seconds": QUICK_TARGET_S, "load_average_at_start": load,
            "load_average_at_end": os.getloadavg()[0], "phases": timings["phases"], "other": timings["other"],
            "epochs": timings["epochs"], "auc": round(auc, 4), "bundled_auc": round(bundled, 4),
-           "auc_difference_points": round(100 * (auc - bundled), 2)}
-    print(f"(h) a whole quick run of {RECIPE_A} (load average {load:.2f} at the start, "
+           "auc_difference_points": round(100 * (auc - bundled), 2), "settings": settings}
+    changed = f" with {', '.join(settings)}" if settings else ""
+    print(f"(h) a whole quick run of {RECIPE_A}{changed} (load average {load:.2f} at the start, "
           f"{out['load_average_at_end']:.2f} at the end):", flush=True)
     for name, seconds in [*timings["phases"].items(), ("other", timings["other"])]:
         print(f"(h)   {name:20s} {seconds:7.1f} s  {100 * seconds / wall:5.1f} %", flush=True)
@@ -385,9 +389,11 @@ def draw(results: dict, png: Path) -> None:
 
     from browser_driver import figure_png
 
-    fig = make_subplots(rows=2, cols=3, subplot_titles=(
+    fig = make_subplots(rows=3, cols=3, specs=[[{}, {}, {}], [{}, {}, {}], [{"colspan": 2}, None, {}]],
+                        subplot_titles=(
         "(a) training clips/s", "(b) evaluation clips/s", "(c) peak RSS, GB", "(d) s to the first step",
-        "(e) s per epoch, quick preset", "(f) first page render, s"))
+        "(e) s per epoch, quick preset", "(f) first page render, s",
+        "(g) p95 page time under load, s (target 5 s)", "(h) a whole quick run, s (target 240 s)"))
     if "a" in results:
         for kind in ("reference", "reference_channels_last", "ours_eager", "ours_compiled"):
             xs = list(results["a"])
@@ -411,10 +417,27 @@ def draw(results: dict, png: Path) -> None:
     if "f" in results:
         fig.add_bar(x=list(results["f"]["sidebar"]), y=list(results["f"]["sidebar"].values()), showlegend=False,
                     row=2, col=3)
+    if "g" in results:  # one group of bars per round of sessions, one bar per page
+        for page in results["g"]["pages"]:
+            rows = [(r["label"], row["p95_s"]) for r in results["g"]["rounds"] for row in r["rows"]
+                    if row["page"] == page and not r["label"].startswith("warm-up")]
+            fig.add_bar(x=[label for label, _ in rows], y=[p95 for _, p95 in rows], name=f"(g) {page}", row=3, col=1)
+        fig.add_hline(y=5, line_dash="dash", row=3, col=1)
+    if "h" in results:  # the run's phases in three groups beside the whole run
+        phases = results["h"]["phases"]
+        groups = {"training steps": sum(v for k, v in phases.items() if k == "train.steps"),
+                  "rest of training": sum(v for k, v in phases.items() if k.startswith("train.") and k != "train.steps")
+                  + sum(v for k, v in phases.items() if not k.startswith(("train.", "eval."))),
+                  "evaluation": sum(v for k, v in phases.items() if k.startswith("eval."))}
+        groups["whole run"] = results["h"]["wall_seconds"]
+        fig.add_bar(x=list(groups), y=list(groups.values()), showlegend=False, row=3, col=3)
+        fig.add_hline(y=results["h"]["target_seconds"], line_dash="dash", row=3, col=3)
+        fig.update_yaxes(range=[0, 1.15 * max(results["h"]["target_seconds"], results["h"]["wall_seconds"])],
+                         row=3, col=3)
     hw = results["hardware"]
     fig.update_layout(title=f"asdcore bench, {results['date']}: {hw['cpu']}, {hw['cores']} cores"
                             + (f", {hw['gpu']}" if hw["gpu"] else ", no GPU"),
-                      width=1500, height=900, template="plotly_white", barmode="group")
+                      width=1500, height=1300, template="plotly_white", barmode="group")
     figure_png(fig, png)
 
 
@@ -423,6 +446,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench"), help="folder for the JSON and the PNG")
     parser.add_argument("--only", default="a,b,c,d,e,f,g,h", help="which figures, e.g. a,b")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per measurement (x2 for 2 s clips)")
+    parser.add_argument("--h-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="(h) with a changed setting, e.g. train.fused_prelu=false (repeatable)")
     parser.add_argument("--draw", metavar="JSON", help="draw the PNG of an earlier run's JSON, and stop")
     parser.add_argument("--rss-child", choices=["ours", "reference"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -449,7 +474,7 @@ def main() -> None:
     # (d) first: it empties the audio cache
     for key, run in (("d", bench_first_step), ("a", lambda: bench_training(args.steps)), ("b", bench_evaluation),
                      ("c", lambda: bench_memory(2)), ("e", lambda: bench_epochs(4)), ("f", bench_app),
-                     ("g", lambda: bench_load(Path(args.out))), ("h", bench_quick_run)):
+                     ("g", lambda: bench_load(Path(args.out))), ("h", lambda: bench_quick_run(args.h_set))):
         if key in only:
             results[key] = run()
     results["total_seconds"] = round(time.perf_counter() - t0)

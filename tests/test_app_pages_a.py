@@ -260,6 +260,15 @@ def test_train_finished_run_shows_results_curves_and_log(page, runs_dir, bundled
     assert [path for _, path in links] == ["compare?runs=my-run", "angles?runs=my-run", "embeddings?run=my-run",
                                            "false-alarms?run=my-run"]
     assert set(path.split("?")[0] for _, path in links) <= set(url_paths)
+    # one tiny epoch does not tell the machine IDs apart: the AUC shown comes with a warning saying so
+    history = [json.loads(line) for line in (runs_dir / "my-run" / "metrics.jsonl").read_text().splitlines()]
+    assert history[-1]["val_acc"] < 0.9
+    assert "Under-trained: `my-run`" in texts(at.warning) and "smoke test" in texts(at.warning)
+    # a run whose evaluated epoch learnt its classes shows no such warning
+    shutil.copytree(bundled / NAM, runs_dir / "learnt")
+    (runs_dir / "learnt" / "metrics.jsonl").write_text(
+        "\n".join(json.dumps(dict(row, val_acc=0.97)) for row in history) + "\n")
+    assert "Under-trained" not in texts(page("train", run="learnt").warning)
 
 
 # --- Compare -----------------------------------------------------------------------------------

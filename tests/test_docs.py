@@ -117,7 +117,8 @@ MAKE = make_targets()
 CLI = cli_tree()
 SCRIPT_OPTIONS = {opt for script in (ROOT / "scripts").glob("*.py") for opt in script_options(script)}
 BUNDLED = {p.name for p in (ROOT / "checkpoints").iterdir() if p.is_dir()}
-NAMES = set(RECIPES) | set(TOY_PRESETS) | set(TRAINING_PRESETS) | MAKE | BUNDLED
+SUBCOMMANDS = {name for path in CLI for name in path}  # `warm-up`, `download`, ...
+NAMES = set(RECIPES) | set(TOY_PRESETS) | set(TRAINING_PRESETS) | MAKE | BUNDLED | SUBCOMMANDS
 
 
 def is_placeholder(token: str) -> bool:
@@ -314,7 +315,7 @@ def problems(quote: Quote) -> list[str]:
         if re.fullmatch(r"asdcore(\.\w+)+(\(\))?", text):
             errors += check_module(text.removesuffix("()"))
         if re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)+", text) and text not in NAMES:
-            errors.append(f"`{text}`: no recipe, preset, make target or bundled run has this name")
+            errors.append(f"`{text}`: no recipe, preset, make target, subcommand or bundled run has this name")
         key = text.split("=")[0]
         if SETTING.fullmatch(key) and not FILE_NAME.search(key) and not setting_known(key):
             errors.append(f"`{text}`: no such setting in the run configuration")

@@ -1,7 +1,9 @@
 """`python -m asdcore data download`: fetched from a loopback HTTP server (never the network),
 resumed, verified, unpacked without replacing anything, and checked."""
+import dataclasses
 import hashlib
 import io
+import re
 import socket
 import threading
 import zipfile
@@ -98,9 +100,11 @@ def _table(url: str, md5: str | None = None, size: int | None = None) -> dict[st
     return {entry.name: entry}
 
 
-def test_good_archive_is_downloaded_verified_unpacked_and_checked(server, tmp_path, capsys):
-    # the real table, its fan archive fetched from the loopback "mirror" at Zenodo's path
+def test_good_archive_is_downloaded_verified_unpacked_and_checked(server, tmp_path, capsys, monkeypatch):
+    # the real table, its fan archive fetched from the loopback "mirror" at Zenodo's path; the test's
+    # archive is not the real one, so the entry's published md5 is set aside here (next test: it is checked)
     server.files[FAN_PATH] = _dcase_zip()
+    monkeypatch.setitem(DCASE_DATA_SETS, "dcase2020-dev", _without_md5(DCASE_DATA_SETS["dcase2020-dev"]))
     rc = main(["data", "download", "dcase2020-dev", "--to", str(tmp_path), "--machine", "fan",
                "--mirror", server.url, "--quiet"])
     out = capsys.readouterr().out
@@ -119,6 +123,19 @@ def test_good_archive_is_downloaded_verified_unpacked_and_checked(server, tmp_pa
                  "--mirror", server.url, "--quiet"]) == 0
     assert len(server.requests) == 1
     assert "0 file(s) unpacked (the others were already there)" in capsys.readouterr().out
+
+
+def test_the_real_tables_md5_refuses_an_archive_that_is_not_the_published_one(server, tmp_path, capsys):
+    server.files[FAN_PATH] = _dcase_zip()  # a valid zip, but not Zenodo's dev_data_fan.zip
+    rc = main(["data", "download", "dcase2020-dev", "--to", str(tmp_path), "--machine", "fan",
+               "--mirror", server.url, "--quiet"])
+    assert rc == 1
+    assert "the record says 649bdfc06263ae7a838963f43b6641e6" in capsys.readouterr().err
+    assert not (tmp_path / "dcase2020-dev").exists()
+
+
+def _without_md5(entry: DataSetEntry) -> DataSetEntry:
+    return dataclasses.replace(entry, files=tuple(dataclasses.replace(f, md5=None) for f in entry.files))
 
 
 def test_md5_mismatch_is_refused_and_nothing_unpacked(server, tmp_path, capsys):
@@ -243,6 +260,18 @@ def test_list_shows_every_name_with_its_archives(capsys):
             assert f"dcase{year}-{kind}: " in out
     assert "dev_data_fan.zip" in out and "Zenodo record 3678171" in out
     assert "eval_data_3DPrinter_train_r2.zip" in out
+    # --list says which archives an md5 verifies: the DCASE 2020 ones, not yet those of later years
+    line = next(text for text in out.splitlines() if "eval_data_test_valve.zip" in text)
+    assert "md5 known" in line
+    assert "CRC only" in next(text for text in out.splitlines() if "eval_data_3DPrinter_train_r2.zip" in text)
+
+
+def test_every_recorded_md5_is_an_md5():
+    """A checksum copied into the table with a typo would refuse every good download of that archive."""
+    known = [f for entry in DCASE_DATA_SETS.values() for f in entry.files if f.md5]
+    assert len(known) == 18  # the 2020 dev, additional and eval archives, 6 machine types each
+    assert all(re.fullmatch(r"[0-9a-f]{32}", f.md5) for f in known)
+    assert len({f.md5 for f in known}) == 18  # no value pasted twice
 
 
 def test_list_totals_known_sizes():

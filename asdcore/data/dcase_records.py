@@ -12,8 +12,11 @@ The Zenodo record of each set is cited next to its entry (DOI 10.5281/zenodo.<re
 written in Zenodo's current form `https://zenodo.org/records/<record>/files/<file>` (the scripts'
 older `/record/` form redirects to it).
 
-NOT VERIFIED: the byte size and the md5 of every archive.  Zenodo publishes both on each record's
-page, but no source read for this table quoted them, so they are None here rather than guessed;
+Checksums.  Zenodo publishes each archive's md5 on its record page.  The md5s of the 18 DCASE 2020
+archives (dev, additional, eval) are those of soundata's DCASE 2020 Task 2 loader
+(https://github.com/soundata/soundata, soundata/datasets/dcase2020task2.py, REMOTES), which downloads
+the same files of the same three records.  NOT VERIFIED: the byte sizes of every archive and the md5s
+of 2021-2025: no source read for this table quoted them, so they are None here rather than guessed;
 the download then verifies what the server announces (Content-Length) and every zip member's CRC
 (zipfile.ZipFile.testzip).  Fill `size` and `md5` in from the record pages when they are known:
 the downloader checks them as soon as they are set.
@@ -58,12 +61,27 @@ class DataSetEntry:
     files: tuple[RemoteFile, ...]
 
 
-def _zenodo(record: int, pattern: str, machine_types, renames: dict | None = None) -> tuple[RemoteFile, ...]:
+def _zenodo(record: int, pattern: str, machine_types, renames: dict | None = None,
+            md5: dict | None = None) -> tuple[RemoteFile, ...]:
     """One archive per machine type of a Zenodo record; `pattern` names the file with {t} for the
-    type; `renames` gives a type a file name that breaks the pattern (2024's re-uploaded `_r2` files)."""
-    renames = renames or {}
-    return tuple(RemoteFile(f"{ZENODO}/records/{record}/files/{renames.get(t, pattern.format(t=t))}", t)
+    type; `renames` gives a type a file name that breaks the pattern (2024's re-uploaded `_r2` files);
+    `md5` the published checksum per type, where known."""
+    renames, md5 = renames or {}, md5 or {}
+    return tuple(RemoteFile(f"{ZENODO}/records/{record}/files/{renames.get(t, pattern.format(t=t))}", t,
+                            md5=md5.get(t))
                  for t in machine_types)
+
+
+# md5 per machine type of the DCASE 2020 archives (see the module docstring for the source)
+_MD5_2020_DEV = {"fan": "649bdfc06263ae7a838963f43b6641e6", "pump": "90e7091ef722b7238a7f1009365779cd",
+                 "slider": "da24a757719f0d94d5aa2d646bbfdc86", "ToyCar": "4dec75ca8d9f666aa9e4c1894a740501",
+                 "ToyConveyor": "03b6aa1bfd09a39d53af0ba39f71fa91", "valve": "34d2672f55bb041589ef79c10dc89934"}
+_MD5_2020_ADD = {"fan": "567798854130c8019df8b664c095ed1e", "pump": "4e33ae9c0db5cc88437675f5e317caee",
+                 "slider": "f84f186f4295fc23754abcdd1b0580a7", "ToyCar": "a5d4ccd498af70b04dd74b644b820006",
+                 "ToyConveyor": "0e808ac0b761e9fb13d5e0c65caff00d", "valve": "057cdd560caffb8305449541afd28c6d"}
+_MD5_2020_EVAL = {"fan": "1eb9356a768cadfd0f2e59a5c57e578b", "pump": "23a8f8f924be218c69df67fe07360348",
+                  "slider": "0193c769073840332ce3aad84b1ccaa2", "ToyCar": "bea2bdd612f616be8f2b8eb087b32c7c",
+                  "ToyConveyor": "ccfcc9847c7d3404d7ee9d6d9e0b2ba2", "valve": "f69c551d2088691050d20cccca9d631c"}
 
 
 def _ground_truth(year: int) -> RemoteFile:
@@ -90,11 +108,11 @@ def _entries() -> tuple[DataSetEntry, ...]:
         # DCASE 2020: dev 10.5281/zenodo.3678171, additional 10.5281/zenodo.3727685, eval 10.5281/zenodo.3841772
         # (tools/data_download_2020.sh, datasets/download_path_legacy.yaml).
         DataSetEntry("dcase2020-dev", f"DCASE 2020 Task 2 {_DEV}", "Zenodo record 3678171",
-                     _zenodo(3678171, "dev_data_{t}.zip", _TYPES_2020)),
+                     _zenodo(3678171, "dev_data_{t}.zip", _TYPES_2020, md5=_MD5_2020_DEV)),
         DataSetEntry("dcase2020-add", f"DCASE 2020 Task 2 {_ADD.format(what='machine IDs')}",
-                     "Zenodo record 3727685", _zenodo(3727685, "eval_data_train_{t}.zip", _TYPES_2020)),
+                     "Zenodo record 3727685", _zenodo(3727685, "eval_data_train_{t}.zip", _TYPES_2020, md5=_MD5_2020_ADD)),
         DataSetEntry("dcase2020-eval", f"DCASE 2020 Task 2 {_EVAL}", "Zenodo record 3841772",
-                     _zenodo(3841772, "eval_data_test_{t}.zip", _TYPES_2020) + (_ground_truth(2020),)),
+                     _zenodo(3841772, "eval_data_test_{t}.zip", _TYPES_2020, md5=_MD5_2020_EVAL) + (_ground_truth(2020),)),
         # DCASE 2021: dev 10.5281/zenodo.4562016, additional 10.5281/zenodo.4660992, eval 10.5281/zenodo.4884786
         # (tools/data_download_2021.sh).  The zips hold source_test/ and target_test/ folders, read as test.
         DataSetEntry("dcase2021-dev", f"DCASE 2021 Task 2 {_DEV}", "Zenodo record 4562016",

@@ -57,7 +57,9 @@ def list_text(table: dict[str, DataSetEntry] = DCASE_DATA_SETS) -> str:
         lines.append(f"{entry.name}: {entry.description}")
         lines.append(f"    from {entry.source}; {len(entry.files)} file(s), {_total_size(entry.files)}")
         for f in entry.files:
-            lines.append(f"    {f.filename:<40} {_size_text(f.size):>12}  {f.machine_type or 'ground truth'}")
+            checked = "md5 known" if f.md5 else "CRC only"  # what verifies the archive beyond its zip CRCs
+            lines.append(f"    {f.filename:<40} {_size_text(f.size):>12}  {checked if f.is_zip else '':<9}  "
+                         f"{f.machine_type or 'ground truth'}")
     return "\n".join(lines)
 
 

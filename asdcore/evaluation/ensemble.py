@@ -40,9 +40,9 @@ import pandas as pd
 
 from . import metrics as metrics_mod
 from .domain_metrics import domain_shift_summary
-from .evaluate import (UNLABELLED, _attribute_centres, _centres, _clip_table, _device_name, _infer_all,
+from .evaluate import (_attribute_centres, _centres, _clip_table, _device_name, _infer_all,
                        _score, _subcluster_scores, angles, derived_summaries, fault_metadata, load_selected,
-                       projections)
+                       projections, write_eval_files)
 from ..config import RunConfig
 from ..features import LogMel
 from ..runs import Run, write_json_atomic
@@ -229,17 +229,8 @@ def evaluate_ensemble(run_dir: str | Path, progress: bool = True, status=None) -
         summary["domain_shift"] = domain_shift
     summary.update(derived_summaries(test, None, config.to_dict()))
 
-    out_dir = run_dir / "eval"
-    out_dir.mkdir(exist_ok=True)
-    test.to_parquet(out_dir / "clips.parquet", index=False)
-    train.to_parquet(out_dir / "train_clips.parquet", index=False)
-    np.save(out_dir / "embeddings.npy", test_out["embedding"].astype(np.float32))
-    np.save(out_dir / "train_embeddings.npy", train_out["embedding"].astype(np.float32))
-    if centres is not None:
-        np.save(out_dir / "centres.npy", centres)
-    if len(unlabelled):
-        unlabelled.to_parquet(out_dir / UNLABELLED, index=False)
-        summary["n_unlabelled_clips"] = len(unlabelled)
+    out_dir = write_eval_files(run_dir, summary, test, train, test_out["embedding"], train_out["embedding"],
+                               unlabelled, centres)
     summary["eval_seconds"] = round(time.time() - t0, 1)
     write_json_atomic(out_dir / "metrics.json", summary)
     note(f"done in {summary['eval_seconds']:.0f} s")

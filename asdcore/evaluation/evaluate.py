@@ -234,6 +234,28 @@ def _clip_table(records, roots: list[str], role) -> pd.DataFrame:
 
 # --- the whole evaluation -----------------------------------------------------------------------
 
+def write_eval_files(run_dir: Path, summary: dict, test: pd.DataFrame, train: pd.DataFrame,
+                     test_embeddings: np.ndarray, train_embeddings: np.ndarray, unlabelled: pd.DataFrame,
+                     centres: np.ndarray | None, attention: np.ndarray | None = None) -> Path:
+    """The files of <run>/eval/ the pages read, but metrics.json (written last, once its timings are in,
+    so that a metrics.json always describes complete files); counts the unlabelled clips into `summary`.
+    Shared by the single system (evaluate_run) and the ensemble (asdcore.evaluation.ensemble)."""
+    out_dir = Path(run_dir) / "eval"
+    out_dir.mkdir(exist_ok=True)
+    test.to_parquet(out_dir / "clips.parquet", index=False)
+    train.to_parquet(out_dir / "train_clips.parquet", index=False)
+    np.save(out_dir / "embeddings.npy", test_embeddings.astype(np.float32))
+    np.save(out_dir / "train_embeddings.npy", train_embeddings.astype(np.float32))
+    if attention is not None:
+        np.save(out_dir / "attention.npy", attention)
+    if len(unlabelled):
+        unlabelled.to_parquet(out_dir / UNLABELLED, index=False)
+        summary["n_unlabelled_clips"] = len(unlabelled)
+    if centres is not None:
+        np.save(out_dir / "centres.npy", centres)
+    return out_dir
+
+
 def evaluate_run(run_dir: str | Path, progress: bool = True, status=None, timings: Timings | None = None) -> dict:
     """Write <run>/eval/ and return the metrics dict.  The eval.* phases' seconds go to `timings`
     (asdcore.timings, the training process's record) and to metrics.json's "eval_timings"."""
@@ -351,20 +373,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, status=None, timing
     lap("eval.metrics")
     summary.update(derived_summaries(test, attention, config.to_dict(), timings))
 
-    out_dir = run_dir / "eval"
-    out_dir.mkdir(exist_ok=True)
-    test.to_parquet(out_dir / "clips.parquet", index=False)
-    train.to_parquet(out_dir / "train_clips.parquet", index=False)
-    np.save(out_dir / "embeddings.npy", test_out["embedding"].astype(np.float32))
-    np.save(out_dir / "train_embeddings.npy", train_out["embedding"].astype(np.float32))
-    if attention is not None:
-        np.save(out_dir / "attention.npy", attention)
-    if len(unlabelled):
-        unlabelled.to_parquet(out_dir / UNLABELLED, index=False)
-        summary["n_unlabelled_clips"] = len(unlabelled)
-    centres = _centres(models)
-    if centres is not None:
-        np.save(out_dir / "centres.npy", centres)
+    out_dir = write_eval_files(run_dir, summary, test, train, test_out["embedding"], train_out["embedding"],
+                               unlabelled, _centres(models), attention)
     lap("eval.write")  # metrics.json's own write (milliseconds) is not in it
     summary["eval_seconds"] = round(time.time() - t0, 1)
     summary["eval_timings"] = {name: round(s, 2) for name, s in timings.phases.items() if name not in known}

@@ -157,7 +157,9 @@ def alarm_answer(context: Context) -> Answer:
               "n_false_alarms": case["n_false_alarms"], "n_normals": case["n_normals"], "rank": case["rank"]}
     text = (f"Of {values['n_normals']} normal test clips, {values['n_false_alarms']} score above their ID's threshold. "
             f"The furthest above is clip **#{values['index']}** ({row['machine_type']} {row['machine_id']}, "
-            f"`{row['path']}`): score {values['score']:.2f} against a threshold of {values['threshold']:.2f}, "
+            f"`{row['path']}`): score {values['score']:.2f} against a threshold of {values['threshold']:.2f} (on the "
+            f"figure's log10 axis: {np.log10(max(values['score'], 1e-6)):.2f} against the dashed line at "
+            f"{np.log10(max(values['threshold'], 1e-6)):.2f}), "
             f"rank {values['rank']} of all test clips. Its embedding lies {values['angle_to_centre_deg']:.0f}° from its "
             f"own centre (its ID's held-out normals lie within {values['angle_limit_deg']:.0f}° at the 90th "
             f"percentile) and {values['angle_to_nearest_other_deg']:.0f}° from the nearest other centre. "
