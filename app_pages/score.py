@@ -16,7 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from asdcore import alarms, plots, shared_mode
-from asdcore.clip_scoring import DEFAULT_NEIGHBOURS, RunScorer, ScoringError, decision_text, run_machines, score_uploads
+from asdcore.clip_scoring import (DEFAULT_NEIGHBOURS, RunScorer, ScoringError, decision_text, ensemble_problem,
+                                  run_machines, score_uploads)
 from asdcore.runtime import CheckpointError
 from asdcore.plots.style import fmt
 from asdcore.runs import Run
@@ -83,10 +84,9 @@ st.markdown(
     "(`fan/test/normal_id_00_00000000.wav`), or from the boxes below. Nothing is added to a data set.")
 
 run = select_evaluated_run()
-if (run.config.get("ensemble") or {}).get("subclusters"):  # asdcore.clip_scoring refuses ensembles too
-    st.info(f"**{run.method}** is an ensemble of {len(run.config['ensemble']['subclusters'])} networks: scoring new "
-            "clips with it is not built yet (each clip would be embedded by every member snapshot). Pick a "
-            "single-model run above, e.g. the sub-cluster AdaCos system (shift-subcluster-adacos).")
+problem = ensemble_problem(run)  # an ensemble scores with every member snapshot's weights, when they are here
+if problem:
+    st.info(f"**{run.method}** cannot score new clips: {problem}. Pick another run above.")
     st.stop()
 machines = run_machines(train_clips(run))  # the run's model loads only once there are clips to score
 

@@ -29,6 +29,11 @@ here with the float16 weights moves by a few 1e-4 relative (the decisions and di
 of eval/clips.parquet unless a score lies that close to its threshold).  A run of yours (float32
 weights) gives the same numbers to float rounding.
 
+An ensemble run (the sub-cluster AdaCos ensemble) embeds each clip with every member snapshot and
+sums their eqs. 2-3 scores, each fitted on that snapshot's training embeddings, which its evaluation
+keeps (eval/member_train_embeddings.npz); the rest (angles, attention, neighbours) is its geometry
+member's.  ensemble_problem(run) says why one cannot (no member weights, as in bundled ensembles).
+
 Only the default back-end is computed: fitting a Gaussian mixture per class (gmm) alone takes
 seconds to a minute, and the decision and the diagnosis need that one score only.
 
@@ -161,6 +166,34 @@ def run_machines(train: pd.DataFrame) -> dict[str, list[str]]:
 
 # --- the run, loaded once -------------------------------------------------------------------------
 
+def ensemble_problem(run: Run) -> str | None:
+    """Why an evaluated ensemble run cannot score new clips here (None when it can, or is no
+    ensemble): read from its files alone, before any model loads (the Score page asks first)."""
+    if not (run.config.get("ensemble") or {}).get("subclusters"):
+        return None
+    from .evaluation.ensemble import MEMBER_TRAIN_EMBEDDINGS, MEMBERS
+
+    rows = (run.eval_metrics().get("ensemble") or {}).get("members") or []
+    if not (run.path / MEMBERS).is_dir():
+        return (f"{run.path.name} is an ensemble whose member networks' weights are not here (a bundled ensemble "
+                f"keeps none, they are too large): score with the single-system run (shift-subcluster-adacos), "
+                f"or train the ensemble here")
+    if not rows or not all(row.get("weights") for row in rows) or \
+            not (run.path / "eval" / MEMBER_TRAIN_EMBEDDINGS).exists():
+        return (f"{run.path} is an ensemble evaluated before its members' training embeddings were kept: "
+                f"evaluate it again (`python -m asdcore evaluate {run.path}`) to score new clips with it")
+    missing = [row["weights"] for row in rows if not (run.path / row["weights"]).exists()]
+    if missing:
+        return (f"{run.path.name} is an ensemble of {len(rows)} member snapshots, and the weights of {len(missing)} "
+                f"of them are not here (e.g. {missing[0]}; a bundled ensemble keeps none, they are too large): score "
+                f"with the single-system run (shift-subcluster-adacos), or train the ensemble here")
+    train = run.train_clips()
+    if "domain" not in train.columns or not train["domain"].notna().any():
+        return (f"{run.path.name}: scoring new clips with an ensemble is built for data with domains (DCASE "
+                f"2021-2023 layouts), where its members' scores are eqs. 2-3")
+    return None
+
+
 @dataclass
 class RunScorer:
     """A run ready to score new clips: its config, selected weights, front end, default back-end
@@ -182,6 +215,8 @@ class RunScorer:
     angle_limits: pd.Series  # (type, ID) -> the 90th percentile of its reference normals' angles
     names: dict[int, tuple[str, str]]
     fitted: object = None  # the back-end fitted on the training embeddings (class-conditional ones)
+    # an ensemble run's member snapshots: [(models, training-normal embeddings)], their scores summed
+    members: list = field(default_factory=list)
 
     @classmethod
     def load(cls, run: Run | str | os.PathLike, device: str | None = None) -> RunScorer:
@@ -200,12 +235,8 @@ class RunScorer:
         if not run.has_eval:
             raise ScoringError(f"{run.path} is not evaluated yet (no eval/metrics.json): its thresholds come from "
                                f"the evaluation; run `python -m asdcore evaluate {run.path}` first")
-        members = (run.config.get("ensemble") or {}).get("subclusters")
-        if members:  # its score sums every member snapshot's GMM scores (asdcore.evaluation.ensemble)
-            raise ScoringError(f"{run.path} is an ensemble of {len(members)} networks: scoring new clips with it is not "
-                               f"built yet (it would embed each clip with every member snapshot); score with one of "
-                               f"its members (its members/k04 folder, when trained here) or the single-system run "
-                               f"(shift-subcluster-adacos)")
+        if (run.config.get("ensemble") or {}).get("subclusters"):
+            return cls._load_ensemble(run, device)
         if not (run.path / SELECTED).exists():
             raise ScoringError(f"{run.path}: no {SELECTED} (the run has not finished an epoch)")
         config = RunConfig.from_dict(run.config)
@@ -232,6 +263,60 @@ class RunScorer:
                      angle_limits=limits.set_index(alarms.MACHINE)["value"], names=names)
         scorer.fitted = scorer._fit_backend()
         return scorer
+
+    @classmethod
+    def _load_ensemble(cls, run: Run, device: str | None) -> RunScorer:
+        """The sub-cluster AdaCos ensemble (asdcore.evaluation.ensemble): a new clip is embedded by every
+        member snapshot and its eqs. 2-3 scores, each fitted on that snapshot's own training-normal
+        embeddings (kept by the evaluation), are summed as the evaluation summed them.  What the page
+        shows of the clip beyond its score (angles, attention, neighbours, the embedding) comes from the
+        member the evaluation drew its geometry from, its last snapshot."""
+        import torch
+
+        from .config import RunConfig
+        from .evaluation.ensemble import GEOMETRY_MEMBER, MEMBER_TRAIN_EMBEDDINGS, member_config, member_dir, snapshots
+        from .evaluation.evaluate import load_selected
+        from .features import LogMel
+        from .runtime import feature_config, pick_device
+
+        problem = ensemble_problem(run)
+        if problem:
+            raise ScoringError(problem)
+        config = RunConfig.from_dict(run.config)
+        rows = run.eval_metrics()["ensemble"]["members"]
+        weights = [run.path / row["weights"] for row in rows]
+        stored = run.path / "eval" / MEMBER_TRAIN_EMBEDDINGS
+        test, train = run.clips(), run.train_clips()
+        names = alarms.class_names(train, test)
+        classes = [names[k] for k in sorted(names)]
+        dev = torch.device(device) if device else pick_device(config.device)
+        splits = _reference_splits(train, classes, run)
+        with np.load(stored) as kept:
+            embeddings = [kept[f"arr_{i}"] for i in range(len(rows))]
+        members = []
+        for row, path, member_embeddings in zip(rows, weights, embeddings):
+            models, _ = load_selected(member_dir(run.path, row["subclusters"]), member_config(config, row["subclusters"]),
+                                      splits, dev, weights=path)
+            members.append((models, member_embeddings))
+        ks = list(config.ensemble.subclusters)
+        geometry_k = GEOMETRY_MEMBER if GEOMETRY_MEMBER in ks else ks[len(ks) // 2]
+        geometry_config = member_config(config, geometry_k)
+        models, _ = load_selected(member_dir(run.path, geometry_k), geometry_config, splits, dev,
+                                  weights=snapshots(run.path, geometry_k)[-1])
+        backend = run.eval_metrics().get("backend") or config.eval.backend
+        score_column = f"score_{backend}"
+        threshold_column = alarms.decision_column(train, score_column)
+        reference = alarms.threshold_reference(train)
+        rule = getattr(config.eval, "threshold_rule", "percentile")
+        thresholds = alarms.thresholds_per_id(reference, threshold_column, alarms.DEFAULT_PERCENTILE, rule=rule)
+        limits = alarms.per_id_percentile(reference, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE,
+                                          keys=alarms.MACHINE)
+        # the geometry member's config embeds (its model), the ensemble's names the back-end and thresholds
+        return cls(run=run, config=geometry_config, models=models, front=LogMel(feature_config(config)).to(dev),
+                   device=dev, classes=classes, class_mode=_class_mode(train, classes), train=train,
+                   train_embeddings=run.train_embeddings(), backend=backend, score_column=score_column,
+                   threshold_column=threshold_column, thresholds=thresholds,
+                   angle_limits=limits.set_index(alarms.MACHINE)["value"], names=names, members=members)
 
     # --- what the run knows ---
 
@@ -410,7 +495,7 @@ class RunScorer:
 
         outputs = self._infer(records, waves)
         clips = pd.DataFrame([_record_columns(r) for r in records])
-        scores, decision = self._backend_scores(clips, outputs, records)
+        scores, decision = self._backend_scores(clips, outputs, records, waves)
         clips[self.score_column] = scores
         clips["score"] = scores
         if decision is not None:
@@ -458,7 +543,7 @@ class RunScorer:
             result["logmel"] = self.front(batch.waves.to(self.device)).float().cpu().numpy()
         return result
 
-    def _backend_scores(self, clips: pd.DataFrame, outputs: dict, records: list[ClipRecord]):
+    def _backend_scores(self, clips: pd.DataFrame, outputs: dict, records: list[ClipRecord], waves: np.ndarray):
         """(scores, decision scores or None) of the run's default back-end."""
         from .evaluation import scoring
 
@@ -466,6 +551,8 @@ class RunScorer:
             return outputs["reconstruction_error"], None
         if self.backend == "subcluster":
             return self._subcluster_scores(clips, outputs)
+        if self.members:
+            return self._ensemble_scores(clips, records, waves)
         model, _ = next(iter(self.models.values()))
         candidates = None
         if (clips["class_index"] < 0).any():  # no class: scored as the most normal of its section's classes
@@ -491,6 +578,40 @@ class RunScorer:
         scores = evaluate._subcluster_scores(clips, self.train, outputs, {"embedding": self.train_embeddings}, sub,
                                              self.class_mode, int(self.config.seed), evaluate._attribute_centres(model))
         return scores.test, scores.test_decision
+
+    def _ensemble_scores(self, clips: pd.DataFrame, records: list[ClipRecord], waves: np.ndarray):
+        """The ensemble's scores and decision scores: each member snapshot's eqs. 2-3, both heads and
+        sections head only (asdcore.evaluation.ensemble._member_scores), summed over the snapshots;
+        the back-end picks the sum (ensemble, ensemble_sections) or, per machine type, the report's
+        choice recorded by the evaluation (ensemble_choice)."""
+        import torch
+
+        from .evaluation import evaluate
+        from .evaluation.ensemble import BOTH, CHOICE, HEADS, SECTIONS
+
+        batch = _WaveBatch(torch.from_numpy(waves))
+        labels = np.array([r.class_index for r in records], dtype=np.int64)
+        sums = {BOTH: [0.0, 0.0], SECTIONS: [0.0, 0.0]}
+        for models, train_embeddings in self.members:
+            model, loss = next(iter(models.values()))
+            outputs = evaluate.embed(model, loss, batch, labels, self.front, self.config, self.device)
+            head = model.head
+            sub = head.weight.detach().float().cpu().numpy().reshape(head.num_classes, head.num_subcentres, -1)
+            for name, attributes in ((BOTH, True), (SECTIONS, False)):
+                found = evaluate._subcluster_scores(clips, self.train, outputs, {"embedding": train_embeddings}, sub,
+                                                    self.class_mode, int(self.config.seed),
+                                                    evaluate._attribute_centres(model), attributes=attributes)
+                decision = found.test_decision if found.test_decision is not None else found.test
+                sums[name][0] = sums[name][0] + np.asarray(found.test, dtype=np.float64)
+                sums[name][1] = sums[name][1] + np.asarray(decision, dtype=np.float64)
+        if self.backend in sums:
+            return sums[self.backend][0], sums[self.backend][1]
+        if self.backend != CHOICE:
+            raise ScoringError(f"{self.run.path}: unknown ensemble back-end {self.backend!r}")
+        choice = (self.run.eval_metrics().get("ensemble") or {}).get("choice") or {}
+        by_heads = {heads: name for name, heads in HEADS.items()}
+        take_sections = clips["machine_type"].map(lambda t: by_heads.get(choice.get(t)) == SECTIONS).to_numpy()
+        return tuple(np.where(take_sections, sums[SECTIONS][i], sums[BOTH][i]) for i in (0, 1))
 
     def neighbours(self, embedding, machine_type: str, k: int = DEFAULT_NEIGHBOURS) -> pd.DataFrame:
         """The k training normals of `machine_type` nearest (cosine) to the embedding, with `file`, each

@@ -304,7 +304,12 @@ def test_false_alarms_another_run_opens_on_its_own_back_end_and_worst_clip(page,
     assert at.query_params["backend"] == "cosine" and "clip" in at.query_params
     at = widget(at, "selectbox", "Run").select(AE).run()
     fresh = page("false_alarms", run=AE)
-    assert widget(at, "selectbox", "Scoring back-end").value == widget(fresh, "selectbox", "Scoring back-end").value
+    # the autoencoder's own default back-end, in the box and in the URL: not the cosine carried over
+    ae_default = json.loads((bundled / AE / "config.json").read_text())["eval"]["backend"]
+    assert ae_default != "cosine"
+    assert widget(at, "selectbox", "Scoring back-end").value == ae_default
+    assert at.query_params["backend"] == ae_default
+    assert widget(fresh, "selectbox", "Scoring back-end").value == ae_default
     assert at.query_params.get("clip") == fresh.query_params.get("clip")
 
 

@@ -82,3 +82,19 @@ def test_ensemble_score_is_the_sum_of_its_members_snapshots_scored_as_the_single
     last = Run(tmp_path / "single-k2-e2").eval_metrics()["by_backend"]["subcluster"]["dcase"]["average"]["auc"]
     assert members.loc["2 sub-clusters, epoch 2", "AUC"] == round(100 * last, 2)
     assert ensemble_members_table(Run(tmp_path / "single-k2-e2")) is None
+
+    # a new clip is scored as the evaluation scored its test clips: every member snapshot's eqs. 2-3,
+    # summed, against the ensemble's thresholds (here: clips of its own test split, whose scores are known)
+    from asdcore.clip_scoring import ensemble_problem, score_files
+
+    assert ensemble_problem(run) is None
+    picked = clips.groupby(["machine_type", "domain"]).head(2)
+    scored = score_files(run, [root / p for p in picked["path"]]).clips
+    assert len(scored) == len(picked) >= 4 and (scored["status"] == "scored").all(), scored["reason"].tolist()
+    np.testing.assert_allclose(scored["score"].to_numpy(), picked["score"].to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(scored["decision"].to_numpy(), picked["decision"].to_numpy(), rtol=1e-4)
+    # without one member snapshot's weights (as bundled ensembles are) the run says so, naming the file
+    shutil.copytree(run.path, tmp_path / "no-weights")
+    (tmp_path / "no-weights" / "members" / "k02" / "snapshots" / "epoch-001.pt").unlink()
+    problem = ensemble_problem(Run(tmp_path / "no-weights"))
+    assert "members/k02/snapshots/epoch-001.pt" in problem and "shift-subcluster-adacos" in problem

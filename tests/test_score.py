@@ -271,6 +271,13 @@ def test_the_score_page_shows_a_clip_of_a_folder_as_evaluate_scored_it(toy, tmp_
     assert plots.DIFFERENCE_NOTE in [c.value for c in at.caption]
 
 
+def test_the_score_page_says_why_the_bundled_ensemble_cannot_score_and_what_to_use():
+    at = run_page("score", run="shift-subcluster-adacos-ensemble")
+    assert not at.exception
+    text = " ".join(i.value for i in at.info)
+    assert "cannot score new clips" in text and "weights are not here" in text and "shift-subcluster-adacos" in text
+
+
 @pytest.mark.parametrize("page", ["false_alarms", "embeddings"])
 def test_false_alarms_and_embeddings_show_the_difference_view_of_the_opened_clip(page):
     at = run_page(page, run="tastgram-noisy-arcmix", clip=0)

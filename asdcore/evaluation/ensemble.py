@@ -52,6 +52,9 @@ MEMBERS = "members"
 BOTH, SECTIONS, CHOICE = "ensemble", "ensemble_sections", "ensemble_choice"
 HEADS = {BOTH: "both heads", SECTIONS: "sections head only"}
 GEOMETRY_MEMBER = 4  # the single system's number of sub-clusters (recipe subcluster-adacos)
+# eval/<this>: every member snapshot's training-normal embeddings, row i the member row i of metrics.json's
+# ensemble.members: what scoring a new clip fits each snapshot's eqs. 2-3 on (asdcore.clip_scoring)
+MEMBER_TRAIN_EMBEDDINGS = "member_train_embeddings.npz"
 CHOICE_NOTE = ("ensemble_choice takes, per machine type, the better of 'both heads' and 'sections head only' by "
                "the AUC on these very test clips, as the report chose on its development set: optimistic, since "
                "it is chosen with the labels it is scored on; 'ensemble' (both heads for every type) is not.")
@@ -148,7 +151,7 @@ def evaluate_ensemble(run_dir: str | Path, progress: bool = True, status=None) -
 
     geometry_k = GEOMETRY_MEMBER if GEOMETRY_MEMBER in ks else ks[len(ks) // 2]
     totals: dict = {}
-    members, geometry = [], None
+    members, geometry, member_embeddings = [], None, []
     for k in ks:
         mconfig = member_config(config, k)
         for path in snapshots(run_dir, k):
@@ -157,7 +160,8 @@ def evaluate_ensemble(run_dir: str | Path, progress: bool = True, status=None) -
             test_out = _infer_all(models, scored, mconfig, device, front, lambda _: None)
             train_out = _infer_all(models, reference, mconfig, device, front, lambda _: None)
             found = _member_scores(models, mconfig, test, train, test_out, train_out, splits.class_mode)
-            row = {"subclusters": k, "epoch": epoch}
+            row = {"subclusters": k, "epoch": epoch, "weights": path.relative_to(run_dir).as_posix()}
+            member_embeddings.append(train_out["embedding"].astype(np.float32))
             for name, scores in found.items():
                 _add(totals, name, scores)
                 one = labelled.assign(_member=scores.test[:n_test])
@@ -231,6 +235,7 @@ def evaluate_ensemble(run_dir: str | Path, progress: bool = True, status=None) -
 
     out_dir = write_eval_files(run_dir, summary, test, train, test_out["embedding"], train_out["embedding"],
                                unlabelled, centres)
+    np.savez(out_dir / MEMBER_TRAIN_EMBEDDINGS, *member_embeddings)  # arr_0, arr_1, ... as members
     summary["eval_seconds"] = round(time.time() - t0, 1)
     write_json_atomic(out_dir / "metrics.json", summary)
     note(f"done in {summary['eval_seconds']:.0f} s")
