@@ -198,6 +198,8 @@ def projections(embeddings: np.ndarray, seed: int, use_umap: bool = True, n_neig
                             n_epochs=200)
         with warnings.catch_warnings(), timings.phase("eval.umap"):  # "n_jobs overridden by random_state": seeded
             warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+            # two of pynndescent's functions cannot be cached (cache_umap_jit): compiled each process, as before
+            warnings.filterwarnings("ignore", message="Cannot cache compiled function")
             out[["umap_x", "umap_y"]] = reducer.fit_transform(x)
     else:
         out["umap_x"], out["umap_y"] = out["pca_x"], out["pca_y"]
