@@ -20,7 +20,10 @@ st.title("Temporal attention")
 st.markdown(
     "TASTgram-MFN's **TAgram** branch weighs each time frame of the log-mel (max + mean over the mel bands, "
     "through a sigmoid): a soft energy gate. Does it open where the fault is? The shaded span is where the "
-    "toy factory put the fault; the white line is the weight per frame.")
+    "toy factory put the fault; the white line is the weight per frame.\n\n"
+    "The gate has **no learnt parameters** (its weights come from the clip's own log-mel), so every TASTgram "
+    "run draws the same weights for a clip, whatever its loss: what the loss changes is what the network does "
+    "with the gated log-mel, which Angles and Compare show.")
 
 run = select_evaluated_run()
 test = clips(run)

@@ -128,7 +128,11 @@ if runs:
     # numbers compare only between runs on the same data: one data set at a time, the one with most runs first
     groups = runs_by_data(runs)
     data_sets = [*groups, ALL_DATA]
-    data_set = st.selectbox("Data set", data_sets, key=url_choice_key("data", data_sets, data_sets[0]),
+    # a link that names runs but no data set (Train's "Compare" of a run on your own folder) opens on the
+    # data set of the runs it names, not on the one with most runs, where they would be missing
+    linked = set(st.query_params.get("runs", "").split(","))
+    default = next((d for d in groups if linked & set(run_keys(groups[d]))), data_sets[0])
+    data_set = st.selectbox("Data set", data_sets, key=url_choice_key("data", data_sets, default),
                             format_func=lambda d: f"{d} ({len(groups[d])} run{'s' * (len(groups[d]) > 1)})"
                             if d in groups else d,
                             help="the runs evaluated on this data set (as their config.json names it)")

@@ -166,9 +166,12 @@ st.dataframe(clip_table(scored, score_column), hide_index=True, width="stretch",
 # --- one clip opened -------------------------------------------------------------------------------
 options = scored.index.tolist()
 in_url = query_int("clip")
-if st.session_state.get("score_clip") not in options:
-    st.session_state["score_clip"] = in_url if in_url in options else options[0]
-clip = st.selectbox("Open a clip", options, key="score_clip",
+# one widget per set of scored files: with one key for every set, a new folder kept the last set's label
+# in the box (the options, row numbers, looked unchanged) while the details below were the new clip's
+clip_key = "score_clip_" + hashlib.sha1("\n".join(scored["file"].astype(str)).encode()).hexdigest()[:12]
+if st.session_state.get(clip_key) not in options:
+    st.session_state[clip_key] = in_url if in_url in options else options[0]
+clip = st.selectbox("Open a clip", options, key=clip_key,
                     format_func=lambda i: f"{scored.loc[i, 'name']} · {scored.loc[i, 'machine_type']} "
                                           f"{scored.loc[i, 'machine_id']} · {decision_text(scored.loc[i])}")
 st.query_params["clip"] = str(clip)

@@ -321,6 +321,14 @@ class RunScorer:
     # --- what the run knows ---
 
     @property
+    def familiarity_floors(self) -> dict[str, float]:
+        """alarms.familiarity_floor of the run's training normals, computed once."""
+        if getattr(self, "_floors", None) is None:
+            self._floors = ({} if self.train_embeddings is None
+                            else alarms.familiarity_floor(self.train_embeddings, self.train))
+        return self._floors
+
+    @property
     def machines(self) -> dict[str, list[str]]:
         """{machine type: [machine IDs / sections]} of the run's training normals."""
         return run_machines(self.train)
@@ -519,6 +527,12 @@ class RunScorer:
         decided["diagnosis"] = [
             alarms.diagnose(row, self.angle_limits.get((row["machine_type"], row["machine_id"])), self.names,
                             neighbours=near) for (_, row), near in zip(decided.iterrows(), neighbours)]
+        # a recording unlike all the run learnt from says so first: a strong fault, or other recording conditions
+        floors = self.familiarity_floors
+        decided["diagnosis"] = [
+            alarms.unfamiliar_note(float(near["similarity"].iloc[0]) if len(near) else np.nan,
+                                   floors.get(str(row["machine_type"]))) + text
+            for (_, row), near, text in zip(decided.iterrows(), neighbours, decided["diagnosis"])]
         return decided, outputs, neighbours
 
     def _infer(self, records: list[ClipRecord], waves: np.ndarray) -> dict:

@@ -162,6 +162,10 @@ def test_diagnosis_without_class_centres_speaks_of_the_score():
     hint = alarms.diagnose(_clip(predicted_machine_id=None, angle_to_centre_deg=np.nan,
                                  angle_to_nearest_other_deg=np.nan, margin=0.25))
     assert hint.startswith("no class centres") and "0.25 above the threshold" in hint
+    # below: the distance and the threshold, never a number that reads as the score itself
+    hint = alarms.diagnose(_clip(predicted_machine_id=None, angle_to_centre_deg=np.nan,
+                                 angle_to_nearest_other_deg=np.nan, margin=-54.2, threshold=71.24))
+    assert "its score lies 54.2 below the threshold of 71.24" in hint
 
 
 def test_score_backends_lists_the_columns_both_tables_have():
@@ -266,3 +270,22 @@ def test_a_backend_that_decides_on_another_score_is_decided_on_it():
     assert alarms.decision_column(clips, "score_subcluster") == "decision_subcluster"
     assert alarms.decision_column(clips, "score") == "decision"
     assert alarms.decision_column(clips, "score_gmm") == "score_gmm"
+
+
+def test_a_clip_far_from_every_training_normal_is_called_unfamiliar_and_ordinary_ones_are_not():
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=16)
+    train_embeddings = centre + 0.1 * rng.normal(size=(200, 16))  # one machine type's normals, a tight cloud
+    train = pd.DataFrame({"machine_type": ["fan"] * 200})
+    floors = alarms.familiarity_floor(train_embeddings, train)
+    assert 0.9 < floors["fan"] < 1.0
+
+    def similarity(x):
+        return float(alarms.nearest_training_clips(x, train_embeddings, train, "fan", 1)["similarity"].iloc[0])
+
+    ordinary = centre + 0.1 * rng.normal(size=16)
+    assert alarms.unfamiliar_note(similarity(ordinary), floors["fan"]) == ""
+    elsewhere = rng.normal(size=16)  # another direction altogether
+    note = alarms.unfamiliar_note(similarity(elsewhere), floors["fan"])
+    assert note.startswith("unlike every training recording of its machine type") and "a strong fault, or" in note
+    assert alarms.unfamiliar_note(0.2, None) == ""  # a type without enough normals to say

@@ -385,6 +385,10 @@ def test_compare_shows_one_data_set_at_a_time(page, bundled, tmp_path, monkeypat
     assert set(results_table(at)[0]) == {"On domain-shift data"}
     at = page("compare", published="0", data="all data sets")
     assert len(results_table(at)[0]) == 3 and "different data sets" in texts(at.warning)
+    # a link naming a run but no data set (Train's "Compare" link) opens on that run's data set
+    at = page("compare", published="0", runs="shift-run")
+    assert widget(at, "selectbox", "Data set").value == "data/toy-domain"
+    assert set(results_table(at)[0]) == {"On domain-shift data"}
 
 
 def test_the_bundled_domain_shift_run_shows_its_source_and_target_aucs(page, monkeypatch):

@@ -338,6 +338,12 @@ def test_the_explanation_states_this_runs_numbers(papers_scale_runs):
     # the verdict follows the numbers: seed 0 has Noisy-ArcMix's normals farther from W and its gap smaller
     assert noisy["normal_deg"] > arcmix["normal_deg"] and noisy["gap_deg"] < arcmix["gap_deg"]
     assert "so it shows neither." in text
+    # both mixup losses sit off their centres here: the verdict says the comparison cannot test the claim
+    assert "sit off their centres (above)" in text and "this comparison does not test the claim" in text
+    for name in ("arcmix", "noisy_arcmix"):  # the offset's spread over classes beside its mean
+        g = marginlab.geometry(history[name][-1])
+        assert (f"{g['centre_offset_deg']:.1f}° away from it on average ({g['centre_offset_min_deg']:.1f}° to "
+                f"{g['centre_offset_max_deg']:.1f}° over the classes)") in text
     start = independent_geometry(history["noisy_arcmix"][0])["centre_spacing_deg"]
     assert f"Noisy-ArcMix {start:.0f}° → {noisy['centre_spacing_deg']:.0f}°" in text
 

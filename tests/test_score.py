@@ -16,7 +16,7 @@ import soundfile as sf
 
 from asdcore import alarms, plots
 from asdcore.cli import main
-from asdcore.clip_scoring import REFUSED, SCORED, RunScorer, save_scoring, score_uploads, ScoringError
+from asdcore.clip_scoring import REFUSED, SCORED, RunScorer, save_scoring, score_files, score_uploads, ScoringError
 from asdcore.runs import Run
 from tests.apptest import run_page
 
@@ -282,3 +282,14 @@ def test_the_score_page_says_why_the_bundled_ensemble_cannot_score_and_what_to_u
 def test_false_alarms_and_embeddings_show_the_difference_view_of_the_opened_clip(page):
     at = run_page(page, run="tastgram-noisy-arcmix", clip=0)
     assert plots.DIFFERENCE_NOTE in [c.value for c in at.caption]
+
+
+def test_real_recordings_scored_by_a_run_trained_on_toy_data_are_called_unfamiliar(real_audio_root):
+    """The walkthrough's trap: real pump clips scored by a toy-trained run were all 'anomalous', the
+    normals false alarms, with no word that the run never heard such recordings."""
+    folder = next(real_audio_root.rglob("pump/test"))
+    result = score_files(TAST, [folder])
+    scored = result.scored
+    assert len(scored) >= 4
+    unfamiliar = scored["diagnosis"].str.startswith("unlike every training recording of its machine type")
+    assert unfamiliar.mean() >= 0.8, scored["diagnosis"].tolist()

@@ -201,7 +201,8 @@ ALARM = Lesson(
          "the network took it for, and which training clips it resembles.",
     look="The score histogram of the clip's own machine ID, on log10 of the score (-log p crowds near 0): blue its "
          "normal test clips, orange its anomalies, the dashed line its threshold (90th percentile of the ID's "
-         "held-out normals). The false alarms are the blue bars right of the line; our clip is the rightmost blue.",
+         "held-out normals). The false alarms are the blue bars right of the line; our clip is the rightmost "
+         "normal, at the log10 value the title gives (an orange bar may hide its blue one: the bars overlap).",
     question="Why did the furthest false alarm of TASTgram-MFN (Noisy-ArcMix) fire?",
     figures=alarm_figures, answer=alarm_answer, conclude=alarm_conclusion,
     try_it_live=alarm_links,  # the clip is found when the lesson renders
