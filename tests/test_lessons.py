@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from apptest import run_page
 from asdcore import lessons
+from asdcore.lessons import methods as methods_module
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
@@ -129,6 +130,22 @@ def test_lesson_5_auc_per_fault_family(context):
             assert v["n_anomalies"] == len(anomalies)
             assert v["auc"] == pytest.approx(dcase_auc(pd.concat([normals, anomalies])), abs=1e-9)
             assert v["ci"][0] <= v["auc"] <= v["ci"][1]
+
+
+def test_lesson_5_answers_whether_the_attention_finds_the_shown_fault(context):
+    """The figure asks "does the attention find it?": the conclusion answers for the clip shown, with its
+    mean weight inside and outside the fault's span, recomputed here from the run's files."""
+    lesson = lessons.get(5)
+    text = lesson.conclude(context, lesson.answer(context))
+    clips = clips_of("tastgram-noisy-arcmix")
+    row = methods_module.short_added_fault(context)
+    weights = np.load(CHECKPOINTS / "tastgram-noisy-arcmix" / "eval" / "attention.npy").astype(float)
+    w = weights[clips.index.get_loc(row.name)]
+    seconds = np.arange(len(w)) * 512 / 16000  # the run's hop and sample rate
+    inside = (seconds >= row["fault_onset_s"]) & (seconds <= row["fault_offset_s"])
+    w_in, w_out = w[inside].mean(), w[~inside].mean()
+    assert f"the attention's mean weight is {w_in:.2f} inside the fault and {w_out:.2f} outside" in text
+    assert ("it opens on the fault" if w_in > w_out else "it does not open on the fault") in text
 
 
 def test_lesson_6_auc_per_domain(context):

@@ -1,6 +1,7 @@
 """Lessons 4-5: mixup and the noisy label (ArcMix, Noisy-ArcMix), and where ID classifiers fail."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .. import plots
@@ -222,6 +223,28 @@ def failure_answer(context: Context) -> Answer:
     return Answer(text, values)
 
 
+def _attention_on_shown_clip(context: Context) -> str:
+    """The figure's question, answered for its clip: the attention's mean weight inside the fault's
+    span against outside it ("" without weights or a span with frames on both sides)."""
+    row = short_added_fault(context)
+    weights = context.run(NOISY).attention()
+    if row is None or weights is None:
+        return ""
+    run = context.run(NOISY)
+    w = np.asarray(weights[run.clips().index.get_loc(row.name)], dtype=float)
+    from ..melspec import LogMelConfig
+
+    cfg = LogMelConfig.from_dict({k: v for k, v in run.config["features"].items() if k != "variant"})
+    seconds = np.arange(len(w)) * cfg.hop_length / cfg.sample_rate  # frame t starts at t hops
+    inside = (seconds >= row["fault_onset_s"]) & (seconds <= row["fault_offset_s"])
+    if not inside.any() or inside.all():
+        return ""
+    w_in, w_out = float(w[inside].mean()), float(w[~inside].mean())
+    opens = "it opens on the fault" if w_in > w_out else "it does not open on the fault"
+    return (f"On the clip shown, the attention's mean weight is {w_in:.2f} inside the fault and {w_out:.2f} outside: "
+            f"{opens} (TAgram has no learnt parameters: it weighs frames by their own loudness). ")
+
+
 def failure_conclusion(context: Context, answer: Answer) -> str:
     v = answer.values
     s, a = v.get(f"{NOISY}:structural"), v.get(f"{NOISY}:added")
@@ -238,6 +261,7 @@ def failure_conclusion(context: Context, answer: Answer) -> str:
                  f"{100 * ae_a['auc']:.1f} on added faults and {100 * ae_s['auc']:.1f} on structural ones"
                  + (", beyond the classifier on added faults. " if better else
                     ": not beyond the classifier's interval on added faults. "))
+    text += _attention_on_shown_clip(context)
     return text + ("An added sound leaves the machine's identity intact, so 'not my machine' is the wrong question "
                    "for it; a short one is also diluted over a 2 s clip. The `hard` preset (`python -m asdcore data toy "
                    "--out data/toy-hard --preset hard`) is made of such faults.")

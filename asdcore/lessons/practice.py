@@ -87,8 +87,9 @@ SHIFT = Lesson(
     goal="See why a model trained mostly on one recording condition (source) raises alarms in another (target), "
          "and which scoring back-ends and systems hold up.",
     look="Top: Fig. 1 split by domain; target clips hatched. Do target normals sit as far from the centre as "
-         "source anomalies? Below: each domain's AUC, for the three bundled shift systems and for the Noisy-ArcMix "
-         "run scored by each back-end.",
+         "source anomalies? Its panel's AUCs are of the angle to the centre, the figure's own measure. Below: each "
+         "domain's AUC of each run's anomaly score (what the answer gives, and Compare), for the three bundled "
+         "shift systems and for the Noisy-ArcMix run scored by each back-end: the two measures differ.",
     question="How much AUC does the target domain cost, and which back-end or system loses least?",
     figures=shift_figures, answer=shift_answer, conclude=shift_conclusion,
     try_it=[Link("Source and target AUCs and the official score on Compare", "compare", {"data": "data/toy-domain"}),
