@@ -5,6 +5,7 @@ the app restarts; this page only reads the run folders.  The selected run lives 
 (?run=<id>).  One training runs at a time per runs folder; later ones wait their turn.
 """
 import math
+from urllib.parse import quote
 import time
 from pathlib import Path
 
@@ -119,6 +120,11 @@ def choose_data() -> tuple[list[Path] | None, dict]:
         # read), what to add, and for MIMII the split setting that left nothing to train
         st.error(f"Nothing to train on: {check['no_train_normals']} The data check above lists what was found "
                  "and every problem file.")
+        if check.get("labelled_test") or check.get("clips"):
+            # test clips without training normals: what a user usually wants is to judge them with a run
+            # that is trained already, which the Score page does (a folder per machine type, as here)
+            st.info("To judge these clips with a run that is already trained, open **[Score a clip](score?path="
+                    f"{quote(str(roots[0]))})** with this folder: each clip gets its score, decision and diagnosis.")
         return None, check
     if check["problems"]:
         st.warning(f"{len(check['problems'])} file(s) cannot be used and will be skipped; the other clips still "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from urllib.parse import quote
 import shutil
 import subprocess
 import sys
@@ -214,6 +215,16 @@ def test_train_refuses_data_it_cannot_use(page, tmp_path):
     at = widget(at, "text_area", "Data-set folders, one per line").input(str(empty)).run()
     assert "Nothing to train on" in texts(at.error) and "no training normals" in texts(at.error)
     assert widget(at, "button", "Start training").disabled
+    assert "Score a clip" not in texts(at.info)  # nothing there to score either
+    # test clips only: nothing trains, and the page points to scoring them with a trained run
+    tests_only = tmp_path / "tests only"
+    for name in ("normal_id_00_00000000.wav", "anomaly_id_00_00000000.wav"):
+        path = tests_only / "fan" / "test" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), np.zeros(32000, dtype=np.float32), 16000)
+    at = widget(at, "text_area", "Data-set folders, one per line").input(str(tests_only)).run()
+    assert "Nothing to train on" in texts(at.error)
+    assert f"(score?path={quote(str(tests_only))})" in texts(at.info)
 
 
 def test_train_refuses_a_classifier_on_a_single_machine_and_offers_the_autoencoder(page, tmp_path):
