@@ -11,8 +11,8 @@ from asdcore.plots.angles import domain_separation
 from asdcore.plots.style import filter_clips
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
-from app_pages.shared.clip_view import (play_clip, show_clip_facts, show_clip_spectrogram, show_difference_view,
-                                        show_nearest_training_clips)
+from app_pages.shared.clip_view import (embedding_of, play_clip, show_clip_facts, show_clip_spectrogram,
+                                        show_difference_view, show_nearest_training_clips)
 from app_pages.shared.logmel import clip_logmel
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.url_state import query_int, select_evaluated_run, url_choice_key
@@ -82,4 +82,4 @@ audio_ok = show_clip_spectrogram(run, test, clip)  # False: missing or damaged a
 st.subheader("Nearest training normals")
 neighbours = show_nearest_training_clips(run, test, clip, k=5)
 if audio_ok:
-    show_difference_view(run, row, clip_logmel(run, row), neighbours)
+    show_difference_view(run, row, clip_logmel(run, row), neighbours, embedding_of(run, clip))

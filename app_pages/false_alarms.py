@@ -16,8 +16,8 @@ from asdcore.plots.style import filter_clips, fmt
 from asdcore.evaluation.scoring import BACKEND_DESCRIPTIONS
 from app_pages.shared.cache import clips, train_clips
 from app_pages.shared.clip_picker import clip_label
-from app_pages.shared.clip_view import (nearest_neighbours, play_clip, show_clip_facts, show_clip_spectrogram,
-                                        show_difference_view, show_neighbours)
+from app_pages.shared.clip_view import (embedding_of, nearest_neighbours, play_clip, show_clip_facts,
+                                        show_clip_spectrogram, show_difference_view, show_neighbours)
 from app_pages.shared.logmel import clip_logmel
 from app_pages.shared.domain_filter import domain_filters, has_domains, machine_filters
 from app_pages.shared.url_state import query_int, select_evaluated_run, url_choice_key, url_value_key
@@ -240,4 +240,4 @@ if neighbours is None:
 else:
     show_neighbours(run, row, neighbours)
 if audio_ok:
-    show_difference_view(run, row, clip_logmel(run, row), neighbours)
+    show_difference_view(run, row, clip_logmel(run, row), neighbours, embedding_of(run, clip))

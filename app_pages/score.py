@@ -194,4 +194,4 @@ st.plotly_chart(plots.attention_figure(details.logmel, details.attention, sample
 st.subheader("Nearest training normals")
 neighbours = details.neighbours
 show_neighbours(run, row, neighbours)
-show_difference_view(run, row, details.logmel, neighbours)
+show_difference_view(run, row, details.logmel, neighbours, details.embedding)

@@ -233,9 +233,10 @@ def score_rank(clips: pd.DataFrame, index, score_column: str = "score") -> tuple
 
 
 def nearest_training_clips(embedding, train_embeddings: np.ndarray, train: pd.DataFrame,
-                           machine_type: str | None = None, k: int = 5) -> pd.DataFrame:
+                           machine_type: str | None = None, k: int = 5, machine_id: str | None = None) -> pd.DataFrame:
     """The k training normals most similar to `embedding` by cosine similarity, most similar first,
-    restricted to `machine_type` when given (a fan clip is compared with fans only).
+    restricted to `machine_type` when given (a fan clip is compared with fans only), and to that
+    type's `machine_id` when given too (the difference view of an ID confusion).
     Returns those rows of `train` with a `similarity` column; row i of train_embeddings is
     train's i-th row."""
     if len(train) != len(train_embeddings):
@@ -243,6 +244,8 @@ def nearest_training_clips(embedding, train_embeddings: np.ndarray, train: pd.Da
     candidates = np.ones(len(train), dtype=bool)
     if machine_type is not None:
         candidates = train["machine_type"].astype(str).to_numpy() == str(machine_type)
+        if machine_id is not None:
+            candidates &= train["machine_id"].astype(str).to_numpy() == str(machine_id)
     positions = np.flatnonzero(candidates)
     if positions.size == 0:
         return train.iloc[[]].assign(similarity=pd.Series(dtype=float))

@@ -284,6 +284,18 @@ def test_false_alarms_and_embeddings_show_the_difference_view_of_the_opened_clip
     assert plots.DIFFERENCE_NOTE in [c.value for c in at.caption]
 
 
+def test_an_id_confusions_difference_view_compares_with_its_own_ids_normals():
+    """Clip 0 of the bundled run (ToyCar id_01, an anomaly) has only id_04 normals among its nearest: its
+    difference view uses id_01's nearest normals and says so; clip 1500 (slider id_00, own-ID neighbours)
+    keeps its nearest ones."""
+    at = run_page("embeddings", run="tastgram-noisy-arcmix", clip=0)
+    captions = " ".join(c.value for c in at.caption)
+    assert "5 of its 5 nearest training normals are of another machine ID" in captions
+    assert "the 5 nearest normals of its own ID, ToyCar id_01" in captions
+    at = run_page("embeddings", run="tastgram-noisy-arcmix", clip=1500)
+    assert "nearest normals of its own ID" not in " ".join(c.value for c in at.caption)
+
+
 def test_real_recordings_scored_by_a_run_trained_on_toy_data_are_called_unfamiliar(real_audio_root):
     """The walkthrough's trap: real pump clips scored by a toy-trained run were all 'anomalous', the
     normals false alarms, with no word that the run never heard such recordings."""

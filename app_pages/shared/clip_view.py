@@ -145,6 +145,29 @@ def nearest_neighbours(run: Run, clips: pd.DataFrame, index, k: int = 5) -> pd.D
     return nearest_training_clips(embeddings[int(index)], train_embeddings, train, clips.loc[index, "machine_type"], k)
 
 
+def embedding_of(run: Run, index):
+    """A test clip's embedding (row `index` of clips.parquet), None when the run stored none."""
+    embeddings = array(run, "embeddings.npy")
+    return None if embeddings is None else embeddings[int(index)]
+
+
+def own_id_references(run: Run, row, neighbours: pd.DataFrame, embedding=None) -> pd.DataFrame:
+    """The normals the difference view compares the clip with: its nearest ones, or, where some of
+    those are of another ID, as many of its own ID's nearest (said in a caption)."""
+    other = neighbours["machine_id"].astype(str) != str(row["machine_id"])
+    train_embeddings = array(run, "train_embeddings.npy")
+    if embedding is None or not other.any() or train_embeddings is None:
+        return neighbours
+    own = nearest_training_clips(embedding, train_embeddings, train_clips(run), row["machine_type"], len(neighbours),
+                                 machine_id=row["machine_id"])
+    if own.empty:
+        return neighbours
+    st.caption(f"{int(other.sum())} of its {len(neighbours)} nearest training normals are of another machine ID: "
+               f"the view compares it with the {len(own)} nearest normals of its own ID, {row['machine_type']} "
+               f"{row['machine_id']}, so that it shows what is new in the clip rather than how two machines differ.")
+    return own
+
+
 def show_neighbours(run: Run, row, neighbours: pd.DataFrame) -> None:
     """The nearest training normals of a clip (`row`), each with its ID, similarity and audio."""
     st.caption(f"The {len(neighbours)} training normals of {row['machine_type']} closest to this clip "
@@ -158,12 +181,15 @@ def show_neighbours(run: Run, row, neighbours: pd.DataFrame) -> None:
             play_clip(run, neighbour)
 
 
-def show_difference_view(run: Run, row, logmel, neighbours: pd.DataFrame | None) -> None:
+def show_difference_view(run: Run, row, logmel, neighbours: pd.DataFrame | None, embedding=None) -> None:
     """What is new in a clip: its log-mel minus the mean log-mel of its nearest training normals (dB),
-    the fault's span marked where the data set knows it."""
+    the fault's span marked where the data set knows it.  When some of those neighbours are of another
+    machine ID (an ID confusion) and the clip's `embedding` is given, the nearest normals of its own ID
+    instead: against the other machine's normals the view would mostly show how the two machines differ."""
     if neighbours is None or logmel is None:
         return
     st.subheader("What is new in this clip")
+    neighbours = own_id_references(run, row, neighbours, embedding)
     features, (span, kind) = run.config.get("features", {}), fault_span(row)
     references = [clip_logmel(run, n) for _, n in neighbours.iterrows()]
     st.plotly_chart(plots.difference_figure(logmel, references, sample_rate=features.get("sample_rate", 16000),
