@@ -174,8 +174,10 @@ st.subheader("Separation of the two histograms")
 separation = pd.DataFrame(rows)
 if (separation["note"] == "").all():  # every run has angles: nothing to note
     separation = separation.drop(columns="note")
+# the run column stays in view when a narrow window scrolls the table sideways (the walkthrough lost it)
 st.dataframe(separation, hide_index=True, width="stretch",
-             column_config={"angle AUC": st.column_config.NumberColumn(format="%.3f"),
+             column_config={"run": st.column_config.TextColumn(pinned=True),
+                            "angle AUC": st.column_config.NumberColumn(format="%.3f"),
                             "median gap (°)": st.column_config.NumberColumn(format="%+.1f"),
                             "overlap": st.column_config.NumberColumn(format="%.2f"),
                             "median normal (°)": st.column_config.NumberColumn(format="%.1f"),
@@ -205,7 +207,7 @@ if 2 <= len(with_angles) <= MAX_PAIRED_RUNS:
                        tuple((r.path / "eval" / "clips.parquet").stat().st_mtime for _, r in with_angles),
                        type_filter, id_filter, domain, attributes)
     if not pairs.empty:
-        st.dataframe(pairs, hide_index=True, width="stretch")
+        st.dataframe(pairs, hide_index=True, width="stretch", column_config={"pair": st.column_config.TextColumn(pinned=True)})
         split = pairs[(pairs["angle AUC"] == "real") & (pairs["score AUC"] == "within the noise")]
         st.caption(
             "DeLong's paired test on the clips both runs judged: the difference (first minus second) with its "
