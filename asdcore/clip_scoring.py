@@ -248,19 +248,9 @@ class RunScorer:
             raise ScoringError(f"{run.path}: the clips tables name classes {sorted(names)}, not 0..{len(names) - 1}")
         dev = torch.device(device) if device else pick_device(config.device)
         models, _ = load_selected(run.path, config, _reference_splits(train, classes, run), dev)
-        backend = run.eval_metrics().get("backend") or config.eval.backend  # what evaluate scored `score` with
-        score_column = f"score_{backend}"
-        threshold_column = alarms.decision_column(train, score_column)
-        reference = alarms.threshold_reference(train)  # held-out validation normals where an ID has enough
-        rule = getattr(config.eval, "threshold_rule", "percentile")
-        thresholds = alarms.thresholds_per_id(reference, threshold_column, alarms.DEFAULT_PERCENTILE, rule=rule)
-        limits = alarms.per_id_percentile(reference, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE,
-                                          keys=alarms.MACHINE)
         scorer = cls(run=run, config=config, models=models, front=LogMel(feature_config(config)).to(dev), device=dev,
                      classes=classes, class_mode=_class_mode(train, classes), train=train,
-                     train_embeddings=train_embeddings, backend=backend, score_column=score_column,
-                     threshold_column=threshold_column, thresholds=thresholds,
-                     angle_limits=limits.set_index(alarms.MACHINE)["value"], names=names)
+                     train_embeddings=train_embeddings, names=names, **_decision_rule(run, config, train))
         scorer.fitted = scorer._fit_backend()
         return scorer
 
@@ -303,20 +293,11 @@ class RunScorer:
         geometry_config = member_config(config, geometry_k)
         models, _ = load_selected(member_dir(run.path, geometry_k), geometry_config, splits, dev,
                                   weights=snapshots(run.path, geometry_k)[-1])
-        backend = run.eval_metrics().get("backend") or config.eval.backend
-        score_column = f"score_{backend}"
-        threshold_column = alarms.decision_column(train, score_column)
-        reference = alarms.threshold_reference(train)
-        rule = getattr(config.eval, "threshold_rule", "percentile")
-        thresholds = alarms.thresholds_per_id(reference, threshold_column, alarms.DEFAULT_PERCENTILE, rule=rule)
-        limits = alarms.per_id_percentile(reference, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE,
-                                          keys=alarms.MACHINE)
         # the geometry member's config embeds (its model), the ensemble's names the back-end and thresholds
         return cls(run=run, config=geometry_config, models=models, front=LogMel(feature_config(config)).to(dev),
                    device=dev, classes=classes, class_mode=_class_mode(train, classes), train=train,
-                   train_embeddings=run.train_embeddings(), backend=backend, score_column=score_column,
-                   threshold_column=threshold_column, thresholds=thresholds,
-                   angle_limits=limits.set_index(alarms.MACHINE)["value"], names=names, members=members)
+                   train_embeddings=run.train_embeddings(), names=names, members=members,
+                   **_decision_rule(run, config, train))
 
     # --- what the run knows ---
 
@@ -529,10 +510,11 @@ class RunScorer:
                             neighbours=near) for (_, row), near in zip(decided.iterrows(), neighbours)]
         # a recording unlike all the run learnt from says so first: a strong fault, or other recording conditions
         floors = self.familiarity_floors
-        decided["diagnosis"] = [
-            alarms.unfamiliar_note(float(near["similarity"].iloc[0]) if len(near) else np.nan,
-                                   floors.get(str(row["machine_type"]))) + text
-            for (_, row), near, text in zip(decided.iterrows(), neighbours, decided["diagnosis"])]
+        notes = [alarms.unfamiliar_note(float(near["similarity"].iloc[0]) if len(near) else np.nan,
+                                        floors.get(str(row["machine_type"])))
+                 for (_, row), near in zip(decided.iterrows(), neighbours)]
+        decided["diagnosis"] = [note + text[:1].upper() + text[1:] if note else text  # a new sentence after the note
+                                for note, text in zip(notes, decided["diagnosis"])]
         return decided, outputs, neighbours
 
     def _infer(self, records: list[ClipRecord], waves: np.ndarray) -> dict:
@@ -587,9 +569,8 @@ class RunScorer:
             raise ScoringError(f"{self.run.path}: eq. 4's term (eval.tmax_types) needs the training normals' "
                                "temporal maxima of the log-mel, which the run folder does not keep")
         model, _ = next(iter(self.models.values()))
-        head = model.head
-        sub = head.weight.detach().float().cpu().numpy().reshape(head.num_classes, head.num_subcentres, -1)
-        scores = evaluate._subcluster_scores(clips, self.train, outputs, {"embedding": self.train_embeddings}, sub,
+        scores = evaluate._subcluster_scores(clips, self.train, outputs, {"embedding": self.train_embeddings},
+                                             _subcentres(model),
                                              self.class_mode, int(self.config.seed), evaluate._attribute_centres(model))
         return scores.test, scores.test_decision
 
@@ -609,8 +590,7 @@ class RunScorer:
         for models, train_embeddings in self.members:
             model, loss = next(iter(models.values()))
             outputs = evaluate.embed(model, loss, batch, labels, self.front, self.config, self.device)
-            head = model.head
-            sub = head.weight.detach().float().cpu().numpy().reshape(head.num_classes, head.num_subcentres, -1)
+            sub = _subcentres(model)
             for name, attributes in ((BOTH, True), (SECTIONS, False)):
                 found = evaluate._subcluster_scores(clips, self.train, outputs, {"embedding": train_embeddings}, sub,
                                                     self.class_mode, int(self.config.seed),
@@ -657,6 +637,20 @@ def _one_blas_thread(backend: str):
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas") if backend == "gmm" else nullcontext()
+
+
+def _decision_rule(run: Run, config, train: pd.DataFrame) -> dict:
+    """The run's default back-end, its score and decision columns, the thresholds per ID and the angle
+    limits, as evaluate and the False alarms page set them: RunScorer's fields of the same names."""
+    backend = run.eval_metrics().get("backend") or config.eval.backend  # what evaluate scored `score` with
+    score_column = f"score_{backend}"
+    threshold_column = alarms.decision_column(train, score_column)
+    reference = alarms.threshold_reference(train)  # held-out validation normals where an ID has enough
+    rule = getattr(config.eval, "threshold_rule", "percentile")
+    limits = alarms.per_id_percentile(reference, "angle_to_centre_deg", alarms.DEFAULT_PERCENTILE, keys=alarms.MACHINE)
+    return {"backend": backend, "score_column": score_column, "threshold_column": threshold_column,
+            "thresholds": alarms.thresholds_per_id(reference, threshold_column, alarms.DEFAULT_PERCENTILE, rule=rule),
+            "angle_limits": limits.set_index(alarms.MACHINE)["value"]}
 
 
 def _subcentres(model) -> np.ndarray | None:

@@ -23,7 +23,7 @@ DIFFERENCE_SCALE = "RdBu_r"
 CLIP_PERCENTILE = 99.0  # the colour range: the 99th percentile of |D|, so one loud click does not wash out the rest
 DIFFERENCE_NOTE = ("Red: louder in this clip than in its nearest training normals (energy they lack: what is new); "
                    "blue: quieter (energy missing); white: as its normals. dB = this clip's log-mel minus the mean "
-                   "log-mel of the normals listed above.")
+                   "log-mel of the normals listed above (of its own ID's nearest, where the note above says so).")
 
 
 def logmel_difference(logmel, reference_logmels) -> np.ndarray:
